@@ -1,0 +1,18 @@
+// quiltd's line interface, the successor of the original's user prompt.
+#pragma once
+
+#include <atomic>
+
+#include <caf/actor_system.hpp>
+
+#include "quilt/actors.hpp"
+#include "quilt/config.hpp"
+
+namespace quilt {
+
+/// Reads commands from stdin until `/quit`, end of input or `stop`, and
+/// performs them on `node`. Runs on its own thread, never a CAF one.
+void run_line_interface(caf::actor_system& sys, node_actor node,
+                        const node_config& cfg, const std::atomic<bool>& stop);
+
+} // namespace quilt

@@ -1,0 +1,160 @@
+// quiltd: runs one Quilt node in the foreground (SPEC §8).
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "line_interface.hpp"
+#include "quilt/config.hpp"
+#include "quilt/log.hpp"
+#include "quilt/node.hpp"
+#include "quilt/zmq_transport.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_runtime = 1;
+constexpr int exit_usage = 2;
+
+const char* usage =
+  "usage: quiltd CONFIG.toml [--name N] [--port P] [--log-level L]\n";
+
+struct options {
+  std::string config_path;
+  quilt::config_overrides overrides;
+};
+
+/// Parses the command line; on error prints one line and returns false.
+bool parse_args(int argc, char** argv, options& opts, int& status) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](std::optional<std::string>& out) {
+      if (auto eq = arg.find('='); eq != std::string::npos) {
+        out = arg.substr(eq + 1);
+        return true;
+      }
+      if (i + 1 >= argc) {
+        std::cerr << "quiltd: " << arg << " needs a value\n" << usage;
+        return false;
+      }
+      out = argv[++i];
+      return true;
+    };
+    auto is = [&](const char* name) {
+      return arg == name || arg.rfind(std::string{name} + "=", 0) == 0;
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::cout << usage;
+      status = exit_ok;
+      return false;
+    } else if (is("--name")) {
+      if (!value(opts.overrides.name))
+        return false;
+    } else if (is("--port")) {
+      if (!value(opts.overrides.port))
+        return false;
+    } else if (is("--log-level")) {
+      if (!value(opts.overrides.log_level))
+        return false;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      std::cerr << "quiltd: unknown option " << arg << "\n" << usage;
+      return false;
+    } else if (opts.config_path.empty()) {
+      opts.config_path = arg;
+    } else {
+      std::cerr << "quiltd: unexpected argument " << arg << "\n" << usage;
+      return false;
+    }
+  }
+  if (opts.config_path.empty()) {
+    std::cerr << "quiltd: missing CONFIG.toml\n" << usage;
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  int status = exit_usage;
+  if (!parse_args(argc, argv, opts, status))
+    return status;
+  auto loaded = quilt::load_node_config(opts.config_path, opts.overrides);
+  if (auto err = std::get_if<quilt::config_error>(&loaded)) {
+    std::cerr << err->text << '\n';
+    return exit_usage;
+  }
+  auto cfg = std::get<quilt::node_config>(std::move(loaded));
+  quilt::set_log_level(cfg.level);
+
+  // Signals are taken by one thread with sigwait; every other thread,
+  // CAF's and ZeroMQ's included, inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1); // main wakes the signal thread with it
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  caf::actor_system_config sys_cfg;
+  quilt::add_quilt_types(sys_cfg);
+  sys_cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{sys_cfg};
+  auto net = std::make_shared<quilt::zmq_transport>(
+    quilt::zmq_transport::scheme::tcp);
+  auto started = quilt::start_node(sys, cfg, net);
+  if (auto err = std::get_if<std::string>(&started)) {
+    std::cerr << "quiltd: " << *err << '\n';
+    return exit_runtime;
+  }
+  auto node = std::get<quilt::node_actor>(started);
+
+  std::atomic<bool> stop{false};
+  std::thread signal_thread{[&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR1)
+      return; // woken by main to end
+    QUILT_INFO(cfg.name, "received " << strsignal(sig));
+    caf::anon_send(node, quilt::shutdown_atom::value);
+  }};
+
+  std::thread interface_thread;
+  caf::actor printer;
+  if (isatty(STDIN_FILENO)) {
+    // Show what happens to this node while the user types.
+    printer = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+      return {
+        [](const quilt::node_event& e) { std::cout << e.text << std::endl; },
+      };
+    });
+    caf::anon_send(node, quilt::subscribe_atom::value,
+                   caf::actor_cast<quilt::event_sink_actor>(printer));
+    interface_thread = std::thread{[&] {
+      quilt::run_line_interface(sys, node, cfg, stop);
+      caf::anon_send(node, quilt::shutdown_atom::value);
+    }};
+  }
+
+  {
+    caf::scoped_actor self{sys};
+    self->monitor(node);
+    self->receive([](const caf::down_msg&) {});
+  }
+  stop = true;
+  if (interface_thread.joinable())
+    interface_thread.join();
+  if (printer)
+    caf::anon_send_exit(printer, caf::exit_reason::user_shutdown);
+  pthread_kill(signal_thread.native_handle(), SIGUSR1);
+  signal_thread.join();
+  QUILT_INFO(cfg.name, "stopped");
+  return exit_ok;
+}

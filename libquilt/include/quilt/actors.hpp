@@ -1,0 +1,111 @@
+// Every actor interface of a Quilt node, and the atoms they use.
+//
+// A message's path: the transport's thread hands a batch of raw frames to the
+// INCOMING LINK of its sender, which passes it to its PROCESSOR; the
+// processor validates and hands decoded messages to the PROTOCOL actor, which
+// owns the node's state and gives what it sends to the OUTGOING PEER actor
+// of each link. The NODE SUPERVISOR spawns and watches them all and is the
+// node's front door for users (quiltd's line interface, the console).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+
+#include "quilt/link.hpp"
+#include "quilt/stats.hpp"
+#include "quilt/types.hpp"
+
+// -- atoms (at most 10 characters) --------------------------------------------
+
+CAF_ADD_ATOM(quilt, quilt, tick_atom, "tick")
+CAF_ADD_ATOM(quilt, quilt, connect_atom, "connect")
+CAF_ADD_ATOM(quilt, quilt, ping_atom, "ping")
+CAF_ADD_ATOM(quilt, quilt, send_atom, "send")
+CAF_ADD_ATOM(quilt, quilt, peers_atom, "peers")
+CAF_ADD_ATOM(quilt, quilt, inbox_atom, "inbox")
+CAF_ADD_ATOM(quilt, quilt, stats_atom, "stats")
+CAF_ADD_ATOM(quilt, quilt, status_atom, "status")
+CAF_ADD_ATOM(quilt, quilt, subscribe_atom, "subscribe")
+CAF_ADD_ATOM(quilt, quilt, shutdown_atom, "shutdown")
+CAF_ADD_ATOM(quilt, quilt, timeout_atom, "timeout")
+
+namespace quilt {
+
+/// The EVENT SINK actor interface: receives what a node wants to show.
+using event_sink_actor = caf::typed_actor<caf::reacts_to<node_event>>;
+
+/// The OUTGOING PEER actor interface: one per link, owns its bounded queue.
+using peer_link_actor = caf::typed_actor<
+  /// Queues messages for the link's peer.
+  caf::reacts_to<message_batch>>;
+
+/// The PROTOCOL actor interface: owns the node's state (peers, inbox, dedupe,
+/// counters) and runs quilt::protocol.
+using protocol_actor = caf::typed_actor<
+  /// Validated messages from a processor.
+  caf::reacts_to<decoded_batch>,
+  /// Timer: heartbeats and dead-neighbour detection.
+  caf::reacts_to<tick_atom, uint64_t>,
+  /// Timer: a ping request with this id gave up waiting.
+  caf::reacts_to<timeout_atom, uint64_t>,
+  /// Dials a peer; false when address:port is this node.
+  caf::replies_to<connect_atom, std::string, uint16_t>::with<bool>,
+  /// Pings a node with the given ttl and waits up to the timeout (ms).
+  caf::replies_to<ping_atom, std::string, uint8_t, uint32_t>::with<ping_result>,
+  /// Sends a text message to a node or `all`.
+  caf::replies_to<send_atom, std::string, std::string>::with<send_result>,
+  /// Lists peers.
+  caf::replies_to<peers_atom>::with<std::vector<peer_info>>,
+  /// Returns the last N inbox entries.
+  caf::replies_to<inbox_atom, uint32_t>::with<std::vector<inbox_entry>>,
+  /// Returns the node's counters, all stages summed.
+  caf::replies_to<stats_atom>::with<node_stats>,
+  /// Returns the node's summary.
+  caf::replies_to<status_atom>::with<node_status>,
+  /// Sends node events to the sink from now on.
+  caf::reacts_to<subscribe_atom, event_sink_actor>>;
+
+/// The PROCESSOR actor interface: decodes and validates raw frames.
+using processor_actor = caf::typed_actor<
+  /// Raw messages from one incoming link.
+  caf::reacts_to<inbound_batch>>;
+
+/// The INCOMING LINK actor interface: one per sending peer (all foreign
+/// clients share one).
+using incoming_link_actor = caf::typed_actor<
+  /// Raw messages read from the listening socket.
+  caf::reacts_to<inbound_batch>>;
+
+/// The NODE SUPERVISOR actor interface: the protocol actor's user-facing
+/// requests, plus lifecycle.
+using node_actor = protocol_actor::extend<
+  /// Shuts the node down cleanly.
+  caf::reacts_to<shutdown_atom>>;
+
+} // namespace quilt
+
+// -- type IDs -----------------------------------------------------------------
+
+CAF_BEGIN_TYPE_ID_BLOCK(quilt, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(quilt, (quilt::message))
+  CAF_ADD_TYPE_ID(quilt, (quilt::decoded))
+  CAF_ADD_TYPE_ID(quilt, (quilt::decoded_batch))
+  CAF_ADD_TYPE_ID(quilt, (quilt::message_batch))
+  CAF_ADD_TYPE_ID(quilt, (quilt::inbound_batch))
+  CAF_ADD_TYPE_ID(quilt, (quilt::ping_result))
+  CAF_ADD_TYPE_ID(quilt, (quilt::send_result))
+  CAF_ADD_TYPE_ID(quilt, (quilt::node_status))
+  CAF_ADD_TYPE_ID(quilt, (quilt::node_event))
+  CAF_ADD_TYPE_ID(quilt, (quilt::node_stats))
+  CAF_ADD_TYPE_ID(quilt, (quilt::peer_info))
+  CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::peer_info>))
+  CAF_ADD_TYPE_ID(quilt, (quilt::inbox_entry))
+  CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::inbox_entry>))
+  CAF_ADD_TYPE_ID(quilt, (quilt::event_sink_actor))
+CAF_END_TYPE_ID_BLOCK(quilt)

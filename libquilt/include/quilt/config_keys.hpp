@@ -1,0 +1,76 @@
+// The key-by-key checks behind load_node_config (SPEC §7), shared with loaders
+// of other TOML files that embed the same keys, such as a simulation
+// scenario's [defaults] (SPEC §9: processors, heartbeat_ms, dead_after_ms,
+// default_ttl, max_message_bytes, queue_limit, same ranges). Only code that
+// parses TOML itself needs this header; everyone else uses config.hpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <toml++/toml.h>
+
+#include "quilt/config.hpp"
+
+namespace quilt::config_keys {
+
+/// The problem reported for a file: the one on the earliest line (document
+/// order), problems without a line coming after every problem with one.
+class problems {
+public:
+  /// Records a problem; `line` 0 means "no line".
+  void add(uint32_t line, std::string text);
+
+  bool empty() const { return !first_; }
+
+  /// "FILE:LINE: text" or "FILE: text". Requires !empty().
+  config_error error(const std::string& path) const;
+
+private:
+  struct entry {
+    uint32_t line;
+    std::string text;
+  };
+  std::optional<entry> first_;
+};
+
+/// Line of each key found, by its SPEC §7 name ("timing.heartbeat_ms"),
+/// whatever section it was read from.
+using key_lines = std::map<std::string, uint32_t, std::less<>>;
+
+/// Which keys a table accepts.
+enum class key_set {
+  node,     ///< [node]: name, host, port, advertise, processors.
+  console,  ///< [console]: host, port.
+  timing,   ///< [timing]: heartbeat_ms, dead_after_ms.
+  limits,   ///< [limits]: default_ttl, max_message_bytes, queue_limit.
+  log,      ///< [log]: level.
+  tunables, ///< processors, heartbeat_ms, dead_after_ms, default_ttl,
+            ///< max_message_bytes, queue_limit, flattened in one table.
+};
+
+/// Checks every key of `table` (read as section `label`, e.g. "node" or
+/// "defaults": messages say "label.key", "unknown key 'k' in [label]") and
+/// stores the valid values in `cfg`. Records the line of each key present in
+/// `lines` and every problem in `out`.
+void read_section(const toml::table& table, std::string_view label,
+                  key_set keys, node_config& cfg, key_lines& lines,
+                  problems& out);
+
+/// The check across keys: dead_after_ms must exceed heartbeat_ms. Messages
+/// name the keys "label.heartbeat_ms" and "label.dead_after_ms".
+void check_timing(const node_config& cfg, const key_lines& lines,
+                  std::string_view label, problems& out);
+
+/// Type name for messages: "integer", "string", "float", "table"...
+std::string_view type_name(const toml::node& x);
+
+/// `text` between single quotes, control characters escaped, shortened
+/// past 80 bytes, for quoting user input in messages.
+std::string quoted(std::string_view text);
+
+} // namespace quilt::config_keys

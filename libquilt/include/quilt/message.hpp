@@ -1,0 +1,60 @@
+// The typed form of a Quilt wire message (SPEC §4): what the codec produces
+// and what the protocol logic consumes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace quilt {
+
+/// Every command a node understands. Anything else on the wire is
+/// `bad_command`.
+enum class command : uint8_t {
+  /// "I am ORIGIN, reach me at address:port" (link-local).
+  server_connect,
+  /// Asks the destination for a `pong`.
+  ping,
+  /// Answer to a ping: args are the ping id and its optional nonce.
+  pong,
+  /// A user's text message: exactly one text arg.
+  msg,
+  /// Sent back to an origin: code, id of the message, optional detail.
+  error,
+};
+
+/// Number of commands, for per-command counter arrays.
+inline constexpr size_t command_count = 5;
+
+/// The wire token of a command, e.g. "server_connect".
+const char* to_string(command x);
+
+/// Parses a wire token; nullopt for an unknown token.
+std::optional<command> parse_command(std::string_view token);
+
+/// The reserved broadcast destinations.
+inline bool is_broadcast(std::string_view destination) {
+  return destination == "all" || destination == "*";
+}
+
+/// One decoded message. Args are the frames after ttl, in order.
+struct message {
+  std::string destination;
+  command cmd = command::ping;
+  std::string origin;
+  uint64_t id = 0;
+  uint8_t ttl = 0;
+  std::vector<std::string> args;
+};
+
+/// Error codes carried by an `error` command.
+inline constexpr std::string_view error_unreachable = "unreachable";
+inline constexpr std::string_view error_ttl_expired = "ttl_expired";
+inline constexpr std::string_view error_rejected = "rejected";
+
+/// The protocol tag carried by `server_connect`.
+inline constexpr std::string_view protocol_tag = "quilt/1";
+
+} // namespace quilt

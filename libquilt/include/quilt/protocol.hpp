@@ -1,0 +1,206 @@
+// What a node does with a valid message, a timer tick or a user request
+// (SPEC §5-6), free of I/O: the owner supplies the clock and performs the
+// sends through a small callee interface, so tests and the simulator drive
+// the same code that quiltd runs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "quilt/dedupe.hpp"
+#include "quilt/message.hpp"
+#include "quilt/stats.hpp"
+
+namespace quilt {
+
+using clock = std::chrono::steady_clock;
+using time_point = clock::time_point;
+
+/// Identifies one outgoing link (a DEALER, or a direct actor link).
+using link_id = uint32_t;
+
+/// The state of a peer as shown by `peers` (SPEC §8).
+enum class peer_state : uint8_t { connecting, up, down };
+
+const char* to_string(peer_state x);
+
+/// What the protocol knows about one peer.
+struct peer_info {
+  std::string name;           ///< Empty until heard from.
+  std::string address;        ///< Listen address; empty if incoming-only.
+  uint16_t port = 0;          ///< Listen port; 0 until its server_connect.
+  peer_state state = peer_state::connecting;
+  std::optional<uint64_t> rtt_us;
+  std::optional<uint64_t> last_seen_ms; ///< Age of the last message heard.
+  bool configured = false;    ///< From [[peers]] or a user's connect.
+};
+
+/// A message kept in the inbox.
+struct inbox_entry {
+  std::string from;
+  std::string to;
+  uint64_t id = 0;
+  std::string text;
+  int64_t received_ms = 0; ///< Unix epoch milliseconds.
+};
+
+/// Settings of the protocol logic, taken from node_config.
+struct protocol_config {
+  std::string name;
+  std::string advertise;
+  uint16_t port = 0;
+  uint32_t heartbeat_ms = 1000;
+  uint32_t dead_after_ms = 5000;
+  uint8_t default_ttl = 32;
+  size_t inbox_limit = 1000;
+  size_t dedupe_capacity = 65536;
+  std::chrono::milliseconds dedupe_window{60000};
+};
+
+/// How the protocol reaches the outside world. Every call happens inside a
+/// call into `protocol`, on the owner's thread.
+class protocol_callee {
+public:
+  virtual ~protocol_callee();
+
+  /// Opens an outgoing link to a peer's listen endpoint.
+  virtual void open_link(link_id id, const std::string& address,
+                         uint16_t port) = 0;
+
+  /// Closes an outgoing link; messages still queued may be dropped.
+  virtual void close_link(link_id id) = 0;
+
+  /// Queues `x` for transmission on link `id`.
+  virtual void send(link_id id, const message& x) = 0;
+
+  /// A message addressed to this node (any command) was handled.
+  virtual void delivered(const message& x) = 0;
+
+  /// A pong answered a ping this node originated.
+  virtual void pong_received(const std::string& from, uint64_t ping_id,
+                             uint64_t rtt_us) = 0;
+
+  /// An `error` about a message this node originated arrived.
+  virtual void error_received(const message& x) = 0;
+
+  /// A peer changed state.
+  virtual void peer_changed(const peer_info& x) = 0;
+};
+
+/// The node's protocol state machine.
+class protocol {
+public:
+  protocol(protocol_config cfg, protocol_callee& callee,
+           uint64_t first_id);
+
+  // -- inputs ---------------------------------------------------------------
+
+  /// Handles a decoded, valid message. `prev_hop` is the sender's routing id
+  /// when it is a node name, else empty (a foreign client).
+  void handle(message& x, const std::string& prev_hop, time_point now);
+
+  /// Runs timers: heartbeats, dead-neighbour detection, re-announcements.
+  void tick(time_point now);
+
+  /// The next time `tick` has work to do.
+  time_point next_wakeup() const { return next_wakeup_; }
+
+  // -- user requests --------------------------------------------------------
+
+  /// Dials a peer at address:port and announces this node to it. False when
+  /// address:port is this node's own.
+  bool connect(const std::string& address, uint16_t port, bool configured,
+               time_point now);
+
+  /// Originates a ping; returns its id, or nullopt when there is no route
+  /// (counted under dropped_unroutable). Pinging this node answers at once.
+  std::optional<uint64_t> ping(const std::string& target, uint8_t ttl,
+                               time_point now);
+
+  /// Originates a text message; returns its id or nullopt without route.
+  std::optional<uint64_t> send_text(const std::string& destination,
+                                    const std::string& text, time_point now);
+
+  // -- queries --------------------------------------------------------------
+
+  const std::string& name() const { return cfg_.name; }
+  const protocol_config& config() const { return cfg_; }
+
+  /// Peers in the order they became known.
+  std::vector<peer_info> peers(time_point now) const;
+
+  /// Number of peers that are up.
+  size_t peers_up() const;
+
+  /// Names of neighbours that are up and can be sent to.
+  std::vector<std::string> neighbours() const;
+
+  /// The last `n` inbox entries, oldest first.
+  std::vector<inbox_entry> inbox(size_t n) const;
+
+  /// Counters maintained by the protocol stage.
+  const node_stats& stats() const { return stats_; }
+
+  /// Records a drop that happened outside the protocol (e.g. overload).
+  node_stats& mutable_stats() { return stats_; }
+
+private:
+  struct peer {
+    peer_info info;
+    std::optional<link_id> link;
+    time_point last_seen{};
+    bool heard = false;
+    time_point next_announce{};
+    std::optional<uint64_t> hb_id;
+    time_point hb_sent{};
+  };
+
+  peer* find_by_name(const std::string& name);
+  peer* find_by_endpoint(const std::string& address, uint16_t port);
+  peer& add_peer();
+  void heard_from(peer& p, time_point now);
+  void set_state(peer& p, peer_state s);
+  void ensure_link(peer& p);
+  void announce(peer& p, const std::string& destination);
+  uint64_t next_id() { return next_id_++; }
+
+  void on_server_connect(message& x, const std::string& prev_hop,
+                         time_point now);
+  void on_local(message& x, time_point now);
+  void remove_peer(peer* p);
+  void rename(peer& p, const std::string& name);
+  void on_broadcast(message& x, const std::string& prev_hop, time_point now);
+  void forward(message& x, time_point now);
+  void reply_error(const message& about, std::string_view code);
+
+  /// Sends a locally created message to its destination; false without route.
+  bool originate(message& x, time_point now);
+
+  /// The link towards `destination`, if any.
+  std::optional<link_id> next_hop(const std::string& destination) const;
+
+  void send_on(peer& p, const message& x);
+  void recompute_wakeup(time_point now);
+
+  protocol_config cfg_;
+  protocol_callee& callee_;
+  uint64_t next_id_;
+  link_id next_link_ = 1;
+  std::vector<std::unique_ptr<peer>> peers_; // in the order they appeared
+  std::unordered_map<std::string, peer*> by_name_;
+  std::deque<inbox_entry> inbox_;
+  dedupe_cache dedupe_;
+  std::unordered_map<uint64_t, time_point> pending_pings_;
+  node_stats stats_;
+  time_point next_heartbeat_{};
+  time_point next_wakeup_{};
+  message scratch_;
+};
+
+} // namespace quilt

@@ -1,0 +1,40 @@
+// Counters of SPEC §8 `stats`, kept separately by each stage of a node
+// (processors, protocol, outgoing links) and summed on request.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "quilt/message.hpp"
+
+namespace quilt {
+
+/// One node's (or one stage's) counters.
+struct node_stats {
+  uint64_t rx = 0;
+  uint64_t tx = 0;
+  uint64_t forwarded = 0;
+  uint64_t delivered = 0;
+  uint64_t dropped_invalid = 0;
+  uint64_t dropped_duplicate = 0;
+  uint64_t dropped_loop = 0;
+  uint64_t dropped_ttl = 0;
+  uint64_t dropped_unroutable = 0;
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_overload = 0;
+  uint64_t name_conflicts = 0;
+  /// Transmissions by command, indexed by quilt::command.
+  std::array<uint64_t, command_count> tx_by_command{};
+
+  node_stats& operator+=(const node_stats& other);
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
+  return f(x.rx, x.tx, x.forwarded, x.delivered, x.dropped_invalid,
+           x.dropped_duplicate, x.dropped_loop, x.dropped_ttl,
+           x.dropped_unroutable, x.dropped_queue_full, x.dropped_overload,
+           x.name_conflicts, x.tx_by_command);
+}
+
+} // namespace quilt

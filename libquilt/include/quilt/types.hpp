@@ -1,0 +1,138 @@
+// Value types exchanged between a node's actors and with its users.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/none.hpp>
+
+#include "quilt/message.hpp"
+#include "quilt/link.hpp"
+#include "quilt/protocol.hpp"
+
+namespace quilt {
+
+/// A validated message and the neighbour it came from.
+struct decoded {
+  std::string prev_hop; ///< Empty for a foreign client.
+  message msg;
+};
+
+using decoded_batch = std::vector<decoded>;
+
+/// Messages for one outgoing link.
+using message_batch = std::vector<message>;
+
+/// The outcome of a ping request.
+struct ping_result {
+  bool replied = false;
+  std::string from;     ///< Who answered: the target, or the hop of an error.
+  uint64_t rtt_us = 0;
+  std::string error;    ///< "timeout", "unreachable", "ttl_expired", ...
+};
+
+/// The outcome of a send request.
+struct send_result {
+  bool accepted = false;
+  uint64_t id = 0;
+  std::string error;
+};
+
+/// A node's identity and summary (console `status`).
+struct node_status {
+  std::string name;
+  std::string listen;
+  uint32_t processors = 0;
+  uint64_t uptime_ms = 0;
+  uint32_t peers_up = 0;
+  uint32_t routes = 0;
+  std::string version;
+};
+
+/// Something a user watching a node wants to see.
+struct node_event {
+  enum kind_t : uint8_t { delivered_msg, pong, peer_state, error } kind;
+  std::string text;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, message& x) {
+  return f(caf::meta::type_name("quilt::message"), x.destination, x.cmd,
+           x.origin, x.id, x.ttl, x.args);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decoded& x) {
+  return f(caf::meta::type_name("quilt::decoded"), x.prev_hop, x.msg);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ping_result& x) {
+  return f(caf::meta::type_name("quilt::ping_result"), x.replied, x.from,
+           x.rtt_us, x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, send_result& x) {
+  return f(caf::meta::type_name("quilt::send_result"), x.accepted, x.id,
+           x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("quilt::node_status"), x.name, x.listen,
+           x.processors, x.uptime_ms, x.peers_up, x.routes, x.version);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_event& x) {
+  return f(caf::meta::type_name("quilt::node_event"), x.kind, x.text);
+}
+
+/// CAF 0.17 cannot serialize std::optional: carry it as a flag and a value.
+struct optional_u64_view {
+  bool has = false;
+  uint64_t value = 0;
+  explicit optional_u64_view(const std::optional<uint64_t>& x)
+    : has(x.has_value()), value(x.value_or(0)) {
+  }
+  std::optional<uint64_t> get() const {
+    return has ? std::optional<uint64_t>{value} : std::nullopt;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
+  optional_u64_view rtt{x.rtt_us};
+  optional_u64_view seen{x.last_seen_ms};
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.rtt_us = rtt.get();
+    x.last_seen_ms = seen.get();
+    return caf::none;
+  });
+  return f(caf::meta::type_name("quilt::peer_info"), x.name, x.address,
+           x.port, x.state, rtt.has, rtt.value, seen.has, seen.value,
+           x.configured, load);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inbox_entry& x) {
+  return f(caf::meta::type_name("quilt::inbox_entry"), x.from, x.to, x.id,
+           x.text, x.received_ms);
+}
+
+} // namespace quilt
+
+namespace quilt {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inbound& x) {
+  return f(caf::meta::type_name("quilt::inbound"), x.peer, x.req, x.packed);
+}
+
+} // namespace quilt

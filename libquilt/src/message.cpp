@@ -1,0 +1,48 @@
+#include "quilt/message.hpp"
+
+namespace quilt {
+
+const char* to_string(command x) {
+  switch (x) {
+  case command::server_connect:
+    return "server_connect";
+  case command::ping:
+    return "ping";
+  case command::pong:
+    return "pong";
+  case command::msg:
+    return "msg";
+  case command::error:
+    return "error";
+  }
+  return "?";
+}
+
+std::optional<command> parse_command(std::string_view token) {
+  // Dispatch on the length first: one comparison for each known token.
+  switch (token.size()) {
+  case 3:
+    if (token == "msg")
+      return command::msg;
+    break;
+  case 4:
+    if (token == "ping")
+      return command::ping;
+    if (token == "pong")
+      return command::pong;
+    break;
+  case 5:
+    if (token == "error")
+      return command::error;
+    break;
+  case 14:
+    if (token == "server_connect")
+      return command::server_connect;
+    break;
+  default:
+    break;
+  }
+  return std::nullopt;
+}
+
+} // namespace quilt

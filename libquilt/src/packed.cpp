@@ -1,0 +1,35 @@
+#include "quilt/packed.hpp"
+
+#include <cstdio>
+
+#include "quilt/codec.hpp"
+
+namespace quilt {
+
+void pack_message(const message& x, std::string& out) {
+  out.clear();
+  size_t size = 5 * 4 + x.destination.size() + x.origin.size() + 14 + 20 + 3;
+  for (auto& a : x.args)
+    size += 4 + a.size();
+  out.reserve(size);
+  pack_frame(out, x.destination);
+  pack_frame(out, to_string(x.cmd));
+  pack_frame(out, x.origin);
+  char digits[24];
+  auto n = std::snprintf(digits, sizeof(digits), "%llu",
+                         static_cast<unsigned long long>(x.id));
+  pack_frame(out, std::string_view{digits, static_cast<size_t>(n)});
+  n = std::snprintf(digits, sizeof(digits), "%u", unsigned{x.ttl});
+  pack_frame(out, std::string_view{digits, static_cast<size_t>(n)});
+  for (auto& a : x.args)
+    pack_frame(out, a);
+}
+
+std::string pack_frames(const std::vector<std::string>& frames) {
+  std::string out;
+  for (auto& f : frames)
+    pack_frame(out, f);
+  return out;
+}
+
+} // namespace quilt

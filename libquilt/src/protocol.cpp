@@ -1,0 +1,496 @@
+#include "quilt/protocol.hpp"
+
+#include <algorithm>
+
+#include "quilt/codec.hpp"
+#include "quilt/log.hpp"
+
+namespace quilt {
+
+namespace {
+
+/// Incoming-only peers (known by routing id alone) beyond this many are not
+/// tracked, so a flood of foreign routing ids cannot grow the peer table.
+constexpr size_t max_peers = 4096;
+
+/// Pings older than this are forgotten even without an answer.
+constexpr auto ping_memory = std::chrono::seconds(60);
+
+int64_t unix_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+uint64_t micros(clock::duration d) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return us < 0 ? 0 : static_cast<uint64_t>(us);
+}
+
+} // namespace
+
+const char* to_string(peer_state x) {
+  switch (x) {
+    case peer_state::connecting:
+      return "connecting";
+    case peer_state::up:
+      return "up";
+    case peer_state::down:
+      return "down";
+  }
+  return "?";
+}
+
+protocol_callee::~protocol_callee() = default;
+
+protocol::protocol(protocol_config cfg, protocol_callee& callee,
+                   uint64_t first_id)
+  : cfg_(std::move(cfg)),
+    callee_(callee),
+    next_id_(first_id),
+    dedupe_(cfg_.dedupe_capacity, cfg_.dedupe_window) {
+}
+
+// -- peers --------------------------------------------------------------------
+
+protocol::peer* protocol::find_by_name(const std::string& name) {
+  auto i = by_name_.find(name);
+  return i == by_name_.end() ? nullptr : i->second;
+}
+
+protocol::peer* protocol::find_by_endpoint(const std::string& address,
+                                           uint16_t port) {
+  for (auto& p : peers_)
+    if (p->info.port == port && p->info.address == address)
+      return p.get();
+  return nullptr;
+}
+
+protocol::peer& protocol::add_peer() {
+  peers_.push_back(std::make_unique<peer>());
+  return *peers_.back();
+}
+
+void protocol::remove_peer(peer* p) {
+  if (p->link)
+    callee_.close_link(*p->link);
+  if (!p->info.name.empty())
+    by_name_.erase(p->info.name);
+  peers_.erase(std::find_if(peers_.begin(), peers_.end(),
+                            [p](const auto& q) { return q.get() == p; }));
+}
+
+void protocol::rename(peer& p, const std::string& name) {
+  if (p.info.name == name)
+    return;
+  if (!p.info.name.empty()) {
+    QUILT_INFO(cfg_.name, "peer at " << p.info.address << ':' << p.info.port
+                                     << " is now " << name << " (was "
+                                     << p.info.name << ')');
+    by_name_.erase(p.info.name);
+  }
+  p.info.name = name;
+  by_name_[name] = &p;
+}
+
+void protocol::heard_from(peer& p, time_point now) {
+  p.last_seen = now;
+  p.heard = true;
+  if (p.info.state != peer_state::up)
+    set_state(p, peer_state::up);
+}
+
+void protocol::set_state(peer& p, peer_state s) {
+  p.info.state = s;
+  QUILT_INFO(cfg_.name, "peer " << (p.info.name.empty() ? "?" : p.info.name)
+                                << " (" << p.info.address << ':'
+                                << p.info.port << ") is " << to_string(s));
+  callee_.peer_changed(p.info);
+}
+
+void protocol::ensure_link(peer& p) {
+  if (p.link || p.info.address.empty() || p.info.port == 0)
+    return;
+  p.link = next_link_++;
+  callee_.open_link(*p.link, p.info.address, p.info.port);
+}
+
+void protocol::send_on(peer& p, const message& x) {
+  if (p.link)
+    callee_.send(*p.link, x);
+}
+
+void protocol::announce(peer& p, const std::string& destination) {
+  scratch_.destination = destination;
+  scratch_.cmd = command::server_connect;
+  scratch_.origin = cfg_.name;
+  scratch_.id = next_id();
+  scratch_.ttl = 1;
+  scratch_.args.assign(
+    {cfg_.advertise, to_decimal(cfg_.port), std::string{protocol_tag}});
+  send_on(p, scratch_);
+}
+
+// -- inputs -------------------------------------------------------------------
+
+void protocol::handle(message& x, const std::string& prev_hop,
+                      time_point now) {
+  if (x.origin == cfg_.name) {
+    ++stats_.dropped_loop;
+    if (x.cmd == command::server_connect
+        && !(x.args[0] == cfg_.advertise && x.args[1] == to_decimal(cfg_.port))) {
+      ++stats_.name_conflicts;
+      QUILT_ERROR(cfg_.name, "name conflict: " << x.args[0] << ':' << x.args[1]
+                                               << " claims to be "
+                                               << x.origin);
+    }
+    return;
+  }
+  // server_connect names the peer behind an endpoint: resolve that first so
+  // that hearing from the routing id finds the merged entry.
+  if (x.cmd == command::server_connect) {
+    on_server_connect(x, prev_hop, now);
+    return;
+  }
+  const auto& hop = prev_hop.empty() ? x.origin : prev_hop;
+  if (auto p = find_by_name(hop)) {
+    heard_from(*p, now);
+  } else if (!prev_hop.empty() && prev_hop != cfg_.name
+             && peers_.size() < max_peers) {
+    auto& q = add_peer();
+    rename(q, prev_hop);
+    heard_from(q, now);
+  }
+  if (is_broadcast(x.destination))
+    on_broadcast(x, prev_hop, now);
+  else if (x.destination == cfg_.name)
+    on_local(x, now);
+  else
+    forward(x, now);
+}
+
+void protocol::on_server_connect(message& x, const std::string& prev_hop,
+                                 time_point now) {
+  ++stats_.delivered;
+  callee_.delivered(x);
+  const auto& address = x.args[0];
+  uint64_t port64 = 0;
+  parse_decimal(x.args[1], port64);
+  auto port = static_cast<uint16_t>(port64);
+  if (address == cfg_.advertise && port == cfg_.port) {
+    ++stats_.name_conflicts;
+    QUILT_ERROR(cfg_.name, x.origin << " claims this node's address "
+                                    << address << ':' << port);
+    return;
+  }
+  auto by_ep = find_by_endpoint(address, port);
+  auto by_name = find_by_name(x.origin);
+  if (by_ep && by_name && by_ep != by_name) {
+    // The name was known without this endpoint (incoming-only, or it moved):
+    // the endpoint's entry wins, it may be a configured peer.
+    remove_peer(by_name);
+    by_name = nullptr;
+  }
+  peer* p = by_ep ? by_ep : by_name;
+  if (!p) {
+    if (peers_.size() >= max_peers) {
+      QUILT_WARN(cfg_.name, "peer table full, ignoring " << x.origin);
+      return;
+    }
+    p = &add_peer();
+  }
+  rename(*p, x.origin);
+  bool had_up_link = p->link && p->info.state == peer_state::up;
+  if (p->info.address != address || p->info.port != port) {
+    if (p->link) {
+      callee_.close_link(*p->link);
+      p->link.reset();
+      had_up_link = false;
+    }
+    p->info.address = address;
+    p->info.port = port;
+  }
+  ensure_link(*p);
+  if (prev_hop.empty() || prev_hop == x.origin)
+    heard_from(*p, now);
+  if (is_broadcast(x.destination) || !had_up_link)
+    announce(*p, x.origin);
+}
+
+void protocol::on_local(message& x, time_point now) {
+  ++stats_.delivered;
+  callee_.delivered(x);
+  switch (x.cmd) {
+    case command::ping: {
+      message pong;
+      pong.destination = x.origin;
+      pong.cmd = command::pong;
+      pong.origin = cfg_.name;
+      pong.id = next_id();
+      pong.ttl = cfg_.default_ttl;
+      pong.args.push_back(to_decimal(x.id));
+      if (x.args.size() > 0)
+        pong.args.push_back(std::move(x.args[0]));
+      originate(pong, now);
+      break;
+    }
+    case command::pong: {
+      uint64_t ping_id = 0;
+      parse_decimal(x.args[0], ping_id);
+      if (auto i = pending_pings_.find(ping_id); i != pending_pings_.end()) {
+        auto rtt = micros(now - i->second);
+        pending_pings_.erase(i);
+        callee_.pong_received(x.origin, ping_id, rtt);
+      } else if (auto p = find_by_name(x.origin);
+                 p && p->hb_id && *p->hb_id == ping_id) {
+        p->info.rtt_us = micros(now - p->hb_sent);
+        p->hb_id.reset();
+      }
+      break;
+    }
+    case command::msg: {
+      inbox_entry e;
+      e.from = x.origin;
+      e.to = is_broadcast(x.destination) ? "all" : x.destination;
+      e.id = x.id;
+      e.text = std::move(x.args[0]);
+      e.received_ms = unix_ms();
+      inbox_.push_back(std::move(e));
+      if (inbox_.size() > cfg_.inbox_limit)
+        inbox_.pop_front();
+      break;
+    }
+    case command::error:
+      callee_.error_received(x);
+      break;
+    case command::server_connect:
+      break; // handled before dispatch
+  }
+}
+
+void protocol::on_broadcast(message& x, const std::string& prev_hop,
+                            time_point now) {
+  if (!dedupe_.insert(x.origin, x.id, now)) {
+    ++stats_.dropped_duplicate;
+    return;
+  }
+  // Forward first: delivering may move the payload out of `x`.
+  if (x.ttl > 1) {
+    x.ttl -= 1;
+    for (auto& p : peers_) {
+      if (!p->link || p->info.state != peer_state::up
+          || p->info.name == prev_hop || p->info.name == x.origin)
+        continue;
+      callee_.send(*p->link, x);
+      ++stats_.forwarded;
+    }
+    x.ttl += 1;
+  }
+  on_local(x, now);
+}
+
+void protocol::forward(message& x, time_point) {
+  auto hop = next_hop(x.destination);
+  if (!hop) {
+    ++stats_.dropped_unroutable;
+    reply_error(x, error_unreachable);
+    return;
+  }
+  if (x.ttl <= 1) {
+    ++stats_.dropped_ttl;
+    reply_error(x, error_ttl_expired);
+    return;
+  }
+  x.ttl -= 1;
+  callee_.send(*hop, x);
+  ++stats_.forwarded;
+}
+
+void protocol::reply_error(const message& about, std::string_view code) {
+  if (about.cmd == command::error)
+    return; // errors about errors are never sent
+  message e;
+  e.destination = about.origin;
+  e.cmd = command::error;
+  e.origin = cfg_.name;
+  e.id = next_id();
+  e.ttl = cfg_.default_ttl;
+  e.args = {std::string{code}, to_decimal(about.id)};
+  // An error without a route is not counted again: its cause already was.
+  if (auto hop = next_hop(e.destination))
+    callee_.send(*hop, e);
+}
+
+bool protocol::originate(message& x, time_point now) {
+  if (x.destination == cfg_.name) {
+    on_local(x, now);
+    return true;
+  }
+  if (is_broadcast(x.destination)) {
+    dedupe_.insert(x.origin, x.id, now);
+    for (auto& p : peers_)
+      if (p->link && p->info.state == peer_state::up)
+        callee_.send(*p->link, x);
+    return true;
+  }
+  auto hop = next_hop(x.destination);
+  if (!hop) {
+    ++stats_.dropped_unroutable;
+    return false;
+  }
+  callee_.send(*hop, x);
+  return true;
+}
+
+std::optional<link_id>
+protocol::next_hop(const std::string& destination) const {
+  auto i = by_name_.find(destination);
+  if (i == by_name_.end() || !i->second->link
+      || i->second->info.state != peer_state::up)
+    return std::nullopt;
+  return i->second->link;
+}
+
+// -- timers -------------------------------------------------------------------
+
+void protocol::tick(time_point now) {
+  auto heartbeat = std::chrono::milliseconds(cfg_.heartbeat_ms);
+  auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
+  // Dead-neighbour detection first, so a silent peer gets no heartbeat.
+  std::vector<peer*> gone;
+  for (auto& p : peers_) {
+    if (p->info.state == peer_state::up && now - p->last_seen >= dead_after) {
+      set_state(*p, peer_state::down);
+      if (!p->link && !p->info.configured)
+        gone.push_back(p.get());
+    }
+  }
+  for (auto p : gone)
+    remove_peer(p);
+  if (now >= next_heartbeat_) {
+    next_heartbeat_ = now + heartbeat;
+    for (auto& p : peers_) {
+      if (!p->link)
+        continue;
+      if (p->info.state == peer_state::up) {
+        scratch_.destination = p->info.name;
+        scratch_.cmd = command::ping;
+        scratch_.origin = cfg_.name;
+        scratch_.id = next_id();
+        scratch_.ttl = 1;
+        scratch_.args.clear();
+        p->hb_id = scratch_.id;
+        p->hb_sent = now;
+        send_on(*p, scratch_);
+      } else if (now >= p->next_announce) {
+        // Not hearing from it: it may have restarted and forgotten us.
+        announce(*p, "*");
+        p->next_announce = now + heartbeat;
+      }
+    }
+    for (auto i = pending_pings_.begin(); i != pending_pings_.end();) {
+      if (now - i->second > ping_memory)
+        i = pending_pings_.erase(i);
+      else
+        ++i;
+    }
+  }
+  recompute_wakeup(now);
+}
+
+void protocol::recompute_wakeup(time_point) {
+  auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
+  next_wakeup_ = next_heartbeat_;
+  for (auto& p : peers_)
+    if (p->info.state == peer_state::up)
+      next_wakeup_ = std::min(next_wakeup_, p->last_seen + dead_after);
+}
+
+// -- user requests ------------------------------------------------------------
+
+bool protocol::connect(const std::string& address, uint16_t port,
+                       bool configured, time_point now) {
+  if (address == cfg_.advertise && port == cfg_.port)
+    return false;
+  auto p = find_by_endpoint(address, port);
+  if (!p) {
+    p = &add_peer();
+    p->info.address = address;
+    p->info.port = port;
+  }
+  p->info.configured = p->info.configured || configured;
+  ensure_link(*p);
+  announce(*p, "*");
+  p->next_announce = now + std::chrono::milliseconds(cfg_.heartbeat_ms);
+  return true;
+}
+
+std::optional<uint64_t> protocol::ping(const std::string& target, uint8_t ttl,
+                                       time_point now) {
+  message x;
+  x.destination = target;
+  x.cmd = command::ping;
+  x.origin = cfg_.name;
+  x.id = next_id();
+  x.ttl = ttl;
+  auto id = x.id;
+  pending_pings_.emplace(id, now);
+  if (!originate(x, now)) {
+    pending_pings_.erase(id);
+    return std::nullopt;
+  }
+  return id;
+}
+
+std::optional<uint64_t> protocol::send_text(const std::string& destination,
+                                            const std::string& text,
+                                            time_point now) {
+  message x;
+  x.destination = destination;
+  x.cmd = command::msg;
+  x.origin = cfg_.name;
+  x.id = next_id();
+  x.ttl = cfg_.default_ttl;
+  x.args.push_back(text);
+  auto id = x.id;
+  if (!originate(x, now))
+    return std::nullopt;
+  return id;
+}
+
+// -- queries ------------------------------------------------------------------
+
+std::vector<peer_info> protocol::peers(time_point now) const {
+  std::vector<peer_info> result;
+  result.reserve(peers_.size());
+  for (auto& p : peers_) {
+    result.push_back(p->info);
+    if (p->heard)
+      result.back().last_seen_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - p->last_seen)
+          .count());
+  }
+  return result;
+}
+
+size_t protocol::peers_up() const {
+  return static_cast<size_t>(
+    std::count_if(peers_.begin(), peers_.end(), [](const auto& p) {
+      return p->info.state == peer_state::up;
+    }));
+}
+
+std::vector<std::string> protocol::neighbours() const {
+  std::vector<std::string> result;
+  for (auto& p : peers_)
+    if (p->link && p->info.state == peer_state::up)
+      result.push_back(p->info.name);
+  return result;
+}
+
+std::vector<inbox_entry> protocol::inbox(size_t n) const {
+  n = std::min(n, inbox_.size());
+  return {inbox_.end() - static_cast<std::ptrdiff_t>(n), inbox_.end()};
+}
+
+} // namespace quilt

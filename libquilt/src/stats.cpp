@@ -1,0 +1,23 @@
+#include "quilt/stats.hpp"
+
+namespace quilt {
+
+node_stats& node_stats::operator+=(const node_stats& other) {
+  rx += other.rx;
+  tx += other.tx;
+  forwarded += other.forwarded;
+  delivered += other.delivered;
+  dropped_invalid += other.dropped_invalid;
+  dropped_duplicate += other.dropped_duplicate;
+  dropped_loop += other.dropped_loop;
+  dropped_ttl += other.dropped_ttl;
+  dropped_unroutable += other.dropped_unroutable;
+  dropped_queue_full += other.dropped_queue_full;
+  dropped_overload += other.dropped_overload;
+  name_conflicts += other.name_conflicts;
+  for (size_t i = 0; i < tx_by_command.size(); ++i)
+    tx_by_command[i] += other.tx_by_command[i];
+  return *this;
+}
+
+} // namespace quilt

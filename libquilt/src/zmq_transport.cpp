@@ -1,0 +1,506 @@
+#include "quilt/zmq_transport.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <zmq.h>
+
+#include "quilt/log.hpp"
+#include "quilt/packed.hpp"
+
+namespace quilt {
+
+outgoing_link::~outgoing_link() = default;
+transport::~transport() = default;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+/// Messages read from one socket before the reactor turns to the others.
+constexpr int read_budget = 512;
+
+/// Most frames a message may have on the wire (SPEC §4), plus routing id and
+/// delimiter; a longer message is still read whole, but only counted.
+constexpr size_t max_frames = 66;
+
+} // namespace
+
+/// The reactor: everything in here runs on its thread, except `post`.
+struct zmq_transport::impl {
+  // -- commands posted by other threads -------------------------------------
+
+  struct command {
+    enum kind_t { add_router, add_dealer, send, reply, close } kind;
+    uint64_t id = 0;
+    void* socket = nullptr;
+    inbound_handler handler;
+    std::shared_ptr<link_counters> counters;
+    dial_options opts;
+    std::vector<std::string> batch;
+    std::string peer;
+    std::string text;
+  };
+
+  // -- sockets owned by the reactor thread -----------------------------------
+
+  struct pending_msg {
+    std::string packed;
+    steady::time_point queued_at;
+  };
+
+  struct entry {
+    uint64_t id = 0;
+    void* socket = nullptr;
+    int fd = -1;
+    bool router = false;
+    bool ready = false; // in ready_ for another look without waiting
+    inbound_handler handler;
+    std::shared_ptr<link_counters> counters;
+    dial_options opts;
+    std::deque<pending_msg> out;
+  };
+
+  void* ctx = nullptr;
+  int epfd = -1;
+  int wakefd = -1;
+  std::thread thread;
+  std::atomic<uint64_t> next_id{1};
+
+  std::mutex mtx;
+  std::vector<command> commands;
+  bool signaled = false;
+  bool stopping = false;
+
+  std::unordered_map<uint64_t, entry> entries;
+  std::vector<uint64_t> ready;
+
+  impl() {
+    ctx = zmq_ctx_new();
+    zmq_ctx_set(ctx, ZMQ_BLOCKY, 0);
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 0; // id 0 is the wake-up descriptor
+    epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &ev);
+    thread = std::thread([this] { run(); });
+  }
+
+  ~impl() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      stopping = true;
+    }
+    wake();
+    thread.join();
+    for (auto& [id, e] : entries)
+      zmq_close(e.socket);
+    entries.clear();
+    zmq_ctx_term(ctx);
+    close(epfd);
+    close(wakefd);
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = write(wakefd, &one, sizeof(one));
+  }
+
+  void post(command&& c) {
+    bool need_wake = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      commands.push_back(std::move(c));
+      need_wake = !signaled;
+      signaled = true;
+    }
+    if (need_wake)
+      wake();
+  }
+
+  // -- reactor loop ----------------------------------------------------------
+
+  void run() {
+    std::vector<command> todo;
+    epoll_event events[256];
+    for (;;) {
+      int timeout = ready.empty() ? next_timeout_ms() : 0;
+      int n = epoll_wait(epfd, events, 256, timeout);
+      if (n < 0 && errno != EINTR) {
+        QUILT_ERROR("zmq", "epoll_wait: " << std::strerror(errno));
+        return;
+      }
+      bool woken = false;
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.u64 == 0)
+          woken = true;
+        else
+          mark_ready(events[i].data.u64);
+      }
+      if (woken) {
+        uint64_t dummy;
+        [[maybe_unused]] auto r = read(wakefd, &dummy, sizeof(dummy));
+        {
+          std::lock_guard<std::mutex> guard{mtx};
+          todo.swap(commands);
+          signaled = false;
+          if (stopping)
+            return;
+        }
+        for (auto& c : todo)
+          apply(c);
+        todo.clear();
+      }
+      auto now = steady::now();
+      auto current = std::move(ready);
+      ready.clear();
+      for (auto id : current) {
+        auto i = entries.find(id);
+        if (i == entries.end())
+          continue;
+        i->second.ready = false;
+        service(i->second, now);
+      }
+      expire_pending(now);
+    }
+  }
+
+  int next_timeout_ms() {
+    // Only queued outbound messages need a timer: to expire them.
+    for (auto& [id, e] : entries)
+      if (!e.out.empty())
+        return 100;
+    return -1;
+  }
+
+  void mark_ready(uint64_t id) {
+    auto i = entries.find(id);
+    if (i != entries.end() && !i->second.ready) {
+      i->second.ready = true;
+      ready.push_back(id);
+    }
+  }
+
+  void apply(command& c) {
+    switch (c.kind) {
+      case command::add_router:
+      case command::add_dealer: {
+        entry e;
+        e.id = c.id;
+        e.socket = c.socket;
+        e.router = c.kind == command::add_router;
+        e.handler = std::move(c.handler);
+        e.counters = std::move(c.counters);
+        e.opts = std::move(c.opts);
+        size_t len = sizeof(e.fd);
+        zmq_getsockopt(e.socket, ZMQ_FD, &e.fd, &len);
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLET;
+        ev.data.u64 = e.id;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, e.fd, &ev);
+        entries.emplace(e.id, std::move(e));
+        mark_ready(c.id);
+        break;
+      }
+      case command::send: {
+        auto i = entries.find(c.id);
+        if (i == entries.end())
+          break;
+        auto now = steady::now();
+        for (auto& m : c.batch)
+          i->second.out.push_back(pending_msg{std::move(m), now});
+        mark_ready(c.id);
+        break;
+      }
+      case command::reply: {
+        auto i = entries.find(c.id);
+        if (i == entries.end())
+          break;
+        // Replies are rare and small; one failing (peer gone) is harmless.
+        auto s = i->second.socket;
+        zmq_send(s, c.peer.data(), c.peer.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(s, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(s, c.text.data(), c.text.size(), ZMQ_DONTWAIT);
+        mark_ready(c.id);
+        break;
+      }
+      case command::close: {
+        auto i = entries.find(c.id);
+        if (i == entries.end())
+          break;
+        auto& e = i->second;
+        epoll_ctl(epfd, EPOLL_CTL_DEL, e.fd, nullptr);
+        if (e.counters && !e.out.empty()) {
+          e.counters->dropped += e.out.size();
+          e.counters->queued -= e.out.size();
+        }
+        zmq_close(e.socket);
+        entries.erase(i);
+        break;
+      }
+    }
+  }
+
+  /// Reads and writes what the socket allows. ZMQ_FD is edge-triggered: it
+  /// only fires again after ZMQ_EVENTS was checked, so every pass ends on it.
+  void service(entry& e, steady::time_point now) {
+    int budget = read_budget;
+    for (;;) {
+      int events = 0;
+      size_t len = sizeof(events);
+      if (zmq_getsockopt(e.socket, ZMQ_EVENTS, &events, &len) != 0)
+        return;
+      bool progress = false;
+      if ((events & ZMQ_POLLIN) && budget > 0) {
+        budget -= read_some(e, budget);
+        progress = true;
+      }
+      if ((events & ZMQ_POLLOUT) && !e.out.empty()) {
+        write_some(e);
+        progress = true;
+      }
+      if (!progress)
+        break;
+      if (budget <= 0) {
+        mark_ready(e.id); // more to read: come back after the others
+        break;
+      }
+    }
+    (void) now;
+  }
+
+  int read_some(entry& e, int budget) {
+    inbound_batch batch;
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    int count = 0;
+    while (count < budget) {
+      if (zmq_msg_recv(&part, e.socket, ZMQ_DONTWAIT) < 0)
+        break;
+      inbound in;
+      size_t frame = 0;
+      bool more = true;
+      for (;;) {
+        auto data = static_cast<const char*>(zmq_msg_data(&part));
+        auto size = zmq_msg_size(&part);
+        more = zmq_msg_more(&part);
+        if (!e.router) {
+          // DEALERs are never answered; drain whatever a peer sends.
+        } else if (frame == 0) {
+          in.peer.assign(data, size);
+        } else if (frame == 1 && size == 0 && in.packed.empty() && more) {
+          in.req = true; // REQ delimiter
+        } else if (frame < max_frames + 1) {
+          pack_frame(in.packed, std::string_view{data, size});
+        } else {
+          // Oversized frame count: keep the count visible to the codec by
+          // packing empty frames, without copying more payload.
+          pack_frame(in.packed, std::string_view{});
+        }
+        ++frame;
+        if (!more)
+          break;
+        if (zmq_msg_recv(&part, e.socket, ZMQ_DONTWAIT) < 0)
+          break;
+      }
+      ++count;
+      if (e.router)
+        batch.push_back(std::move(in));
+    }
+    zmq_msg_close(&part);
+    if (!batch.empty() && e.handler)
+      e.handler(std::move(batch));
+    return count == 0 ? 1 : count;
+  }
+
+  void write_some(entry& e) {
+    std::string_view frames[max_frames];
+    while (!e.out.empty()) {
+      auto& m = e.out.front().packed;
+      auto n = unpack_frames(m, frames, max_frames);
+      n = std::min(n, max_frames);
+      // Multipart sends are atomic: if the first frame goes, all go.
+      if (zmq_send(e.socket, frames[0].data(), frames[0].size(),
+                   ZMQ_DONTWAIT | (n > 1 ? ZMQ_SNDMORE : 0))
+          < 0)
+        return;
+      for (size_t i = 1; i < n; ++i)
+        zmq_send(e.socket, frames[i].data(), frames[i].size(),
+                 i + 1 < n ? ZMQ_SNDMORE : 0);
+      e.out.pop_front();
+      if (e.counters) {
+        e.counters->tx += 1;
+        e.counters->queued -= 1;
+      }
+    }
+  }
+
+  void expire_pending(steady::time_point now) {
+    for (auto& [id, e] : entries) {
+      auto max_age = std::chrono::milliseconds(e.opts.max_queue_age_ms);
+      size_t dropped = 0;
+      while (!e.out.empty() && now - e.out.front().queued_at > max_age) {
+        e.out.pop_front();
+        ++dropped;
+      }
+      if (dropped > 0 && e.counters) {
+        e.counters->dropped += dropped;
+        e.counters->queued -= dropped;
+      }
+    }
+  }
+};
+
+namespace {
+
+/// An outgoing link backed by a DEALER owned by the reactor.
+class zmq_link : public outgoing_link {
+public:
+  zmq_link(std::shared_ptr<zmq_transport::impl> r, uint64_t id,
+           std::shared_ptr<link_counters> c, uint64_t limit)
+    : reactor_(std::move(r)), id_(id), counters_(std::move(c)), limit_(limit) {
+  }
+
+  ~zmq_link() override {
+    zmq_transport::impl::command c;
+    c.kind = zmq_transport::impl::command::close;
+    c.id = id_;
+    reactor_->post(std::move(c));
+  }
+
+  size_t send(std::vector<std::string>&& batch) override {
+    auto queued = counters_->queued.load();
+    uint64_t room = queued >= limit_ ? 0 : limit_ - queued;
+    if (batch.size() > room) {
+      counters_->dropped += batch.size() - room;
+      batch.resize(room);
+    }
+    auto taken = batch.size();
+    if (taken == 0)
+      return 0;
+    counters_->queued += taken;
+    zmq_transport::impl::command c;
+    c.kind = zmq_transport::impl::command::send;
+    c.id = id_;
+    c.batch = std::move(batch);
+    reactor_->post(std::move(c));
+    return taken;
+  }
+
+  const link_counters& counters() const override { return *counters_; }
+
+private:
+  std::shared_ptr<zmq_transport::impl> reactor_;
+  uint64_t id_;
+  std::shared_ptr<link_counters> counters_;
+  uint64_t limit_;
+};
+
+void set_int(void* socket, int option, int value) {
+  zmq_setsockopt(socket, option, &value, sizeof(value));
+}
+
+} // namespace
+
+zmq_transport::zmq_transport(scheme s)
+  : scheme_(s), impl_(std::make_shared<impl>()) {
+}
+
+zmq_transport::~zmq_transport() = default;
+
+std::string zmq_transport::endpoint(const std::string& address,
+                                    uint16_t port) const {
+  auto prefix = scheme_ == scheme::tcp ? "tcp://" : "inproc://";
+  auto host = address;
+  if (scheme_ == scheme::tcp && host.find(':') != std::string::npos
+      && host.front() != '[')
+    host = "[" + host + "]"; // IPv6 literal
+  return prefix + host + ":" + std::to_string(port);
+}
+
+std::variant<listener_id, std::string>
+zmq_transport::listen(const std::string& endpoint, const listen_options& opts,
+                      inbound_handler handler) {
+  // The socket is made and bound here, then handed to the reactor: ZeroMQ
+  // allows moving a socket between threads across a full memory barrier,
+  // which the command queue's mutex provides.
+  void* s = zmq_socket(impl_->ctx, ZMQ_ROUTER);
+  if (!s)
+    return std::string{zmq_strerror(zmq_errno())};
+  int64_t max = static_cast<int64_t>(opts.max_message_bytes);
+  zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+  set_int(s, ZMQ_ROUTER_HANDOVER, 1); // a restarted peer takes its id back
+  set_int(s, ZMQ_LINGER, 0);
+  set_int(s, ZMQ_RCVHWM, 10000);
+  set_int(s, ZMQ_SNDHWM, 1000);
+  if (endpoint.rfind("tcp://", 0) == 0)
+    set_int(s, ZMQ_IPV6, 1);
+  if (zmq_bind(s, endpoint.c_str()) != 0) {
+    std::string err = zmq_strerror(zmq_errno());
+    zmq_close(s);
+    return "cannot listen on " + endpoint + ": " + err;
+  }
+  impl::command c;
+  c.kind = impl::command::add_router;
+  c.id = impl_->next_id++;
+  c.socket = s;
+  c.handler = std::move(handler);
+  auto id = c.id;
+  impl_->post(std::move(c));
+  return id;
+}
+
+void zmq_transport::close_listener(listener_id id) {
+  impl::command c;
+  c.kind = impl::command::close;
+  c.id = id;
+  impl_->post(std::move(c));
+}
+
+void zmq_transport::reply(listener_id id, std::string peer, std::string text) {
+  impl::command c;
+  c.kind = impl::command::reply;
+  c.id = id;
+  c.peer = std::move(peer);
+  c.text = std::move(text);
+  impl_->post(std::move(c));
+}
+
+outgoing_link_ptr zmq_transport::dial(const std::string& endpoint,
+                                      const dial_options& opts) {
+  auto counters = std::make_shared<link_counters>();
+  void* s = zmq_socket(impl_->ctx, ZMQ_DEALER);
+  zmq_setsockopt(s, ZMQ_ROUTING_ID, opts.identity.data(),
+                 opts.identity.size());
+  set_int(s, ZMQ_IMMEDIATE, 1); // queue in our bounded queue, not in libzmq
+  set_int(s, ZMQ_LINGER, 0);
+  set_int(s, ZMQ_SNDHWM, 1000);
+  set_int(s, ZMQ_RECONNECT_IVL_MAX, 5000);
+  if (endpoint.rfind("tcp://", 0) == 0)
+    set_int(s, ZMQ_IPV6, 1);
+  if (zmq_connect(s, endpoint.c_str()) != 0)
+    QUILT_WARN("zmq", "cannot connect to " << endpoint << ": "
+                                          << zmq_strerror(zmq_errno()));
+  impl::command c;
+  c.kind = impl::command::add_dealer;
+  c.id = impl_->next_id++;
+  c.socket = s;
+  c.counters = counters;
+  c.opts = opts;
+  auto id = c.id;
+  impl_->post(std::move(c));
+  return std::make_shared<zmq_link>(impl_, id, std::move(counters),
+                                    opts.queue_limit);
+}
+
+} // namespace quilt
