@@ -23,6 +23,7 @@ void print_help() {
                "  /ping NAME              ping a node (or all)\n"
                "  /peers                  list peers\n"
                "  /routes                 list routes\n"
+               "  /stats                  show counters\n"
                "  /quit                   shut down\n"
                "  DEST TEXT               send TEXT to node DEST (or all)\n";
 }
@@ -120,6 +121,34 @@ void do_routes(caf::scoped_actor& self, const node_actor& node) {
       });
 }
 
+void do_stats(caf::scoped_actor& self, const node_actor& node) {
+  self->request(node, request_timeout, stats_atom::value)
+    .receive(
+      [&](const node_stats& s) {
+        std::pair<const char*, uint64_t> rows[] = {
+          {"rx", s.rx},
+          {"tx", s.tx},
+          {"forwarded", s.forwarded},
+          {"delivered", s.delivered},
+          {"dropped_invalid", s.dropped_invalid},
+          {"dropped_duplicate", s.dropped_duplicate},
+          {"dropped_loop", s.dropped_loop},
+          {"dropped_ttl", s.dropped_ttl},
+          {"dropped_unroutable", s.dropped_unroutable},
+          {"dropped_queue_full", s.dropped_queue_full},
+          {"dropped_overload", s.dropped_overload},
+          {"name_conflicts", s.name_conflicts},
+        };
+        for (auto& [key, value] : rows)
+          std::cout << std::left << std::setw(20) << key << value << '\n';
+        std::cout << std::flush;
+      },
+      [&](const caf::error& err) {
+        std::cout << "stats failed: " << self->system().render(err)
+                  << std::endl;
+      });
+}
+
 } // namespace
 
 void run_line_interface(caf::actor_system& sys, node_actor node,
@@ -167,6 +196,8 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
       do_peers(self, node);
     } else if (word == "/routes") {
       do_routes(self, node);
+    } else if (word == "/stats") {
+      do_stats(self, node);
     } else if (word[0] == '/') {
       std::cout << "unknown command " << word << " (try /help)" << std::endl;
     } else {

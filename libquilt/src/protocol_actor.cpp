@@ -6,6 +6,7 @@
 #include "node_shared.hpp"
 #include "quilt/codec.hpp"
 #include "quilt/log.hpp"
+#include "quilt/name.hpp"
 #include "quilt/node.hpp"
 
 namespace quilt {
@@ -226,6 +227,8 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     [=](ping_atom, const std::string& target, uint8_t ttl,
         uint32_t timeout_ms) -> caf::result<ping_result> {
       auto& st = self->state;
+      if (!is_valid_destination(target))
+        return ping_result{false, {}, 0, "bad_destination"};
       auto id = st.proto->ping(target, ttl, clock::now());
       st.flush();
       if (!id)
@@ -243,6 +246,14 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     },
     [=](send_atom, const std::string& dest, const std::string& text) {
       auto& st = self->state;
+      if (!is_valid_destination(dest))
+        return send_result{false, 0, "bad_destination"};
+      if (!is_valid_utf8(text))
+        return send_result{false, 0, "bad_utf8"};
+      // destination, "msg", origin, id (<= 20 digits), ttl (<= 3), text
+      if (dest.size() + 3 + cfg.name.size() + 23 + text.size()
+          > cfg.max_message_bytes)
+        return send_result{false, 0, "too_large"};
       auto id = st.proto->send_text(dest, text, clock::now());
       st.flush();
       if (!id)
