@@ -173,7 +173,7 @@ TEST_CASE("console.port defaults to port + 1000 when that is a port") {
 
 // -- overrides ----------------------------------------------------------------
 
-TEST_CASE("--port applies before the derived name and console port") {
+TEST_CASE("override --port applies before the derived name and console port") {
   auto cfg = parse_ok("[node]\nport = 5501\n", port_override("6000"));
   CHECK(cfg.port == 6000);
   CHECK(cfg.name == "127.0.0.1:6000");
@@ -185,7 +185,7 @@ TEST_CASE("--port applies before the derived name and console port") {
   CHECK(parse_ok("[node]\nport = 5501\n", port_override("00080")).port == 80);
 }
 
-TEST_CASE("--port does not replace explicit name or console port") {
+TEST_CASE("override --port does not replace explicit name or console port") {
   auto cfg = parse_ok("[node]\nname = \"alpha\"\nport = 5501\n"
                       "[console]\nport = 6501\n",
                       port_override("6000"));
@@ -194,7 +194,7 @@ TEST_CASE("--port does not replace explicit name or console port") {
   CHECK(cfg.console_port == 6501);
 }
 
-TEST_CASE("--port stands in for a missing node.port") {
+TEST_CASE("override --port stands in for a missing node.port") {
   auto cfg = parse_ok("[node]\nname = \"alpha\"\n", port_override("5600"));
   CHECK(cfg.port == 5600);
   CHECK(cfg.console_port == 6600);
@@ -202,7 +202,7 @@ TEST_CASE("--port stands in for a missing node.port") {
   CHECK(none.name == "127.0.0.1:5600");
 }
 
-TEST_CASE("--name replaces the configured and the derived name") {
+TEST_CASE("override --name replaces the configured and the derived name") {
   config_overrides ov;
   ov.name = "beta";
   CHECK(parse_ok("[node]\nname = \"alpha\"\nport = 5501\n", ov).name == "beta");
@@ -213,7 +213,7 @@ TEST_CASE("--name replaces the configured and the derived name") {
   CHECK(cfg.console_port == 7000);
 }
 
-TEST_CASE("--log-level replaces log.level, any case") {
+TEST_CASE("override --log-level replaces log.level, any case") {
   config_overrides ov;
   ov.log_level = "WARN";
   CHECK(parse_ok("[node]\nport = 5501\n[log]\nlevel = \"trace\"\n", ov).level ==
@@ -361,6 +361,8 @@ TEST_CASE("a key in the wrong section says where it belongs") {
 TEST_CASE("control characters in quoted keys and values are escaped") {
   CHECK(parse_error("[node]\nport = 5501\n\"a\\nb\" = 1\n") ==
         "cfg.toml:3: unknown key 'a\\x0ab' in [node]");
+  CHECK(parse_error("[\"a\\tb\"]\nx = 1\n") ==
+        "cfg.toml:1: unknown section [a\\x09b]");
 }
 
 // -- errors: types ------------------------------------------------------------

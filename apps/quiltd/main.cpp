@@ -104,8 +104,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   caf::actor_system_config sys_cfg;
-  quilt::add_quilt_types(sys_cfg);
-  sys_cfg.set("logger.verbosity", caf::atom("quiet"));
+  quilt::configure_actor_system(sys_cfg);
   caf::actor_system sys{sys_cfg};
   auto net = std::make_shared<quilt::zmq_transport>(
     quilt::zmq_transport::scheme::tcp);

@@ -43,6 +43,22 @@ template <class... Ts> std::string cat(const Ts&... xs) {
   return result;
 }
 
+/// `text` with control characters written \xNN, so a message stays one line.
+std::string escaped(std::string_view text) {
+  std::string result;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
+      result += buf;
+    } else {
+      result += c;
+    }
+  }
+  return result;
+}
+
 enum class value_kind {
   integer,   ///< A TOML integer within [lo, hi].
   text,      ///< A non-empty TOML string.
@@ -386,9 +402,9 @@ load(std::string_view toml_text, const std::string& path,
       else
         out.add(line, cat(name, " must be a table, got ", type_name(v)));
     } else if (v.is_table()) {
-      out.add(line, cat("unknown section [", name, "]"));
+      out.add(line, cat("unknown section [", escaped(name), "]"));
     } else if (v.is_array_of_tables()) {
-      out.add(line, cat("unknown section [[", name, "]]"));
+      out.add(line, cat("unknown section [[", escaped(name), "]]"));
     } else {
       out.add(line, cat("unknown key ", quoted(name), " outside any section",
                         belongs_hint(name)));
@@ -532,19 +548,7 @@ std::string quoted(std::string_view text) {
       --n;
     text = text.substr(0, n);
   }
-  std::string result = "'";
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
-      result += buf;
-    } else {
-      result += c;
-    }
-  }
-  result += shortened ? "...'" : "'";
-  return result;
+  return cat("'", escaped(text), shortened ? "...'" : "'");
 }
 
 } // namespace config_keys

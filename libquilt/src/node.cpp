@@ -14,6 +14,12 @@ void add_quilt_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::quilt>();
 }
 
+void configure_actor_system(caf::actor_system_config& cfg) {
+  add_quilt_types(cfg);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+}
+
 namespace {
 
 struct supervisor_state {

@@ -77,7 +77,12 @@ struct protocol_state : protocol_callee {
   }
 
   void delivered(const message& x) override {
-    if (x.cmd == command::msg && !sinks.empty())
+    if (x.cmd != command::msg)
+      return;
+    QUILT_INFO(node->cfg.name, "msg from " << x.origin << " to "
+                                           << x.destination << ": "
+                                           << x.args[0]);
+    if (!sinks.empty())
       emit(node_event::delivered_msg,
            x.origin + " -> " + (is_broadcast(x.destination) ? "all" : x.destination)
              + ": " + x.args[0]);

@@ -62,7 +62,8 @@ void read_section(const toml::table& table, std::string_view label,
                   problems& out);
 
 /// The check across keys: dead_after_ms must exceed heartbeat_ms. Messages
-/// name the keys "label.heartbeat_ms" and "label.dead_after_ms".
+/// name the keys "label.heartbeat_ms" and "label.dead_after_ms". Run it only
+/// when read_section() found no problem (an invalid value is not stored).
 void check_timing(const node_config& cfg, const key_lines& lines,
                   std::string_view label, problems& out);
 

@@ -28,4 +28,10 @@ start_node(caf::actor_system& sys, const node_config& cfg,
 /// Registers Quilt's message types with an actor system config.
 void add_quilt_types(caf::actor_system_config& cfg);
 
+/// Registers the types and picks the scheduler settings Quilt is tuned for:
+/// a shared queue whose idle workers sleep on a condition variable, so a
+/// message to an idle node is handled at once instead of after the
+/// work-stealing scheduler's polling sleep (up to 10 ms).
+void configure_actor_system(caf::actor_system_config& cfg);
+
 } // namespace quilt
