@@ -1,0 +1,556 @@
+"""Process-level test harness for quiltd (SPEC sections 3-8).
+
+Standard library plus pyzmq only; run with /usr/bin/python3.
+
+    node = Node(workdir, "alpha", peers=[beta.port])
+    node.start()                        # pseudo-terminal on stdin/stdout
+    node.wait_log(r"peer beta .* is up")
+    node.ping("beta")                   # -> "pong from beta in 0.412 ms"
+    node.stats()["rx"]
+
+Every process a Node starts is killed when the Node is stopped, when the
+test case ends (QuiltTestCase) and, as a last resort, when this Python
+process exits (atexit) or dies (the child's parent-death signal).
+"""
+
+import atexit
+import ctypes
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import unittest
+
+try:
+    import zmq
+except ImportError:  # pragma: no cover - explains the usual mistake
+    sys.stderr.write("pyzmq is missing: run the tests with /usr/bin/python3\n")
+    raise
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+
+
+def quiltd_path():
+    path = os.environ.get("QUILTD") or os.path.join(
+        REPO, "build-lead", "apps", "quiltd", "quiltd")
+    if not os.access(path, os.X_OK):
+        raise unittest.SkipTest("quiltd not found at %s (set QUILTD)" % path)
+    return path
+
+
+# -- ports ------------------------------------------------------------------
+
+_ports_lock = threading.Lock()
+_ports_given = set()
+_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
+def _port_free(port):
+    for family, host in ((socket.AF_INET, "127.0.0.1"),):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port():
+    """A random TCP port in 20000-29999 that is free on 127.0.0.1 now and
+    was not handed out before by this process."""
+    with _ports_lock:
+        for _ in range(1000):
+            port = _rng.randint(20000, 29999)
+            if port in _ports_given:
+                continue
+            if _port_free(port):
+                _ports_given.add(port)
+                return port
+    raise RuntimeError("no free port in 20000-29999")
+
+
+# -- processes --------------------------------------------------------------
+
+_live = set()
+_live_lock = threading.Lock()
+
+
+def _kill_all():
+    with _live_lock:
+        procs = list(_live)
+    for p in procs:
+        try:
+            p.kill()
+            p.wait(timeout=5)
+        except Exception:
+            pass
+
+
+atexit.register(_kill_all)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup():
+    # Dies with this process, even if it is killed with SIGKILL.
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(argv, **kw):
+    """subprocess.Popen that is tracked and killed at exit."""
+    kw.setdefault("preexec_fn", _child_setup)
+    p = subprocess.Popen(argv, **kw)
+    with _live_lock:
+        _live.add(p)
+    return p
+
+
+def forget(p):
+    with _live_lock:
+        _live.discard(p)
+
+
+# -- log lines ----------------------------------------------------------------
+
+LOG_RE = re.compile(r"^(\d+)\.(\d{3}) (\w+) \[([^\]]*)\] (.*)$")
+
+
+class LogLine:
+    """One stderr line of quiltd: "<epoch>.<ms> <level> [<node>] text"."""
+
+    def __init__(self, raw, received):
+        self.raw = raw
+        self.received = received  # time.time() when the harness read it
+        m = LOG_RE.match(raw)
+        if m:
+            self.stamp = int(m.group(1)) + int(m.group(2)) / 1000.0
+            self.level, self.who, self.text = m.group(3), m.group(4), m.group(5)
+        else:
+            self.stamp = None
+            self.level = self.who = None
+            self.text = raw
+
+    def __repr__(self):
+        return "LogLine(%r)" % self.raw
+
+
+class _Stream:
+    """Text accumulated by a reader thread, with waiting."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.text = ""
+        self.closed = False
+
+    def append(self, chunk):
+        with self.cond:
+            self.text += chunk
+            self.cond.notify_all()
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def mark(self):
+        with self.cond:
+            return len(self.text)
+
+    def wait(self, pattern, timeout, since=0, flags=re.M):
+        """First match of `pattern` in text[since:], waiting up to
+        `timeout` s; None on timeout or end of stream."""
+        rx = re.compile(pattern, flags)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                m = rx.search(self.text, since)
+                if m:
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    return None
+                self.cond.wait(left)
+
+
+class Node:
+    """One quiltd process with a generated config in `workdir`."""
+
+    def __init__(self, workdir, name, port=None, peers=(), heartbeat_ms=100,
+                 dead_after_ms=500, max_message_bytes=None, default_ttl=None,
+                 log_level="info", processors=2, extra_toml=""):
+        self.workdir = workdir
+        self.name = name
+        self.port = port or free_port()
+        self.peers = list(peers)
+        self.heartbeat_ms = heartbeat_ms
+        self.dead_after_ms = dead_after_ms
+        self.max_message_bytes = max_message_bytes
+        self.default_ttl = default_ttl
+        self.log_level = log_level
+        self.processors = processors
+        self.extra_toml = extra_toml
+        self.config_path = os.path.join(workdir, "%s.toml" % name)
+        self.proc = None
+        self.master = None
+        self.logs = []
+        self._log_cond = threading.Condition()
+        self.out = _Stream()
+        self._threads = []
+        self._sentinel = 0
+        self.write_config()
+
+    @property
+    def endpoint(self):
+        return "tcp://127.0.0.1:%d" % self.port
+
+    def write_config(self):
+        lines = [
+            "[node]",
+            'name = "%s"' % self.name,
+            'host = "127.0.0.1"',
+            "port = %d" % self.port,
+            "processors = %d" % self.processors,
+            "",
+        ]
+        for p in self.peers:
+            lines += ["[[peers]]", 'address = "127.0.0.1"', "port = %d" % p, ""]
+        lines += ["[console]", "port = 0", "",
+                  "[timing]",
+                  "heartbeat_ms = %d" % self.heartbeat_ms,
+                  "dead_after_ms = %d" % self.dead_after_ms, "",
+                  "[limits]"]
+        if self.max_message_bytes is not None:
+            lines.append("max_message_bytes = %d" % self.max_message_bytes)
+        if self.default_ttl is not None:
+            lines.append("default_ttl = %d" % self.default_ttl)
+        lines += ["", "[log]", 'level = "%s"' % self.log_level, ""]
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(lines) + self.extra_toml)
+
+    # -- process ------------------------------------------------------------
+
+    def start(self, pty=True, args=(), wait_ready=True):
+        """Starts quiltd; with `pty` its stdin/stdout are a pseudo-terminal
+        (line interface), else stdin is /dev/null. Waits for "listening on"
+        (and the line interface's banner with a pty)."""
+        assert self.proc is None or self.proc.poll() is not None
+        self.logs = []
+        self.out = _Stream()
+        argv = [quiltd_path(), self.config_path] + list(args)
+        if pty:
+            import pty as pty_mod
+            master, slave = pty_mod.openpty()
+            attrs = termios.tcgetattr(slave)
+            attrs[3] &= ~termios.ECHO  # our commands are not echoed back
+            termios.tcsetattr(slave, termios.TCSANOW, attrs)
+            self.proc = spawn(argv, stdin=slave, stdout=slave,
+                              stderr=subprocess.PIPE, start_new_session=True)
+            os.close(slave)
+            self.master = master
+            t = threading.Thread(target=self._read_pty, args=(master, self.out),
+                                 daemon=True)
+        else:
+            self.master = None
+            self.proc = spawn(argv, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True)
+            t = threading.Thread(target=self._read_pipe,
+                                 args=(self.proc.stdout, self.out), daemon=True)
+        t.start()
+        self._threads.append(t)
+        t = threading.Thread(target=self._read_stderr, args=(self.proc.stderr,),
+                             daemon=True)
+        t.start()
+        self._threads.append(t)
+        self.started_at = time.time()
+        if wait_ready:
+            if not self.wait_log(r"listening on ", timeout=10):
+                raise AssertionError("%s did not start:\n%s"
+                                     % (self.name, self.tail()))
+            if pty and not self.out.wait(r"-- /help for commands", 10):
+                raise AssertionError("%s printed no banner:\n%s"
+                                     % (self.name, self.tail()))
+        return self
+
+    def _read_pty(self, fd, stream):
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: every slave end is closed
+                break
+            if not data:
+                break
+            stream.append(data.decode("utf-8", "replace").replace("\r", ""))
+        stream.close()
+
+    def _read_pipe(self, f, stream):
+        while True:
+            data = f.read1(65536) if hasattr(f, "read1") else f.read(65536)
+            if not data:
+                break
+            stream.append(data.decode("utf-8", "replace"))
+        stream.close()
+
+    def _read_stderr(self, f):
+        for raw in iter(f.readline, b""):
+            line = LogLine(raw.decode("utf-8", "replace").rstrip("\n"),
+                           time.time())
+            with self._log_cond:
+                self.logs.append(line)
+                self._log_cond.notify_all()
+        with self._log_cond:
+            self._log_cond.notify_all()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=5):
+        """Signals quiltd and waits; kills it if it does not end. Returns
+        the exit status (None if it was not running)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            try:
+                self.proc.send_signal(sig)
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                rc = None
+        self._cleanup()
+        return rc
+
+    def kill9(self):
+        """SIGKILL; returns time.time() just before the signal."""
+        t = time.time()
+        self.proc.kill()
+        self.proc.wait(timeout=5)
+        self._cleanup()
+        return t
+
+    def wait_exit(self, timeout):
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._cleanup()
+        return rc
+
+    def _cleanup(self):
+        for t in self._threads:
+            t.join(timeout=5)
+        self._threads = []
+        if self.master is not None:
+            try:
+                os.close(self.master)
+            except OSError:
+                pass
+            self.master = None
+        if self.proc is not None:
+            for f in (self.proc.stdout, self.proc.stderr):
+                if f:
+                    f.close()
+            forget(self.proc)
+
+    # -- stderr log ---------------------------------------------------------
+
+    def log_mark(self):
+        with self._log_cond:
+            return len(self.logs)
+
+    def wait_log(self, pattern, timeout=5, since=0):
+        """First log line from index `since` on whose text matches
+        `pattern` (re.search), waiting up to `timeout` s; None if none."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = since
+        with self._log_cond:
+            while True:
+                while i < len(self.logs):
+                    if rx.search(self.logs[i].raw):
+                        return self.logs[i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc and self.proc.poll() is not None
+                                 and not any(t.is_alive()
+                                             for t in self._threads)):
+                    return None
+                self._log_cond.wait(min(left, 0.2))
+
+    def find_logs(self, pattern, since=0):
+        rx = re.compile(pattern)
+        with self._log_cond:
+            return [l for l in self.logs[since:] if rx.search(l.raw)]
+
+    def tail(self, n=40):
+        with self._log_cond:
+            logs = "\n".join(l.raw for l in self.logs[-n:])
+        out = self.out.text[-3000:]
+        return ("--- %s stderr (last %d) ---\n%s\n--- %s stdout (tail) ---\n%s"
+                % (self.name, n, logs, self.name, out))
+
+    # -- line interface -----------------------------------------------------
+
+    def send_line(self, line):
+        assert self.master is not None, "node started without a pty"
+        os.write(self.master, (line + "\n").encode())
+
+    def command(self, line, expect, timeout=5):
+        """Types `line` and waits for `expect` (a regex) in the output that
+        follows; returns the match. Fails the test on timeout."""
+        mark = self.out.mark()
+        self.send_line(line)
+        m = self.out.wait(expect, timeout, since=mark)
+        if m is None:
+            raise AssertionError("%s: no %r after %r within %ss\n%s"
+                                 % (self.name, expect, line, timeout,
+                                    self.tail()))
+        return m
+
+    def block(self, line, timeout=5):
+        """Output of a command that prints several lines: `line` is
+        followed by an unknown command whose answer ends the block."""
+        self._sentinel += 1
+        token = "/zz-end-%d" % self._sentinel
+        mark = self.out.mark()
+        self.send_line(line)
+        self.send_line(token)
+        m = self.out.wait(r"^unknown command %s \(try /help\)$" % re.escape(token),
+                          timeout, since=mark)
+        if m is None:
+            raise AssertionError("%s: %r gave no complete answer within %ss\n%s"
+                                 % (self.name, line, timeout, self.tail()))
+        return self.out.text[mark:m.start()]
+
+    def stats(self):
+        text = self.block("/stats")
+        result = {}
+        for line in text.splitlines():
+            m = re.match(r"^([a-z_]+)\s+(\d+)\s*$", line)
+            if m:
+                result[m.group(1)] = int(m.group(2))
+        return result
+
+    def peers(self):
+        """Rows of /peers as dicts name, address, state, rtt, last_seen."""
+        text = self.block("/peers")
+        rows = []
+        for line in text.splitlines():
+            m = re.match(r"^(\S+)\s+(\S+)\s+(connecting|up|down)\s+"
+                         r"(-|[\d.]+ ms)\s+(.*)$", line)
+            if m:
+                rows.append(dict(name=m.group(1), address=m.group(2),
+                                 state=m.group(3), rtt=m.group(4),
+                                 last_seen=m.group(5).strip()))
+        return rows
+
+    def peer_state(self, name):
+        for row in self.peers():
+            if row["name"] == name:
+                return row["state"]
+        return None
+
+    def wait_peer_state(self, name, state, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.peer_state(name)
+            if current == state:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+    def ping(self, target, timeout=8):
+        """/ping TARGET; returns the answer line ("pong from ..." or
+        "no pong from ...")."""
+        m = self.command("/ping %s" % target,
+                         r"^(pong from \S+ in [\d.]+ ms|no pong from .*|"
+                         r"ping failed: .*)$", timeout)
+        return m.group(1)
+
+
+# -- ZeroMQ helpers ------------------------------------------------------------
+
+_ctx = None
+
+
+def context():
+    global _ctx
+    if _ctx is None:
+        _ctx = zmq.Context()
+    return _ctx
+
+
+def b(x):
+    return x if isinstance(x, bytes) else str(x).encode()
+
+
+def req(endpoint, frames, timeout_ms=3000):
+    """Sends `frames` on a fresh REQ socket; returns the reply's frames, or
+    None if no reply came within `timeout_ms`."""
+    s = context().socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, timeout_ms)
+    s.setsockopt(zmq.SNDTIMEO, timeout_ms)
+    try:
+        s.connect(endpoint)
+        s.send_multipart([b(f) for f in frames])
+        try:
+            return s.recv_multipart()
+        except zmq.Again:
+            return None
+    finally:
+        s.close()
+
+
+class QuiltTestCase(unittest.TestCase):
+    """Gives each test a temp dir and stops its nodes afterwards; on a
+    failure, prints the nodes' logs."""
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="quilt-it-")
+        self.nodes = []
+        self.addCleanup(self._cleanup)
+
+    def node(self, name, **kw):
+        n = Node(self.workdir, name, **kw)
+        self.nodes.append(n)
+        return n
+
+    def _failed(self):
+        outcome = getattr(self, "_outcome", None)
+        if outcome is None:
+            return False
+        if hasattr(outcome, "success"):
+            return not outcome.success
+        errors = getattr(outcome, "errors", [])
+        return any(exc for _, exc in errors)
+
+    def _cleanup(self):
+        failed = self._failed()
+        for n in self.nodes:
+            try:
+                n.stop(signal.SIGKILL)
+            except Exception:
+                pass
+            if failed or os.environ.get("QUILT_TEST_VERBOSE"):
+                sys.stderr.write("\n" + n.tail(80) + "\n")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def main():
+    unittest.main(verbosity=2)
