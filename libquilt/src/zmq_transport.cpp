@@ -83,6 +83,8 @@ struct zmq_transport::impl {
 
   std::unordered_map<uint64_t, entry> entries;
   std::vector<uint64_t> ready;
+  size_t queued_total = 0; // messages in all `out` queues
+  steady::time_point last_expiry{};
 
   impl() {
     ctx = zmq_ctx_new();
@@ -175,12 +177,9 @@ struct zmq_transport::impl {
     }
   }
 
-  int next_timeout_ms() {
+  int next_timeout_ms() const {
     // Only queued outbound messages need a timer: to expire them.
-    for (auto& [id, e] : entries)
-      if (!e.out.empty())
-        return 100;
-    return -1;
+    return queued_total > 0 ? 100 : -1;
   }
 
   void mark_ready(uint64_t id) {
@@ -219,6 +218,7 @@ struct zmq_transport::impl {
         auto now = steady::now();
         for (auto& m : c.batch)
           i->second.out.push_back(pending_msg{std::move(m), now});
+        queued_total += c.batch.size();
         mark_ready(c.id);
         break;
       }
@@ -244,6 +244,7 @@ struct zmq_transport::impl {
           e.counters->dropped += e.out.size();
           e.counters->queued -= e.out.size();
         }
+        queued_total -= e.out.size();
         zmq_close(e.socket);
         entries.erase(i);
         break;
@@ -338,6 +339,7 @@ struct zmq_transport::impl {
         zmq_send(e.socket, frames[i].data(), frames[i].size(),
                  i + 1 < n ? ZMQ_SNDMORE : 0);
       e.out.pop_front();
+      --queued_total;
       if (e.counters) {
         e.counters->tx += 1;
         e.counters->queued -= 1;
@@ -346,6 +348,10 @@ struct zmq_transport::impl {
   }
 
   void expire_pending(steady::time_point now) {
+    // A scan of every socket, so at most ten times a second.
+    if (queued_total == 0 || now - last_expiry < std::chrono::milliseconds(100))
+      return;
+    last_expiry = now;
     for (auto& [id, e] : entries) {
       auto max_age = std::chrono::milliseconds(e.opts.max_queue_age_ms);
       size_t dropped = 0;
@@ -353,6 +359,7 @@ struct zmq_transport::impl {
         e.out.pop_front();
         ++dropped;
       }
+      queued_total -= dropped;
       if (dropped > 0 && e.counters) {
         e.counters->dropped += dropped;
         e.counters->queued -= dropped;
