@@ -104,10 +104,19 @@ struct zmq_transport::impl {
       stopping = true;
     }
     wake();
-    thread.join();
+    if (thread.get_id() == std::this_thread::get_id())
+      thread.detach(); // the last owner let go from a handler: run() ends
+    else
+      thread.join();
     for (auto& [id, e] : entries)
       zmq_close(e.socket);
     entries.clear();
+    // Sockets handed over after the loop ended: close them too, or
+    // zmq_ctx_term would wait for them for ever.
+    for (auto& c : commands)
+      if (c.kind == command::add_router || c.kind == command::add_dealer)
+        zmq_close(c.socket);
+    commands.clear();
     zmq_ctx_term(ctx);
     close(epfd);
     close(wakefd);
