@@ -1,4 +1,5 @@
 // quiltd: runs one Quilt node in the foreground (SPEC §8).
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -102,6 +103,11 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1); // main wakes the signal thread with it
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Messages are allocated and freed at a high rate on several threads;
+  // without these glibc keeps returning memory to the kernel and taking it
+  // back (visible as page faults and brk calls in profiles).
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_TOP_PAD, 16 << 20);
 
   caf::actor_system_config sys_cfg;
   quilt::configure_actor_system(sys_cfg);

@@ -291,6 +291,7 @@ struct zmq_transport::impl {
 
   int read_some(entry& e, int budget) {
     inbound_batch batch;
+    batch.reserve(64);
     zmq_msg_t part;
     zmq_msg_init(&part);
     int count = 0;
@@ -298,6 +299,7 @@ struct zmq_transport::impl {
       if (zmq_msg_recv(&part, e.socket, ZMQ_DONTWAIT) < 0)
         break;
       inbound in;
+      in.packed.reserve(256); // most messages fit: one allocation, no regrowth
       size_t frame = 0;
       bool more = true;
       for (;;) {
