@@ -234,6 +234,22 @@ bool is_error_code(std::string_view x) {
          x == error_rejected;
 }
 
+/// An empty string, or node names separated by single spaces.
+bool is_name_list(std::string_view x) {
+  while (!x.empty()) {
+    auto end = x.find(' ');
+    auto name = x.substr(0, end);
+    if (!is_valid_name(name))
+      return false;
+    if (end == std::string_view::npos)
+      break;
+    x.remove_prefix(end + 1);
+    if (x.empty())
+      return false; // trailing space
+  }
+  return true;
+}
+
 /// The frame number of argument `i`, for details.
 size_t arg_frame(size_t i) {
   return first_arg + i;
@@ -308,6 +324,17 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
     if (!parse_decimal(args[1], value)) {
       detail = cat("frame ", arg_frame(1), " (id) ", echo{args[1]},
                    " is not a decimal u64");
+      return false;
+    }
+    return true;
+  case command::link_state:
+    if (n != 1) {
+      detail = cat("link_state takes exactly 1 arg (neighbours), got ", n);
+      return false;
+    }
+    if (!is_name_list(args[0])) {
+      detail = cat("frame ", arg_frame(0), " (neighbours) ", echo{args[0]},
+                   " is not a list of node names separated by single spaces");
       return false;
     }
     return true;

@@ -65,8 +65,12 @@ void node_shared::dispatch(inbound_batch&& batch) {
         if (incoming.size() >= 4096)
           key = foreign_peer_key;
         i = incoming.find(key);
-        if (i == incoming.end())
+        if (i == incoming.end()) {
           i = incoming.emplace(key, spawn_incoming_link(self_ptr(), key)).first;
+          // Spawning made CAF remember this (foreign) thread's actor system
+          // and hold its logger, which would keep ~actor_system waiting.
+          caf::logger::set_current_actor_system(nullptr);
+        }
       }
       dest = i->second;
     }

@@ -14,6 +14,8 @@ const char* to_string(command x) {
     return "msg";
   case command::error:
     return "error";
+  case command::link_state:
+    return "link_state";
   }
   return "?";
 }
@@ -34,6 +36,10 @@ std::optional<command> parse_command(std::string_view token) {
   case 5:
     if (token == "error")
       return command::error;
+    break;
+  case 10:
+    if (token == "link_state")
+      return command::link_state;
     break;
   case 14:
     if (token == "server_connect")

@@ -127,14 +127,15 @@ std::variant<node_actor, std::string>
 start_node(caf::actor_system& sys, const node_config& cfg,
            std::shared_ptr<transport> net) {
   auto node = std::make_shared<node_shared>(sys, cfg, net);
+  // status.listen shows the endpoint actually bound (inproc or tcp).
+  if (node->cfg.endpoint.empty())
+    node->cfg.endpoint = net->endpoint(cfg.host, cfg.port);
   listen_options opts;
   opts.max_message_bytes = cfg.max_message_bytes;
   // The handler holds the node weakly: a closed node's wiring goes away even
   // if the transport still has the listener for a moment.
   std::weak_ptr<node_shared> weak = node;
-  auto endpoint = cfg.endpoint.empty()
-                    ? net->endpoint(cfg.host, cfg.port)
-                    : cfg.endpoint;
+  const auto& endpoint = node->cfg.endpoint;
   auto res = net->listen(endpoint, opts, [weak](inbound_batch&& batch) {
     if (auto n = weak.lock())
       n->dispatch(std::move(batch));

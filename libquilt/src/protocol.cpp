@@ -152,11 +152,13 @@ void protocol::handle(message& x, const std::string& prev_hop,
     on_server_connect(x, prev_hop, now);
     return;
   }
-  const auto& hop = prev_hop.empty() ? x.origin : prev_hop;
-  if (auto p = find_by_name(hop)) {
+  // Only a previous hop counts as hearing from a neighbour: a foreign
+  // client has none, whatever origin it writes.
+  if (prev_hop.empty()) {
+    // nothing heard
+  } else if (auto p = find_by_name(prev_hop)) {
     heard_from(*p, now);
-  } else if (!prev_hop.empty() && prev_hop != cfg_.name
-             && peers_.size() < max_peers) {
+  } else if (prev_hop != cfg_.name && peers_.size() < max_peers) {
     auto& q = add_peer();
     rename(q, prev_hop);
     heard_from(q, now);

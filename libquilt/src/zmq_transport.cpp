@@ -161,12 +161,20 @@ struct zmq_transport::impl {
       if (woken) {
         uint64_t dummy;
         [[maybe_unused]] auto r = read(wakefd, &dummy, sizeof(dummy));
+        bool stopping_now = false;
         {
           std::lock_guard<std::mutex> guard{mtx};
+          stopping_now = stopping;
           todo.swap(commands);
           signaled = false;
-          if (stopping)
-            return;
+        }
+        if (stopping_now) {
+          // Sockets handed over but never added: close them, or
+          // zmq_ctx_term would wait for them for ever.
+          for (auto& c : todo)
+            if (c.kind == command::add_router || c.kind == command::add_dealer)
+              zmq_close(c.socket);
+          return;
         }
         for (auto& c : todo)
           apply(c);

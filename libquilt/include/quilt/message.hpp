@@ -23,10 +23,13 @@ enum class command : uint8_t {
   msg,
   /// Sent back to an origin: code, id of the message, optional detail.
   error,
+  /// Routing: the origin's up neighbours, one frame of space-separated
+  /// names; versioned by the message id (see routing.hpp).
+  link_state,
 };
 
 /// Number of commands, for per-command counter arrays.
-inline constexpr size_t command_count = 5;
+inline constexpr size_t command_count = 6;
 
 /// The wire token of a command, e.g. "server_connect".
 const char* to_string(command x);

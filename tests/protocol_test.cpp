@@ -1,0 +1,1241 @@
+// Unit tests of quilt::protocol (SPEC §2, §5, §6): the node's state machine
+// driven by hand, with a fake callee that records every output and a fake
+// clock (time points advanced by hand). No sockets, no actors.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quilt/codec.hpp"
+#include "quilt/dedupe.hpp"
+#include "quilt/log.hpp"
+#include "quilt/message.hpp"
+#include "quilt/protocol.hpp"
+
+using namespace quilt;
+using namespace std::chrono_literals;
+using strings = std::vector<std::string>;
+
+namespace {
+
+// Peers going up and down are logged at info: keep the test output short.
+const bool quiet_logs = (set_log_level(log_level::warning), true);
+
+// -- fake callee --------------------------------------------------------------
+
+struct fake_callee : protocol_callee {
+  struct opened {
+    link_id id;
+    std::string address;
+    uint16_t port;
+  };
+  struct sent {
+    link_id link;
+    message msg;
+  };
+  struct pong {
+    std::string from;
+    uint64_t ping_id;
+    uint64_t rtt_us;
+  };
+
+  std::vector<opened> opens;
+  std::vector<link_id> closes;
+  std::vector<sent> sends;
+  std::vector<message> deliveries;
+  std::vector<pong> pongs;
+  std::vector<message> errors;
+  std::vector<peer_info> changes;
+
+  void open_link(link_id id, const std::string& address,
+                 uint16_t port) override {
+    opens.push_back({id, address, port});
+  }
+  void close_link(link_id id) override {
+    closes.push_back(id);
+  }
+  void send(link_id id, const message& x) override {
+    sends.push_back({id, x});
+  }
+  void delivered(const message& x) override {
+    deliveries.push_back(x);
+  }
+  void pong_received(const std::string& from, uint64_t ping_id,
+                     uint64_t rtt_us) override {
+    pongs.push_back({from, ping_id, rtt_us});
+  }
+  void error_received(const message& x) override {
+    errors.push_back(x);
+  }
+  void peer_changed(const peer_info& x) override {
+    changes.push_back(x);
+  }
+
+  /// Forgets everything recorded so far (links stay known).
+  void clear_outputs() {
+    sends.clear();
+    deliveries.clear();
+    pongs.clear();
+    errors.clear();
+    changes.clear();
+    closes.clear();
+  }
+
+  /// The link opened to address:port (the last one, if several).
+  std::optional<link_id> link_to(const std::string& address,
+                                 uint16_t port) const {
+    std::optional<link_id> result;
+    for (auto& o : opens)
+      if (o.address == address && o.port == port)
+        result = o.id;
+    return result;
+  }
+
+  bool is_closed(link_id id) const {
+    return std::find(closes.begin(), closes.end(), id) != closes.end();
+  }
+
+  /// Messages sent on `link`.
+  std::vector<message> sent_on(link_id link) const {
+    std::vector<message> result;
+    for (auto& s : sends)
+      if (s.link == link)
+        result.push_back(s.msg);
+    return result;
+  }
+
+  /// Messages sent with command `cmd`, on any link.
+  std::vector<sent> sent_cmd(command cmd) const {
+    std::vector<sent> result;
+    for (auto& s : sends)
+      if (s.msg.cmd == cmd)
+        result.push_back(s);
+    return result;
+  }
+};
+
+// -- helpers ------------------------------------------------------------------
+
+const time_point t0 = time_point{} + 1h;
+
+message make(std::string destination, command cmd, std::string origin,
+             uint64_t id, uint8_t ttl, strings args = {}) {
+  message x;
+  x.destination = std::move(destination);
+  x.cmd = cmd;
+  x.origin = std::move(origin);
+  x.id = id;
+  x.ttl = ttl;
+  x.args = std::move(args);
+  return x;
+}
+
+message server_connect(std::string destination, std::string origin,
+                       std::string address, uint16_t port, uint64_t id = 1) {
+  return make(std::move(destination), command::server_connect,
+              std::move(origin), id, 1,
+              {std::move(address), to_decimal(port), "quilt/1"});
+}
+
+protocol_config default_config() {
+  protocol_config cfg;
+  cfg.name = "a";
+  cfg.advertise = "10.0.0.1";
+  cfg.port = 5001;
+  cfg.heartbeat_ms = 1000;
+  cfg.dead_after_ms = 5000;
+  cfg.default_ttl = 32;
+  cfg.inbox_limit = 1000;
+  return cfg;
+}
+
+/// A protocol named "a" at 10.0.0.1:5001 wired to a fake callee.
+struct fixture {
+  fake_callee out;
+  protocol proto;
+  uint64_t next_foreign_id = 1000;
+  uint64_t base_delivered = 0;
+
+  explicit fixture(protocol_config cfg = default_config())
+    : proto(std::move(cfg), out, 1) {
+  }
+
+  /// Feeds a message as if it arrived from `prev_hop` at `now`.
+  void handle(message x, const std::string& prev_hop, time_point now = t0) {
+    proto.handle(x, prev_hop, now);
+  }
+
+  /// Brings up neighbour `name` at 10.0.0.N:port the way a peer that dials
+  /// us does: its server_connect to "*" arrives over its DEALER. Returns the
+  /// link the protocol opened to it; outputs are cleared.
+  link_id neighbour(const std::string& name, uint16_t port,
+                    time_point now = t0) {
+    auto address = "10.0.0." + std::to_string(port % 250);
+    handle(server_connect("*", name, address, port, next_foreign_id++), name,
+           now);
+    auto link = out.link_to(address, port);
+    REQUIRE(link);
+    out.clear_outputs();
+    base_delivered = proto.stats().delivered;
+    return *link;
+  }
+
+  /// Messages delivered since the last neighbour came up.
+  uint64_t delivered() const {
+    return proto.stats().delivered - base_delivered;
+  }
+
+  peer_info peer(const std::string& name) const {
+    for (auto& p : proto.peers(t0))
+      if (p.name == name)
+        return p;
+    FAIL("no peer named " << name);
+    return {};
+  }
+
+  std::vector<peer_info> peers(time_point now = t0) const {
+    return proto.peers(now);
+  }
+};
+
+void require_server_connect(const message& x, const std::string& destination) {
+  CHECK(x.destination == destination);
+  CHECK(x.cmd == command::server_connect);
+  CHECK(x.origin == "a");
+  CHECK(x.ttl == 1);
+  CHECK(x.args == strings{"10.0.0.1", "5001", "quilt/1"});
+}
+
+} // namespace
+
+// -- connect and server_connect (SPEC §6) -------------------------------------
+
+TEST_CASE("connect opens a link and announces this node to *", "[protocol]") {
+  fixture f;
+  REQUIRE(f.proto.connect("10.0.0.2", 5002, true, t0));
+  REQUIRE(f.out.opens.size() == 1);
+  CHECK(f.out.opens[0].address == "10.0.0.2");
+  CHECK(f.out.opens[0].port == 5002);
+  auto link = f.out.opens[0].id;
+  auto sent = f.out.sent_on(link);
+  REQUIRE(sent.size() == 1);
+  require_server_connect(sent[0], "*");
+  // The configured peer is listed, not yet named, not yet up.
+  auto ps = f.peers();
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].name.empty());
+  CHECK(ps[0].address == "10.0.0.2");
+  CHECK(ps[0].port == 5002);
+  CHECK(ps[0].state == peer_state::connecting);
+  CHECK(ps[0].configured);
+  CHECK_FALSE(ps[0].rtt_us);
+  CHECK_FALSE(ps[0].last_seen_ms);
+  CHECK(f.proto.peers_up() == 0);
+}
+
+TEST_CASE("connect to this node's own address is refused", "[protocol]") {
+  fixture f;
+  CHECK_FALSE(f.proto.connect("10.0.0.1", 5001, true, t0));
+  CHECK(f.out.opens.empty());
+  CHECK(f.out.sends.empty());
+  CHECK(f.peers().empty());
+}
+
+TEST_CASE("connecting twice to the same endpoint keeps one link",
+          "[protocol]") {
+  fixture f;
+  REQUIRE(f.proto.connect("10.0.0.2", 5002, true, t0));
+  REQUIRE(f.proto.connect("10.0.0.2", 5002, true, t0));
+  CHECK(f.out.opens.size() == 1);
+  CHECK(f.peers().size() == 1);
+}
+
+TEST_CASE("server_connect to * from a new peer: recorded, dialled, answered",
+          "[protocol]") {
+  fixture f;
+  f.handle(server_connect("*", "b", "10.0.0.2", 5002, 77), "b");
+  // Recorded with its name and listen endpoint, and up.
+  auto ps = f.peers();
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].name == "b");
+  CHECK(ps[0].address == "10.0.0.2");
+  CHECK(ps[0].port == 5002);
+  CHECK(ps[0].state == peer_state::up);
+  CHECK_FALSE(ps[0].configured);
+  CHECK(f.proto.peers_up() == 1);
+  // A link to its address:port.
+  REQUIRE(f.out.opens.size() == 1);
+  CHECK(f.out.opens[0].address == "10.0.0.2");
+  CHECK(f.out.opens[0].port == 5002);
+  // Answered with our own server_connect, addressed to the origin, on it.
+  auto sent = f.out.sent_on(f.out.opens[0].id);
+  REQUIRE(sent.size() == 1);
+  require_server_connect(sent[0], "b");
+  // Handled as a destination: counted and reported as delivered.
+  CHECK(f.proto.stats().delivered == 1);
+  REQUIRE(f.out.deliveries.size() == 1);
+  CHECK(f.out.deliveries[0].cmd == command::server_connect);
+  // State change reported.
+  REQUIRE_FALSE(f.out.changes.empty());
+  CHECK(f.out.changes.back().name == "b");
+  CHECK(f.out.changes.back().state == peer_state::up);
+  CHECK(f.proto.neighbours() == strings{"b"});
+}
+
+TEST_CASE("server_connect addressed to us from a peer with no up link is "
+          "answered",
+          "[protocol]") {
+  fixture f;
+  f.handle(server_connect("a", "b", "10.0.0.2", 5002), "b");
+  auto link = f.out.link_to("10.0.0.2", 5002);
+  REQUIRE(link);
+  auto answers = f.out.sent_on(*link);
+  REQUIRE(answers.size() == 1);
+  require_server_connect(answers[0], "b");
+}
+
+TEST_CASE("server_connect addressed to us over an up link is not answered, "
+          "one to * is",
+          "[protocol]") {
+  fixture f;
+  auto link = f.neighbour("b", 5002);
+  // b answers our announcement: addressed to us, its link is up. No answer,
+  // or the two nodes would answer each other for ever.
+  f.handle(server_connect("a", "b", "10.0.0.2", 5002, 2), "b");
+  CHECK(f.out.sent_cmd(command::server_connect).empty());
+  CHECK(f.out.opens.size() == 1); // no second link either
+  // b announces itself to * again (e.g. it restarted): answered.
+  f.handle(server_connect("*", "b", "10.0.0.2", 5002, 3), "b");
+  auto answers = f.out.sent_on(link);
+  REQUIRE(answers.size() == 1);
+  require_server_connect(answers[0], "b");
+  CHECK(f.out.opens.size() == 1);
+  CHECK(f.peers().size() == 1);
+}
+
+TEST_CASE("two nodes exchanging server_connect settle after one answer",
+          "[protocol]") {
+  // Wire two protocols back to back: every message one sends is fed to the
+  // other, until nothing is left in flight.
+  fake_callee out_a, out_b;
+  auto cfg_a = default_config();
+  auto cfg_b = default_config();
+  cfg_b.name = "b";
+  cfg_b.advertise = "10.0.0.2";
+  cfg_b.port = 5002;
+  protocol a{cfg_a, out_a, 100};
+  protocol b{cfg_b, out_b, 200};
+  bool mutual = GENERATE(false, true);
+  INFO("both configured: " << mutual);
+  REQUIRE(a.connect("10.0.0.2", 5002, true, t0));
+  if (mutual)
+    REQUIRE(b.connect("10.0.0.1", 5001, true, t0));
+  size_t delivered_a = 0, delivered_b = 0;
+  int rounds = 0;
+  for (; rounds < 20; ++rounds) {
+    auto to_b = std::move(out_a.sends);
+    auto to_a = std::move(out_b.sends);
+    out_a.sends.clear();
+    out_b.sends.clear();
+    if (to_b.empty() && to_a.empty())
+      break;
+    for (auto& s : to_b) {
+      b.handle(s.msg, "a", t0);
+      ++delivered_b;
+    }
+    for (auto& s : to_a) {
+      a.handle(s.msg, "b", t0);
+      ++delivered_a;
+    }
+  }
+  CHECK(rounds < 20);
+  // Each side's announcement, an answer, and at most one answer to that
+  // (when the link was not up yet); never an endless exchange.
+  CHECK(delivered_a >= 1);
+  CHECK(delivered_b >= 1);
+  CHECK(delivered_a + delivered_b <= 4);
+  CHECK(a.peers_up() == 1);
+  CHECK(b.peers_up() == 1);
+  CHECK(a.neighbours() == strings{"b"});
+  CHECK(b.neighbours() == strings{"a"});
+  CHECK(a.peers(t0).size() == 1);
+  CHECK(b.peers(t0).size() == 1);
+  CHECK(out_a.opens.size() == 1);
+  CHECK(out_b.opens.size() == 1);
+}
+
+TEST_CASE("a configured peer is named by its answer and merged with its "
+          "incoming-only entry",
+          "[protocol]") {
+  fixture f;
+  REQUIRE(f.proto.connect("10.0.0.2", 5002, true, t0));
+  auto link = f.out.opens.at(0).id;
+  f.out.clear_outputs();
+  // b's heartbeat arrives over its own DEALER before its server_connect: the
+  // routing id alone creates an incoming-only entry.
+  f.handle(make("a", command::ping, "b", 10, 1), "b");
+  CHECK(f.peers().size() == 2);
+  // b's answer names the configured endpoint.
+  f.handle(server_connect("a", "b", "10.0.0.2", 5002, 11), "b", t0 + 10ms);
+  auto ps = f.peers(t0 + 10ms);
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].name == "b");
+  CHECK(ps[0].address == "10.0.0.2");
+  CHECK(ps[0].port == 5002);
+  CHECK(ps[0].state == peer_state::up);
+  CHECK(ps[0].configured);
+  REQUIRE(ps[0].last_seen_ms);
+  CHECK(*ps[0].last_seen_ms == 0);
+  CHECK(f.proto.peers_up() == 1);
+  // The configured link is the one in use: no second link to b.
+  CHECK(f.out.opens.size() == 1);
+  CHECK(f.proto.neighbours() == strings{"b"});
+  // peer_changed reported b up under its name.
+  auto up = std::find_if(f.out.changes.begin(), f.out.changes.end(),
+                         [](const peer_info& p) {
+                           return p.name == "b" && p.state == peer_state::up
+                                  && p.port == 5002;
+                         });
+  CHECK(up != f.out.changes.end());
+  // Messages to b now go out on the configured link.
+  f.out.clear_outputs();
+  auto id = f.proto.send_text("b", "hello", t0 + 20ms);
+  REQUIRE(id);
+  auto sent = f.out.sent_on(link);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].cmd == command::msg);
+  CHECK(sent[0].destination == "b");
+}
+
+TEST_CASE("a configured peer's answer without an earlier incoming entry",
+          "[protocol]") {
+  fixture f;
+  REQUIRE(f.proto.connect("10.0.0.2", 5002, true, t0));
+  f.out.clear_outputs();
+  f.handle(server_connect("a", "b", "10.0.0.2", 5002), "b");
+  auto ps = f.peers();
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].name == "b");
+  CHECK(ps[0].state == peer_state::up);
+  CHECK(ps[0].configured);
+  CHECK(f.out.opens.size() == 1);
+}
+
+TEST_CASE("server_connect is link-local: never forwarded", "[protocol]") {
+  fixture f;
+  auto link_c = f.neighbour("c", 5003);
+  f.handle(make("*", command::server_connect, "b", 5, 9,
+                {"10.0.0.2", "5002", "quilt/1"}),
+           "b");
+  CHECK(f.out.sent_on(link_c).empty());
+  CHECK(f.proto.stats().forwarded == 0);
+}
+
+TEST_CASE("a restarted peer with a new name renames the entry", "[protocol]") {
+  fixture f;
+  auto link = f.neighbour("b", 5002);
+  // Same address:port, new name: the node behind the endpoint restarted.
+  f.handle(server_connect("*", "b2", "10.0.0.2", 5002, 1), "b2", t0 + 1s);
+  auto ps = f.peers(t0 + 1s);
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].name == "b2");
+  CHECK(ps[0].address == "10.0.0.2");
+  CHECK(ps[0].port == 5002);
+  CHECK(ps[0].state == peer_state::up);
+  // Answered, on the same link (the endpoint did not change).
+  auto answers = f.out.sent_on(link);
+  REQUIRE(answers.size() == 1);
+  require_server_connect(answers[0], "b2");
+  CHECK(f.out.opens.size() == 1);
+  CHECK_FALSE(f.out.is_closed(link));
+  // The old name is gone from routing, the new one is routed.
+  f.out.clear_outputs();
+  CHECK_FALSE(f.proto.send_text("b", "x", t0 + 1s));
+  CHECK(f.proto.send_text("b2", "x", t0 + 1s));
+  CHECK(f.out.sent_on(link).size() == 1);
+  CHECK(f.proto.neighbours() == strings{"b2"});
+}
+
+TEST_CASE("a peer that moved to a new endpoint gets a new link", "[protocol]") {
+  fixture f;
+  auto old_link = f.neighbour("b", 5002);
+  f.handle(server_connect("*", "b", "10.0.0.9", 5009), "b", t0 + 1s);
+  auto ps = f.peers(t0 + 1s);
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].address == "10.0.0.9");
+  CHECK(ps[0].port == 5009);
+  CHECK(f.out.is_closed(old_link));
+  auto new_link = f.out.link_to("10.0.0.9", 5009);
+  REQUIRE(new_link);
+  CHECK(*new_link != old_link);
+  auto answers = f.out.sent_on(*new_link);
+  REQUIRE(answers.size() == 1);
+  require_server_connect(answers[0], "b");
+}
+
+// -- ping / pong --------------------------------------------------------------
+
+TEST_CASE("ping to this node is answered with a pong to its origin",
+          "[protocol]") {
+  fixture f;
+  auto link = f.neighbour("b", 5002);
+  SECTION("with a nonce") {
+    f.handle(make("a", command::ping, "b", 4242, 5, {"nonce-1"}), "b");
+    auto sent = f.out.sent_on(link);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].destination == "b");
+    CHECK(sent[0].cmd == command::pong);
+    CHECK(sent[0].origin == "a");
+    CHECK(sent[0].ttl == 32); // default_ttl, not the ping's
+    CHECK(sent[0].args == strings{"4242", "nonce-1"});
+  }
+  SECTION("without a nonce") {
+    f.handle(make("a", command::ping, "b", 4243, 1), "b");
+    auto sent = f.out.sent_on(link);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].cmd == command::pong);
+    CHECK(sent[0].args == strings{"4243"});
+  }
+  SECTION("with ttl 0 (ttl limits forwarding only)") {
+    f.handle(make("a", command::ping, "b", 4244, 0), "b");
+    auto sent = f.out.sent_on(link);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].cmd == command::pong);
+  }
+  CHECK(f.delivered() == 1);
+  REQUIRE(f.out.deliveries.size() == 1);
+  CHECK(f.out.deliveries[0].cmd == command::ping);
+}
+
+TEST_CASE("pong for our own ping reports the rtt from the clock",
+          "[protocol]") {
+  fixture f;
+  auto link = f.neighbour("b", 5002);
+  auto id = f.proto.ping("b", 7, t0);
+  REQUIRE(id);
+  auto sent = f.out.sent_on(link);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].destination == "b");
+  CHECK(sent[0].cmd == command::ping);
+  CHECK(sent[0].origin == "a");
+  CHECK(sent[0].id == *id);
+  CHECK(sent[0].ttl == 7);
+  f.handle(make("a", command::pong, "b", 900, 32, {to_decimal(*id)}), "b",
+           t0 + 1500us);
+  REQUIRE(f.out.pongs.size() == 1);
+  CHECK(f.out.pongs[0].from == "b");
+  CHECK(f.out.pongs[0].ping_id == *id);
+  CHECK(f.out.pongs[0].rtt_us == 1500);
+  // A second pong for the same ping is not a second answer.
+  f.handle(make("a", command::pong, "b", 901, 32, {to_decimal(*id)}), "b",
+           t0 + 2ms);
+  CHECK(f.out.pongs.size() == 1);
+}
+
+TEST_CASE("pong for a ping this node never sent is ignored", "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  f.handle(make("a", command::pong, "b", 900, 32, {"123456"}), "b");
+  CHECK(f.out.pongs.empty());
+  CHECK(f.out.sends.empty());
+}
+
+TEST_CASE("ping to this node itself answers at once", "[protocol]") {
+  fixture f;
+  auto id = f.proto.ping("a", 32, t0);
+  REQUIRE(id);
+  REQUIRE(f.out.pongs.size() == 1);
+  CHECK(f.out.pongs[0].from == "a");
+  CHECK(f.out.pongs[0].ping_id == *id);
+  CHECK(f.out.pongs[0].rtt_us == 0);
+  CHECK(f.out.sends.empty());
+}
+
+TEST_CASE("ping to a node without a route fails and counts unroutable",
+          "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  CHECK_FALSE(f.proto.ping("nobody", 32, t0));
+  CHECK(f.out.sends.empty());
+  CHECK(f.proto.stats().dropped_unroutable == 1);
+}
+
+TEST_CASE("ping to all reaches every up neighbour, pongs come back",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  auto id = f.proto.ping("all", 3, t0);
+  REQUIRE(id);
+  CHECK(f.out.sent_on(lb).size() == 1);
+  CHECK(f.out.sent_on(lc).size() == 1);
+  f.handle(make("a", command::pong, "b", 50, 32, {to_decimal(*id)}), "b",
+           t0 + 1ms);
+  REQUIRE(f.out.pongs.size() == 1);
+  CHECK(f.out.pongs[0].from == "b");
+}
+
+TEST_CASE("a broadcast ping from another node is answered with a pong",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  f.handle(make("all", command::ping, "b", 60, 1, {"n"}), "b");
+  auto sent = f.out.sent_on(lb);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].cmd == command::pong);
+  CHECK(sent[0].destination == "b");
+  CHECK(sent[0].args == strings{"60", "n"});
+}
+
+// -- msg and inbox ------------------------------------------------------------
+
+TEST_CASE("msg to this node lands in the inbox", "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  f.handle(make("a", command::msg, "b", 12345678901234567890ull, 4,
+                {"hello there"}),
+           "b");
+  auto in = f.proto.inbox(20);
+  REQUIRE(in.size() == 1);
+  CHECK(in[0].from == "b");
+  CHECK(in[0].to == "a");
+  CHECK(in[0].id == 12345678901234567890ull);
+  CHECK(in[0].text == "hello there");
+  CHECK(in[0].received_ms > 1600000000000); // Unix epoch ms, not steady
+  CHECK(f.delivered() == 1);
+  REQUIRE(f.out.deliveries.size() == 1);
+  CHECK(f.out.deliveries[0].cmd == command::msg);
+  CHECK(f.out.sends.empty()); // nothing forwarded
+  // Reading does not clear it.
+  CHECK(f.proto.inbox(20).size() == 1);
+}
+
+TEST_CASE("empty msg text and ttl 0 are delivered", "[protocol]") {
+  fixture f;
+  f.handle(make("a", command::msg, "b", 1, 0, {""}), "b");
+  auto in = f.proto.inbox(1);
+  REQUIRE(in.size() == 1);
+  CHECK(in[0].text.empty());
+}
+
+TEST_CASE("inbox is bounded to inbox_limit, oldest dropped, last n oldest "
+          "first",
+          "[protocol]") {
+  auto cfg = default_config();
+  cfg.inbox_limit = 3;
+  fixture f{cfg};
+  f.neighbour("b", 5002);
+  for (uint64_t i = 1; i <= 5; ++i)
+    f.handle(make("a", command::msg, "b", i, 4, {"m" + std::to_string(i)}),
+             "b");
+  auto all = f.proto.inbox(100);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].text == "m3");
+  CHECK(all[1].text == "m4");
+  CHECK(all[2].text == "m5");
+  auto two = f.proto.inbox(2);
+  REQUIRE(two.size() == 2);
+  CHECK(two[0].text == "m4");
+  CHECK(two[1].text == "m5");
+  auto one = f.proto.inbox(1);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].text == "m5");
+  CHECK(f.proto.inbox(0).empty());
+}
+
+TEST_CASE("the default inbox keeps at least 1000 messages", "[protocol]") {
+  fixture f;
+  for (uint64_t i = 1; i <= 1200; ++i)
+    f.handle(make("a", command::msg, "b", i, 4, {std::to_string(i)}), "b");
+  auto in = f.proto.inbox(5000);
+  REQUIRE(in.size() >= 1000);
+  CHECK(in.back().text == "1200");
+  CHECK(in.front().text == std::to_string(1200 - in.size() + 1));
+}
+
+// -- broadcast (SPEC §5.3) ----------------------------------------------------
+
+TEST_CASE("broadcast msg: delivered once, forwarded to the other neighbours, "
+          "duplicates dropped",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  auto ld = f.neighbour("d", 5004);
+  auto le = f.neighbour("e", 5005);
+  auto dest = GENERATE(as<std::string>{}, "all", "*");
+  // Created by c, relayed to us by b.
+  f.handle(make(dest, command::msg, "c", 77, 5, {"to everyone"}), "b");
+  // Delivered once, stored with to = "all".
+  auto in = f.proto.inbox(10);
+  REQUIRE(in.size() == 1);
+  CHECK(in[0].from == "c");
+  CHECK(in[0].to == "all");
+  CHECK(in[0].id == 77);
+  CHECK(in[0].text == "to everyone");
+  CHECK(f.delivered() == 1);
+  // Forwarded with ttl - 1 to d and e: not back to b (previous hop), not to c
+  // (the origin).
+  CHECK(f.out.sent_on(lb).empty());
+  CHECK(f.out.sent_on(lc).empty());
+  for (auto link : {ld, le}) {
+    auto sent = f.out.sent_on(link);
+    REQUIRE(sent.size() == 1);
+    CHECK(is_broadcast(sent[0].destination));
+    CHECK(sent[0].cmd == command::msg);
+    CHECK(sent[0].origin == "c");
+    CHECK(sent[0].id == 77);
+    CHECK(sent[0].ttl == 4);
+    CHECK(sent[0].args == strings{"to everyone"});
+  }
+  CHECK(f.proto.stats().forwarded == 2);
+  // The same (origin, id) over another path: dropped as a duplicate.
+  f.out.clear_outputs();
+  f.handle(make(dest, command::msg, "c", 77, 4, {"to everyone"}), "d",
+           t0 + 1ms);
+  CHECK(f.proto.stats().dropped_duplicate == 1);
+  CHECK(f.proto.inbox(10).size() == 1);
+  CHECK(f.delivered() == 1);
+  CHECK(f.out.sends.empty());
+  CHECK(f.out.deliveries.empty());
+  // Another id from the same origin is new.
+  f.handle(make(dest, command::msg, "c", 78, 4, {"again"}), "d", t0 + 2ms);
+  CHECK(f.proto.inbox(10).size() == 2);
+  CHECK(f.proto.stats().dropped_duplicate == 1);
+}
+
+TEST_CASE("broadcast with ttl 1 (or 0) is delivered but not forwarded",
+          "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  f.neighbour("c", 5003);
+  uint8_t ttl = GENERATE(as<uint8_t>{}, 1, 0);
+  f.handle(make("all", command::msg, "b", 5, ttl, {"local only"}), "b");
+  REQUIRE(f.proto.inbox(10).size() == 1);
+  CHECK(f.proto.inbox(10)[0].to == "all");
+  CHECK(f.out.sends.empty());
+  CHECK(f.proto.stats().forwarded == 0);
+}
+
+TEST_CASE("broadcast from a foreign client goes to every up neighbour",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  f.handle(make("all", command::msg, "x", 5, 3, {"hi"}), "");
+  CHECK(f.out.sent_on(lb).size() == 1);
+  CHECK(f.out.sent_on(lc).size() == 1);
+  CHECK(f.proto.inbox(10).size() == 1);
+}
+
+TEST_CASE("a node's own broadcast: sent to every neighbour, not in its own "
+          "inbox, its echo is a loop",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  auto id = f.proto.send_text("all", "from a", t0);
+  REQUIRE(id);
+  for (auto link : {lb, lc}) {
+    auto sent = f.out.sent_on(link);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].origin == "a");
+    CHECK(sent[0].id == *id);
+    CHECK(sent[0].ttl == 32);
+    CHECK(sent[0].args == strings{"from a"});
+  }
+  CHECK(f.proto.inbox(10).empty());
+  // It comes back through another neighbour.
+  f.out.clear_outputs();
+  f.handle(make("all", command::msg, "a", *id, 30, {"from a"}), "c");
+  CHECK(f.proto.stats().dropped_loop == 1);
+  CHECK(f.proto.inbox(10).empty());
+  CHECK(f.out.sends.empty());
+}
+
+TEST_CASE("down neighbours get no broadcast copies", "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003, t0 + 3s);
+  // b silent since t0: down at t0 + dead_after; c heard at t0 + 3s.
+  f.proto.tick(t0 + 5s);
+  REQUIRE(f.peer("b").state == peer_state::down);
+  REQUIRE(f.peer("c").state == peer_state::up);
+  f.out.clear_outputs();
+  f.handle(make("all", command::msg, "x", 5, 3, {"hi"}), "", t0 + 5s);
+  CHECK(f.out.sent_on(lb).empty());
+  CHECK(f.out.sent_on(lc).size() == 1);
+}
+
+// -- loops and name conflicts (SPEC §2, §5.2) ---------------------------------
+
+TEST_CASE("a message with this node as origin is dropped_loop", "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto cmd = GENERATE(command::msg, command::ping, command::pong);
+  strings args = cmd == command::msg ? strings{"x"} : strings{"1"};
+  f.handle(make("a", cmd, "a", 5, 3, args), "b");
+  CHECK(f.proto.stats().dropped_loop == 1);
+  CHECK(f.delivered() == 0);
+  CHECK(f.proto.stats().name_conflicts == 0);
+  CHECK(f.out.deliveries.empty());
+  CHECK(f.out.pongs.empty());
+  CHECK(f.out.sent_on(lb).empty());
+  CHECK(f.proto.inbox(10).empty());
+}
+
+TEST_CASE("server_connect claiming this node's name from another address is "
+          "a name conflict",
+          "[protocol]") {
+  fixture f;
+  f.handle(server_connect("*", "a", "10.0.0.66", 5066), "a");
+  CHECK(f.proto.stats().dropped_loop == 1);
+  CHECK(f.proto.stats().name_conflicts == 1);
+  CHECK(f.out.opens.empty());
+  CHECK(f.out.sends.empty());
+  CHECK(f.peers().empty());
+}
+
+TEST_CASE("this node's own server_connect echoed back is a loop, not a "
+          "conflict",
+          "[protocol]") {
+  fixture f;
+  f.handle(server_connect("*", "a", "10.0.0.1", 5001), "a");
+  CHECK(f.proto.stats().dropped_loop == 1);
+  CHECK(f.proto.stats().name_conflicts == 0);
+  CHECK(f.peers().empty());
+}
+
+// -- unicast forwarding and errors (SPEC §5.5) --------------------------------
+
+TEST_CASE("unicast to a neighbour is forwarded with ttl - 1", "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  f.handle(make("c", command::msg, "b", 31, 5, {"via a"}), "b");
+  auto sent = f.out.sent_on(lc);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].destination == "c");
+  CHECK(sent[0].origin == "b");
+  CHECK(sent[0].id == 31);
+  CHECK(sent[0].ttl == 4);
+  CHECK(sent[0].args == strings{"via a"});
+  CHECK(f.out.sent_on(lb).empty());
+  CHECK(f.proto.stats().forwarded == 1);
+  CHECK(f.delivered() == 0);
+  CHECK(f.proto.inbox(10).empty());
+}
+
+TEST_CASE("unicast to a non-neighbour: dropped_unroutable and error "
+          "unreachable to the origin",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  f.handle(make("zed", command::msg, "b", 4711, 5, {"lost"}), "b");
+  CHECK(f.proto.stats().dropped_unroutable == 1);
+  CHECK(f.proto.stats().forwarded == 0);
+  auto sent = f.out.sent_on(lb);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].destination == "b");
+  CHECK(sent[0].cmd == command::error);
+  CHECK(sent[0].origin == "a");
+  CHECK(sent[0].ttl == 32);
+  REQUIRE(sent[0].args.size() >= 2);
+  CHECK(sent[0].args[0] == "unreachable");
+  CHECK(sent[0].args[1] == "4711");
+}
+
+TEST_CASE("unroutable message whose origin has no route back: counted, no "
+          "error sent",
+          "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  // Origin "far" is not a neighbour: no route for the error.
+  f.handle(make("zed", command::msg, "far", 4711, 5, {"lost"}), "b");
+  CHECK(f.proto.stats().dropped_unroutable == 1);
+  CHECK(f.out.sends.empty());
+}
+
+TEST_CASE("unicast to a neighbour with ttl 1: dropped_ttl and error "
+          "ttl_expired",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  uint8_t ttl = GENERATE(as<uint8_t>{}, 1, 0);
+  f.handle(make("c", command::ping, "b", 99, ttl), "b");
+  CHECK(f.proto.stats().dropped_ttl == 1);
+  CHECK(f.proto.stats().forwarded == 0);
+  CHECK(f.out.sent_on(lc).empty());
+  auto sent = f.out.sent_on(lb);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].destination == "b");
+  CHECK(sent[0].cmd == command::error);
+  CHECK(sent[0].origin == "a");
+  REQUIRE(sent[0].args.size() >= 2);
+  CHECK(sent[0].args[0] == "ttl_expired");
+  CHECK(sent[0].args[1] == "99");
+}
+
+TEST_CASE("no error is sent about an error", "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  f.neighbour("c", 5003);
+  SECTION("unroutable error") {
+    f.handle(make("zed", command::error, "b", 5, 5, {"unreachable", "1"}),
+             "b");
+    CHECK(f.proto.stats().dropped_unroutable == 1);
+  }
+  SECTION("error whose ttl ran out") {
+    f.handle(make("c", command::error, "b", 5, 1, {"unreachable", "1"}), "b");
+    CHECK(f.proto.stats().dropped_ttl == 1);
+  }
+  CHECK(f.out.sent_on(lb).empty());
+  CHECK(f.out.sends.empty());
+}
+
+TEST_CASE("an error about our message is reported to the owner",
+          "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  f.handle(make("a", command::error, "b", 5, 30, {"ttl_expired", "1234"}),
+           "b");
+  REQUIRE(f.out.errors.size() == 1);
+  CHECK(f.out.errors[0].origin == "b");
+  CHECK(f.out.errors[0].args[0] == "ttl_expired");
+  CHECK(f.out.errors[0].args[1] == "1234");
+  CHECK(f.out.sends.empty());
+}
+
+TEST_CASE("send_text to an unknown destination fails as unroutable",
+          "[protocol]") {
+  fixture f;
+  CHECK_FALSE(f.proto.send_text("nobody", "x", t0));
+  CHECK(f.proto.stats().dropped_unroutable == 1);
+  CHECK(f.out.sends.empty());
+}
+
+TEST_CASE("send_text ids count up and are unique", "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  auto a = f.proto.send_text("b", "1", t0);
+  auto b = f.proto.send_text("b", "2", t0);
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(*b > *a);
+}
+
+// -- heartbeats and liveness (SPEC §6) ----------------------------------------
+
+TEST_CASE("tick sends a heartbeat ping to each up neighbour once per "
+          "heartbeat",
+          "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  f.proto.tick(t0);
+  for (auto [link, name] : {std::pair{lb, "b"}, std::pair{lc, "c"}}) {
+    auto sent = f.out.sent_on(link);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].cmd == command::ping);
+    CHECK(sent[0].destination == name);
+    CHECK(sent[0].origin == "a");
+    CHECK(sent[0].ttl == 1);
+  }
+  // Keep both alive, tick in between: nothing new.
+  f.out.clear_outputs();
+  f.handle(make("a", command::msg, "b", 1, 1, {"x"}), "b", t0 + 400ms);
+  f.handle(make("a", command::msg, "c", 1, 1, {"x"}), "c", t0 + 400ms);
+  f.proto.tick(t0 + 500ms);
+  f.proto.tick(t0 + 999ms);
+  CHECK(f.out.sent_cmd(command::ping).empty());
+  // Next heartbeat.
+  f.proto.tick(t0 + 1000ms);
+  CHECK(f.out.sent_on(lb).size() == 1);
+  CHECK(f.out.sent_on(lc).size() == 1);
+  CHECK(f.out.sent_cmd(command::ping).size() == 2);
+  CHECK(f.proto.next_wakeup() > t0 + 1000ms);
+  CHECK(f.proto.next_wakeup() <= t0 + 2000ms);
+}
+
+TEST_CASE("the pong to a heartbeat gives the peer's rtt", "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  f.proto.tick(t0);
+  auto sent = f.out.sent_on(lb);
+  REQUIRE(sent.size() == 1);
+  f.handle(make("a", command::pong, "b", 5, 32, {to_decimal(sent[0].id)}), "b",
+           t0 + 2500us);
+  auto p = f.peer("b");
+  REQUIRE(p.rtt_us);
+  CHECK(*p.rtt_us == 2500);
+  // It is not a user's ping.
+  CHECK(f.out.pongs.empty());
+}
+
+TEST_CASE("last_seen_ms is the age of the last message heard", "[protocol]") {
+  fixture f;
+  f.neighbour("b", 5002);
+  f.handle(make("a", command::msg, "b", 1, 1, {"x"}), "b", t0 + 100ms);
+  auto ps = f.proto.peers(t0 + 350ms);
+  REQUIRE(ps.size() == 1);
+  REQUIRE(ps[0].last_seen_ms);
+  CHECK(*ps[0].last_seen_ms == 250);
+}
+
+TEST_CASE("a neighbour not heard from for dead_after_ms goes down and is "
+          "no longer routed",
+          "[protocol]") {
+  fixture f; // heartbeat 1 s, dead after 5 s
+  auto lb = f.neighbour("b", 5002);
+  auto lc = f.neighbour("c", 5003);
+  // c keeps talking, b is silent from t0 on.
+  for (int s = 0; s < 5; ++s) {
+    auto now = t0 + std::chrono::seconds(s);
+    f.handle(make("a", command::msg, "c", 100 + s, 1, {"alive"}), "c", now);
+    f.proto.tick(now);
+  }
+  f.proto.tick(t0 + 4999ms);
+  REQUIRE(f.peer("b").state == peer_state::up);
+  f.out.clear_outputs();
+  f.proto.tick(t0 + 5000ms);
+  CHECK(f.peer("b").state == peer_state::down);
+  CHECK(f.peer("c").state == peer_state::up);
+  REQUIRE(f.out.changes.size() == 1);
+  CHECK(f.out.changes[0].name == "b");
+  CHECK(f.out.changes[0].state == peer_state::down);
+  CHECK(f.proto.peers_up() == 1);
+  CHECK(f.proto.neighbours() == strings{"c"});
+  // No heartbeat to a down neighbour.
+  for (auto& m : f.out.sent_on(lb))
+    CHECK(m.cmd != command::ping);
+  // No longer used for routing.
+  f.out.clear_outputs();
+  CHECK_FALSE(f.proto.ping("b", 32, t0 + 5000ms));
+  CHECK_FALSE(f.proto.send_text("b", "x", t0 + 5000ms));
+  f.handle(make("b", command::msg, "c", 200, 5, {"to b"}), "c", t0 + 5000ms);
+  CHECK(f.out.sent_on(lb).empty());
+  auto err = f.out.sent_on(lc);
+  REQUIRE(err.size() == 1);
+  CHECK(err[0].cmd == command::error);
+  CHECK(err[0].args[0] == "unreachable");
+  // Hearing from it again brings it back.
+  f.out.clear_outputs();
+  f.handle(make("a", command::ping, "b", 300, 1), "b", t0 + 6000ms);
+  CHECK(f.peer("b").state == peer_state::up);
+  REQUIRE(f.out.changes.size() == 1);
+  CHECK(f.out.changes[0].name == "b");
+  CHECK(f.out.changes[0].state == peer_state::up);
+  CHECK(f.proto.send_text("b", "x", t0 + 6000ms));
+  CHECK_FALSE(f.out.sent_on(lb).empty());
+}
+
+TEST_CASE("driven by next_wakeup, a dead neighbour is detected on time",
+          "[protocol]") {
+  auto cfg = default_config();
+  cfg.heartbeat_ms = 1000;
+  cfg.dead_after_ms = 1500;
+  fixture f{cfg};
+  f.proto.tick(t0);
+  f.neighbour("b", 5002, t0 + 200ms);
+  f.neighbour("c", 5003, t0 + 300ms);
+  auto b_deadline = t0 + 200ms + 1500ms;
+  // c keeps answering, b never does. Run the timer the way the actor does.
+  time_point now = t0;
+  time_point b_down{};
+  for (int i = 0; i < 100 && now < t0 + 10s; ++i) {
+    auto wake = f.proto.next_wakeup();
+    REQUIRE(wake > now);
+    if (f.peer("b").state == peer_state::up)
+      REQUIRE(wake <= b_deadline);
+    now = wake;
+    f.handle(make("a", command::msg, "c", 1000 + i, 1, {"alive"}), "c", now);
+    f.proto.tick(now);
+    if (b_down == time_point{} && f.peer("b").state == peer_state::down)
+      b_down = now;
+  }
+  REQUIRE(b_down != time_point{});
+  CHECK(b_down == b_deadline);
+  CHECK(f.peer("c").state == peer_state::up);
+}
+
+TEST_CASE("next_wakeup is never later than a dead-neighbour deadline",
+          "[protocol]") {
+  auto cfg = default_config();
+  cfg.heartbeat_ms = 1000;
+  cfg.dead_after_ms = 1200;
+  fixture f{cfg};
+  f.neighbour("b", 5002, t0);
+  f.neighbour("c", 5003, t0);
+  f.proto.tick(t0);
+  // b heard at t0 + 100ms, c at t0 + 900ms; the next ticks must not skip
+  // b's deadline (t0 + 1300ms), though the next heartbeat is later.
+  f.handle(make("a", command::msg, "b", 1, 1, {"x"}), "b", t0 + 100ms);
+  f.handle(make("a", command::msg, "c", 2, 1, {"x"}), "c", t0 + 900ms);
+  f.proto.tick(t0 + 1000ms); // heartbeat: next one at t0 + 2000ms
+  CHECK(f.proto.next_wakeup() <= t0 + 1300ms);
+  f.proto.tick(f.proto.next_wakeup());
+  CHECK(f.peer("b").state == peer_state::down);
+  CHECK(f.peer("c").state == peer_state::up);
+  CHECK(f.proto.next_wakeup() <= t0 + 2000ms);
+  CHECK(f.proto.next_wakeup() <= t0 + 900ms + 1200ms);
+}
+
+TEST_CASE("a linked peer that is not up is re-announced once per heartbeat",
+          "[protocol]") {
+  fixture f; // heartbeat 1 s
+  REQUIRE(f.proto.connect("10.0.0.2", 5002, true, t0));
+  auto link = f.out.opens.at(0).id;
+  f.proto.tick(t0);
+  f.out.clear_outputs();
+  auto announcements = [&] {
+    size_t n = 0;
+    for (auto& m : f.out.sent_on(link))
+      if (m.cmd == command::server_connect) {
+        CHECK(m.destination == "*");
+        CHECK(m.ttl == 1);
+        CHECK(m.args == strings{"10.0.0.1", "5001", "quilt/1"});
+        ++n;
+      }
+    return n;
+  };
+  for (int beat = 1; beat <= 4; ++beat) {
+    auto start = t0 + std::chrono::seconds(beat);
+    f.proto.tick(start);
+    f.proto.tick(start + 300ms);
+    f.proto.tick(start + 999ms);
+    INFO("heartbeat " << beat);
+    CHECK(announcements() == 1);
+    f.out.clear_outputs();
+  }
+  // Once it answers, the announcements stop; heartbeats take over.
+  f.handle(server_connect("a", "b", "10.0.0.2", 5002), "b", t0 + 5100ms);
+  f.out.clear_outputs();
+  f.proto.tick(t0 + 6s);
+  CHECK(announcements() == 0);
+  auto pings = f.out.sent_cmd(command::ping);
+  REQUIRE(pings.size() == 1);
+  CHECK(pings[0].msg.destination == "b");
+}
+
+TEST_CASE("a neighbour that went down is re-announced", "[protocol]") {
+  fixture f;
+  auto lb = f.neighbour("b", 5002);
+  f.proto.tick(t0);
+  for (int s = 1; s <= 5; ++s)
+    f.proto.tick(t0 + std::chrono::seconds(s));
+  REQUIRE(f.peer("b").state == peer_state::down);
+  f.out.clear_outputs();
+  f.proto.tick(t0 + 6s);
+  f.proto.tick(t0 + 7s);
+  size_t n = 0;
+  for (auto& m : f.out.sent_on(lb))
+    if (m.cmd == command::server_connect && m.destination == "*")
+      ++n;
+  CHECK(n == 2);
+}
+
+TEST_CASE("a silent incoming-only peer is dropped from the peer list",
+          "[protocol]") {
+  fixture f;
+  f.handle(make("a", command::msg, "x", 1, 1, {"hi"}), "x");
+  REQUIRE(f.peers().size() == 1);
+  CHECK(f.peers()[0].name == "x");
+  CHECK(f.peers()[0].state == peer_state::up);
+  CHECK(f.peers()[0].port == 0); // no server_connect yet
+  f.proto.tick(t0 + 5s);
+  CHECK(f.peers().empty());
+}
+
+TEST_CASE("a foreign client's message does not count as hearing from a "
+          "neighbour",
+          "[protocol]") {
+  // SPEC §6: "Any valid message whose previous hop is a neighbour counts as
+  // hearing from it"; SPEC §3: a connection without a valid name as routing
+  // id has no previous hop. A message a foreign client injects with a
+  // neighbour's name as origin must not keep that neighbour alive.
+  fixture f; // dead after 5 s
+  f.neighbour("b", 5002);
+  f.proto.tick(t0);
+  f.handle(make("a", command::msg, "b", 5, 3, {"injected"}), "", t0 + 4s);
+  f.proto.tick(t0 + 5s);
+  CHECK(f.peer("b").state == peer_state::down);
+}
+
+// -- dedupe_cache (SPEC §5) ---------------------------------------------------
+
+TEST_CASE("dedupe_cache: remembers pairs, origin and id both count",
+          "[dedupe]") {
+  dedupe_cache d{100, 60s};
+  CHECK(d.insert("a", 1, t0));
+  CHECK_FALSE(d.insert("a", 1, t0));
+  CHECK(d.insert("a", 2, t0));
+  CHECK(d.insert("b", 1, t0));
+  CHECK(d.insert("a1", 1, t0));
+  CHECK(d.insert("a", 11, t0));
+  CHECK(d.size() == 5);
+}
+
+TEST_CASE("dedupe_cache: bounded by capacity, oldest forgotten first",
+          "[dedupe]") {
+  dedupe_cache d{3, 60s};
+  CHECK(d.insert("o", 1, t0));
+  CHECK(d.insert("o", 2, t0 + 1ms));
+  CHECK(d.insert("o", 3, t0 + 2ms));
+  CHECK(d.insert("o", 4, t0 + 3ms));
+  CHECK(d.size() == 3);
+  // 2, 3, 4 remembered; 1 was pushed out.
+  CHECK_FALSE(d.insert("o", 4, t0 + 4ms));
+  CHECK_FALSE(d.insert("o", 3, t0 + 4ms));
+  CHECK_FALSE(d.insert("o", 2, t0 + 4ms));
+  CHECK(d.insert("o", 1, t0 + 4ms));
+  CHECK(d.size() == 3);
+}
+
+TEST_CASE("dedupe_cache: pairs expire after the window", "[dedupe]") {
+  dedupe_cache d{100, 60s};
+  CHECK(d.insert("o", 1, t0));
+  CHECK(d.insert("o", 2, t0 + 30s));
+  CHECK_FALSE(d.insert("o", 1, t0 + 60s)); // still within the last 60 s
+  CHECK(d.insert("o", 1, t0 + 60s + 1ms)); // forgotten, seen anew
+  CHECK_FALSE(d.insert("o", 2, t0 + 89s));
+  CHECK(d.insert("o", 2, t0 + 91s));
+  // Expiry frees room.
+  CHECK(d.insert("o", 3, t0 + 300s));
+  CHECK(d.size() == 1);
+}
+
+TEST_CASE("dedupe: the default protocol keeps at least 65,536 pairs of the "
+          "last 60 s",
+          "[dedupe]") {
+  protocol_config cfg;
+  REQUIRE(cfg.dedupe_capacity >= 65536);
+  REQUIRE(cfg.dedupe_window >= 60s);
+  dedupe_cache d{cfg.dedupe_capacity, cfg.dedupe_window};
+  for (uint64_t i = 0; i < 65536; ++i)
+    REQUIRE(d.insert("origin", i, t0 + std::chrono::microseconds(i * 500)));
+  CHECK(d.size() == 65536);
+  // All still remembered, within 60 s of the first.
+  auto late = t0 + 59s;
+  CHECK_FALSE(d.insert("origin", 0, late));
+  CHECK_FALSE(d.insert("origin", 32768, late));
+  CHECK_FALSE(d.insert("origin", 65535, late));
+}
+
+TEST_CASE("protocol: a broadcast seen again after the dedupe window is new",
+          "[dedupe][protocol]") {
+  auto cfg = default_config();
+  cfg.dedupe_window = 1s;
+  fixture f{cfg};
+  f.handle(make("all", command::msg, "b", 1, 3, {"x"}), "b", t0);
+  f.handle(make("all", command::msg, "b", 1, 3, {"x"}), "b", t0 + 500ms);
+  CHECK(f.proto.stats().dropped_duplicate == 1);
+  f.handle(make("all", command::msg, "b", 1, 3, {"x"}), "b", t0 + 2s);
+  CHECK(f.proto.stats().dropped_duplicate == 1);
+  CHECK(f.proto.inbox(10).size() == 2);
+}
