@@ -48,7 +48,8 @@ protocol::protocol(protocol_config cfg, protocol_callee& callee,
   : cfg_(std::move(cfg)),
     callee_(callee),
     next_id_(first_id),
-    dedupe_(cfg_.dedupe_capacity, cfg_.dedupe_window) {
+    dedupe_(cfg_.dedupe_capacity, cfg_.dedupe_window),
+    rt_(cfg_.name) {
 }
 
 // -- peers --------------------------------------------------------------------
@@ -106,6 +107,13 @@ void protocol::set_state(peer& p, peer_state s) {
                                 << " (" << p.info.address << ':'
                                 << p.info.port << ") is " << to_string(s));
   callee_.peer_changed(p.info);
+  if (!p.link || p.info.name.empty())
+    return;
+  // The set of neighbours changed: tell the mesh, and give a new neighbour
+  // everything we know so it has full routes at once.
+  update_own_lsa(p.last_seen, false);
+  if (s == peer_state::up)
+    sync_database(p);
 }
 
 void protocol::ensure_link(peer& p) {
@@ -137,6 +145,15 @@ void protocol::handle(message& x, const std::string& prev_hop,
                       time_point now) {
   if (x.origin == cfg_.name) {
     ++stats_.dropped_loop;
+    // Our own advertisements only come back with a sequence number we sent;
+    // a newer one is another node using our name.
+    if (x.cmd == command::link_state
+        && x.id > rt_.database().at(cfg_.name).seq) {
+      ++stats_.name_conflicts;
+      QUILT_ERROR(cfg_.name, "name conflict: a link_state from "
+                               << (prev_hop.empty() ? "?" : prev_hop)
+                               << " claims to be " << x.origin);
+    }
     if (x.cmd == command::server_connect
         && !(x.args[0] == cfg_.advertise && x.args[1] == to_decimal(cfg_.port))) {
       ++stats_.name_conflicts;
@@ -163,7 +180,10 @@ void protocol::handle(message& x, const std::string& prev_hop,
     rename(q, prev_hop);
     heard_from(q, now);
   }
-  if (is_broadcast(x.destination))
+  if (x.cmd == command::link_state
+      && (is_broadcast(x.destination) || x.destination == cfg_.name))
+    on_link_state(x, prev_hop, now);
+  else if (is_broadcast(x.destination))
     on_broadcast(x, prev_hop, now);
   else if (x.destination == cfg_.name)
     on_local(x, now);
@@ -266,6 +286,7 @@ void protocol::on_local(message& x, time_point now) {
       callee_.error_received(x);
       break;
     case command::server_connect:
+    case command::link_state:
       break; // handled before dispatch
   }
 }
@@ -279,12 +300,25 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
   // Forward first: delivering may move the payload out of `x`.
   if (x.ttl > 1) {
     x.ttl -= 1;
-    for (auto& p : peers_) {
-      if (!p->link || p->info.state != peer_state::up
-          || p->info.name == prev_hop || p->info.name == x.origin)
-        continue;
-      callee_.send(*p->link, x);
+    auto send_to = [&](peer& p) {
+      callee_.send(*p.link, x);
       ++stats_.forwarded;
+      ++stats_.broadcast_tx;
+    };
+    if (routes_settled(now) && rt_.lookup(x.origin) != nullptr) {
+      // Reverse-path forwarding: only to our children in the origin's
+      // shortest-path tree, which every node computes alike.
+      for (auto& name : rt_.tree_children(x.origin)) {
+        auto p = find_by_name(name);
+        if (p && p->link && p->info.state == peer_state::up
+            && name != prev_hop)
+          send_to(*p);
+      }
+    } else {
+      for (auto& p : peers_)
+        if (p->link && p->info.state == peer_state::up
+            && p->info.name != prev_hop && p->info.name != x.origin)
+          send_to(*p);
     }
     x.ttl += 1;
   }
@@ -330,9 +364,12 @@ bool protocol::originate(message& x, time_point now) {
   }
   if (is_broadcast(x.destination)) {
     dedupe_.insert(x.origin, x.id, now);
-    for (auto& p : peers_)
-      if (p->link && p->info.state == peer_state::up)
+    for (auto& p : peers_) {
+      if (p->link && p->info.state == peer_state::up) {
         callee_.send(*p->link, x);
+        ++stats_.broadcast_tx;
+      }
+    }
     return true;
   }
   auto hop = next_hop(x.destination);
@@ -345,12 +382,20 @@ bool protocol::originate(message& x, time_point now) {
 }
 
 std::optional<link_id>
-protocol::next_hop(const std::string& destination) const {
-  auto i = by_name_.find(destination);
-  if (i == by_name_.end() || !i->second->link
-      || i->second->info.state != peer_state::up)
-    return std::nullopt;
-  return i->second->link;
+protocol::next_hop(const std::string& destination) {
+  auto up_link = [this](const std::string& name) -> std::optional<link_id> {
+    auto i = by_name_.find(name);
+    if (i == by_name_.end() || !i->second->link
+        || i->second->info.state != peer_state::up)
+      return std::nullopt;
+    return i->second->link;
+  };
+  // A neighbour is reached directly, whatever the database says.
+  if (auto direct = up_link(destination))
+    return direct;
+  if (auto r = rt_.lookup(destination))
+    return up_link(r->next_hop);
+  return std::nullopt;
 }
 
 // -- timers -------------------------------------------------------------------
@@ -369,6 +414,14 @@ void protocol::tick(time_point now) {
   }
   for (auto p : gone)
     remove_peer(p);
+  if (rt_.expire(now, 3 * cfg_.lsa_refresh))
+    QUILT_DEBUG(cfg_.name, "forgot stale link-state advertisements");
+  if (now >= next_lsa_refresh_)
+    update_own_lsa(now, true);
+  if (rt_.version() != rt_version_seen_) {
+    rt_version_seen_ = rt_.version();
+    rt_changed_at_ = now;
+  }
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + heartbeat;
     for (auto& p : peers_) {
@@ -402,10 +455,102 @@ void protocol::tick(time_point now) {
 
 void protocol::recompute_wakeup(time_point) {
   auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
-  next_wakeup_ = next_heartbeat_;
+  next_wakeup_ = std::min(next_heartbeat_, next_lsa_refresh_);
   for (auto& p : peers_)
     if (p->info.state == peer_state::up)
       next_wakeup_ = std::min(next_wakeup_, p->last_seen + dead_after);
+}
+
+// -- routing ------------------------------------------------------------------
+
+namespace {
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (auto& n : names) {
+    if (!out.empty())
+      out += ' ';
+    out += n;
+  }
+  return out;
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find(' ', pos);
+    if (end == std::string::npos)
+      end = text.size();
+    out.emplace_back(text, pos, end - pos);
+    pos = end + 1;
+  }
+  return out;
+}
+
+} // namespace
+
+void protocol::send_lsa(peer& p, const std::string& destination,
+                        const std::string& origin, uint64_t seq,
+                        const std::vector<std::string>& neighbours,
+                        uint8_t ttl) {
+  scratch_.destination = destination;
+  scratch_.cmd = command::link_state;
+  scratch_.origin = origin;
+  scratch_.id = seq;
+  scratch_.ttl = ttl;
+  scratch_.args.assign({join_names(neighbours)});
+  send_on(p, scratch_);
+}
+
+void protocol::update_own_lsa(time_point now, bool force) {
+  auto seq = next_id();
+  if (!rt_.set_own(neighbours(), seq) && !force)
+    return;
+  next_lsa_refresh_ = now + cfg_.lsa_refresh;
+  const auto& own = rt_.database().at(cfg_.name);
+  for (auto& p : peers_)
+    if (p->link && p->info.state == peer_state::up && !p->info.name.empty())
+      send_lsa(*p, "all", cfg_.name, own.seq, own.neighbours,
+               cfg_.default_ttl);
+}
+
+void protocol::sync_database(peer& p) {
+  // Addressed to the neighbour with ttl 1: it installs what is newer and
+  // floods that on, like any advertisement.
+  for (auto& [origin, ad] : rt_.database())
+    if (origin != p.info.name) // its own it knows best
+      send_lsa(p, p.info.name, origin, ad.seq, ad.neighbours, 1);
+}
+
+void protocol::on_link_state(message& x, const std::string& prev_hop,
+                             time_point now) {
+  if (!rt_.install(x.origin, x.id, split_names(x.args[0]), now)) {
+    ++stats_.dropped_duplicate; // already known, or older
+    return;
+  }
+  ++stats_.delivered;
+  // Flood it on with the mesh-wide ttl, also when it came from a database
+  // sync (ttl 1): every node must see every advertisement once.
+  x.destination = "all";
+  x.ttl = x.ttl > 1 ? x.ttl - 1 : cfg_.default_ttl;
+  for (auto& p : peers_) {
+    if (!p->link || p->info.state != peer_state::up || p->info.name.empty()
+        || p->info.name == prev_hop || p->info.name == x.origin)
+      continue;
+    callee_.send(*p->link, x);
+    ++stats_.forwarded;
+  }
+  if (rt_.version() != rt_version_seen_) {
+    rt_version_seen_ = rt_.version();
+    rt_changed_at_ = now;
+  }
+}
+
+bool protocol::routes_settled(time_point now) const {
+  return rt_.version() == rt_version_seen_
+         && now - rt_changed_at_
+              >= 2 * std::chrono::milliseconds(cfg_.heartbeat_ms);
 }
 
 // -- user requests ------------------------------------------------------------

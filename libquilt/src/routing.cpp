@@ -86,6 +86,20 @@ void routing_table::bfs(const std::string& root,
   std::deque<const std::string*> queue;
   hops[root] = 0;
   queue.push_back(&root);
+  if (db_.count(root) == 0) {
+    // A root without an advertisement (a stub, e.g. the origin of a
+    // broadcast that does not speak link-state): its links are the ones the
+    // others confirm towards it. Without this, tree_children() of a stub
+    // origin would be empty everywhere and its broadcast would stop at its
+    // first hop.
+    for (const auto& [v, ad] : db_) {
+      if (!confirmed(v, root))
+        continue;
+      hops[v] = 1;
+      parent[v] = root;
+      queue.push_back(&v);
+    }
+  }
   while (!queue.empty()) {
     const auto& u = *queue.front();
     queue.pop_front();

@@ -15,6 +15,7 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   dropped_queue_full += other.dropped_queue_full;
   dropped_overload += other.dropped_overload;
   name_conflicts += other.name_conflicts;
+  broadcast_tx += other.broadcast_tx;
   for (size_t i = 0; i < tx_by_command.size(); ++i)
     tx_by_command[i] += other.tx_by_command[i];
   return *this;

@@ -15,6 +15,7 @@
 
 #include "quilt/dedupe.hpp"
 #include "quilt/message.hpp"
+#include "quilt/routing.hpp"
 #include "quilt/stats.hpp"
 
 namespace quilt {
@@ -61,6 +62,9 @@ struct protocol_config {
   size_t inbox_limit = 1000;
   size_t dedupe_capacity = 65536;
   std::chrono::milliseconds dedupe_window{60000};
+  /// How often a node re-floods its link state unchanged; others forget an
+  /// advertisement not refreshed for three times this.
+  std::chrono::milliseconds lsa_refresh{30000};
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -141,6 +145,18 @@ public:
   /// Names of neighbours that are up and can be sent to.
   std::vector<std::string> neighbours() const;
 
+  /// Routes to every reachable node, neighbours included (hops 1).
+  std::vector<route_entry> routes() { return rt_.routes(); }
+
+  /// This node's view of the mesh: reachable nodes and links among them.
+  void topology(std::vector<std::string>& nodes,
+                std::vector<std::pair<std::string, std::string>>& links) {
+    rt_.topology(nodes, links);
+  }
+
+  /// The link-state database and routes, for tests.
+  routing_table& routing() { return rt_; }
+
   /// The last `n` inbox entries, oldest first.
   std::vector<inbox_entry> inbox(size_t n) const;
 
@@ -183,10 +199,24 @@ private:
   bool originate(message& x, time_point now);
 
   /// The link towards `destination`, if any.
-  std::optional<link_id> next_hop(const std::string& destination) const;
+  std::optional<link_id> next_hop(const std::string& destination);
 
   void send_on(peer& p, const message& x);
   void recompute_wakeup(time_point now);
+
+  // -- routing ---------------------------------------------------------------
+
+  void on_link_state(message& x, const std::string& prev_hop, time_point now);
+  /// Re-advertises this node's neighbours when they changed (or `force`).
+  void update_own_lsa(time_point now, bool force);
+  /// Sends every advertisement held to a neighbour that just came up.
+  void sync_database(peer& p);
+  void send_lsa(peer& p, const std::string& destination,
+                const std::string& origin, uint64_t seq,
+                const std::vector<std::string>& neighbours, uint8_t ttl);
+  /// Whether reverse-path broadcast may be used: routes have been stable
+  /// long enough for every node to agree on them.
+  bool routes_settled(time_point now) const;
 
   protocol_config cfg_;
   protocol_callee& callee_;
@@ -201,6 +231,10 @@ private:
   time_point next_heartbeat_{};
   time_point next_wakeup_{};
   message scratch_;
+  routing_table rt_;
+  uint64_t rt_version_seen_ = 0;
+  time_point rt_changed_at_{};
+  time_point next_lsa_refresh_{};
 };
 
 } // namespace quilt

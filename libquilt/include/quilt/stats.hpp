@@ -23,6 +23,9 @@ struct node_stats {
   uint64_t dropped_queue_full = 0;
   uint64_t dropped_overload = 0;
   uint64_t name_conflicts = 0;
+  /// Copies of broadcasts sent (originated or forwarded): divided by the
+  /// number of broadcasts it measures the cost of broadcasting.
+  uint64_t broadcast_tx = 0;
   /// Transmissions by command, indexed by quilt::command.
   std::array<uint64_t, command_count> tx_by_command{};
 
@@ -34,7 +37,7 @@ typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
   return f(x.rx, x.tx, x.forwarded, x.delivered, x.dropped_invalid,
            x.dropped_duplicate, x.dropped_loop, x.dropped_ttl,
            x.dropped_unroutable, x.dropped_queue_full, x.dropped_overload,
-           x.name_conflicts, x.tx_by_command);
+           x.name_conflicts, x.broadcast_tx, x.tx_by_command);
 }
 
 } // namespace quilt
