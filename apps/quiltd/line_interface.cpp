@@ -11,6 +11,8 @@
 
 #include <caf/all.hpp>
 
+#include "quilt/traceroute.hpp"
+
 namespace quilt {
 
 namespace {
@@ -23,6 +25,7 @@ void print_help() {
                "  /ping NAME              ping a node (or all)\n"
                "  /peers                  list peers\n"
                "  /routes                 list routes\n"
+               "  /traceroute NAME        list the hops to a node\n"
                "  /stats                  show counters\n"
                "  /quit                   shut down\n"
                "  DEST TEXT               send TEXT to node DEST (or all)\n";
@@ -103,22 +106,37 @@ void do_peers(caf::scoped_actor& self, const node_actor& node) {
 }
 
 void do_routes(caf::scoped_actor& self, const node_actor& node) {
-  // Until multi-hop routing exists, every route is a neighbour.
-  self->request(node, request_timeout, peers_atom::value)
+  self->request(node, request_timeout, routes_atom::value)
     .receive(
-      [&](const std::vector<peer_info>& peers) {
+      [&](const std::vector<route_entry>& routes) {
+        if (routes.empty()) {
+          std::cout << "no routes" << std::endl;
+          return;
+        }
         std::cout << std::left << std::setw(20) << "DESTINATION"
                   << std::setw(20) << "NEXT HOP" << "HOPS\n";
-        for (auto& p : peers)
-          if (p.state == peer_state::up && p.port != 0)
-            std::cout << std::left << std::setw(20) << p.name << std::setw(20)
-                      << p.name << "1\n";
+        for (auto& r : routes)
+          std::cout << std::left << std::setw(20) << r.destination
+                    << std::setw(20) << r.next_hop << r.hops << '\n';
         std::cout << std::flush;
       },
       [&](const caf::error& err) {
         std::cout << "routes failed: " << self->system().render(err)
                   << std::endl;
       });
+}
+
+void do_traceroute(caf::scoped_actor& self, const node_actor& node,
+                   const node_config& cfg, const std::string& target) {
+  auto r = traceroute(self, node, target,
+                      static_cast<uint8_t>(cfg.default_ttl));
+  std::cout << "traceroute to " << target << '\n';
+  for (auto& h : r.hops)
+    std::cout << std::right << std::setw(3) << h.hop << "  " << std::left
+              << std::setw(20) << (h.node ? *h.node : "*")
+              << (h.rtt_us ? fmt_ms(*h.rtt_us) : "") << '\n';
+  std::cout << (r.reached ? "reached " : "did not reach ") << target
+            << std::endl;
 }
 
 void do_stats(caf::scoped_actor& self, const node_actor& node) {
@@ -196,6 +214,13 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
       do_peers(self, node);
     } else if (word == "/routes") {
       do_routes(self, node);
+    } else if (word == "/traceroute") {
+      std::string target;
+      if (!(in >> target)) {
+        std::cout << "usage: /traceroute NAME" << std::endl;
+        continue;
+      }
+      do_traceroute(self, node, cfg, target);
     } else if (word == "/stats") {
       do_stats(self, node);
     } else if (word[0] == '/') {

@@ -40,7 +40,7 @@ bool parse_args(int argc, char** argv, options& opts, int& status) {
         return true;
       }
       if (i + 1 >= argc) {
-        std::cerr << "quiltd: " << arg << " needs a value\n" << usage;
+        std::cerr << "quiltd: " << arg << " needs a value (see --help)\n";
         return false;
       }
       out = argv[++i];
@@ -63,17 +63,18 @@ bool parse_args(int argc, char** argv, options& opts, int& status) {
       if (!value(opts.overrides.log_level))
         return false;
     } else if (arg.size() > 1 && arg[0] == '-') {
-      std::cerr << "quiltd: unknown option " << arg << "\n" << usage;
+      std::cerr << "quiltd: unknown option " << arg << " (see --help)\n";
       return false;
     } else if (opts.config_path.empty()) {
       opts.config_path = arg;
     } else {
-      std::cerr << "quiltd: unexpected argument " << arg << "\n" << usage;
+      std::cerr << "quiltd: unexpected argument " << arg << " (see --help)\n";
       return false;
     }
   }
   if (opts.config_path.empty()) {
-    std::cerr << "quiltd: missing CONFIG.toml\n" << usage;
+    std::cerr << "quiltd: missing CONFIG.toml (usage: quiltd CONFIG.toml "
+                 "[--name N] [--port P] [--log-level L])\n";
     return false;
   }
   return true;

@@ -92,6 +92,8 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
       return self->delegate(to_protocol(), a, std::move(dest), std::move(text));
     },
     [=](peers_atom a) { return self->delegate(to_protocol(), a); },
+    [=](routes_atom a) { return self->delegate(to_protocol(), a); },
+    [=](topology_atom a) { return self->delegate(to_protocol(), a); },
     [=](inbox_atom a, uint32_t n) { return self->delegate(to_protocol(), a, n); },
     [=](stats_atom a) { return self->delegate(to_protocol(), a); },
     [=](status_atom a) { return self->delegate(to_protocol(), a); },

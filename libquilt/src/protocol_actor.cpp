@@ -26,6 +26,7 @@ struct protocol_state : protocol_callee {
 
   struct pending_ping {
     caf::typed_response_promise<ping_result> promise;
+    time_point sent;
   };
 
   protocol_actor::stateful_pointer<protocol_state> self = nullptr;
@@ -96,7 +97,13 @@ struct protocol_state : protocol_callee {
   void error_received(const message& x) override {
     uint64_t about = 0;
     parse_decimal(x.args[1], about);
-    answer(about, ping_result{false, x.origin, 0, x.args[0]});
+    // An error names the hop that gave up: traceroute's answer. Its rtt is
+    // measured here, the protocol only times pongs.
+    uint64_t rtt = 0;
+    if (auto i = pings.find(about); i != pings.end())
+      rtt = static_cast<uint64_t>(
+        duration_cast<microseconds>(clock::now() - i->second.sent).count());
+    answer(about, ping_result{false, x.origin, rtt, x.args[0]});
     if (!sinks.empty())
       emit(node_event::error,
            "error " + x.args[0] + " from " + x.origin + " about " + x.args[1]);
@@ -234,7 +241,8 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       auto& st = self->state;
       if (!is_valid_destination(target))
         return ping_result{false, {}, 0, "bad_destination"};
-      auto id = st.proto->ping(target, ttl, clock::now());
+      auto sent = clock::now();
+      auto id = st.proto->ping(target, ttl, sent);
       st.flush();
       if (!id)
         return ping_result{false, {}, 0, "unreachable"};
@@ -244,7 +252,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
         return r;
       }
       auto rp = self->make_response_promise<ping_result>();
-      st.pings.emplace(*id, protocol_state::pending_ping{rp});
+      st.pings.emplace(*id, protocol_state::pending_ping{rp, sent});
       self->delayed_send(self, milliseconds(timeout_ms), timeout_atom::value,
                          *id);
       return rp;
@@ -266,6 +274,12 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       return send_result{true, *id, {}};
     },
     [=](peers_atom) { return self->state.proto->peers(clock::now()); },
+    [=](routes_atom) { return self->state.proto->routes(); },
+    [=](topology_atom) {
+      mesh_topology t;
+      self->state.proto->topology(t.nodes, t.links);
+      return t;
+    },
     [=](inbox_atom, uint32_t n) { return self->state.proto->inbox(n); },
     [=](stats_atom) { return self->state.stats(); },
     [=](status_atom) {
@@ -277,7 +291,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       s.uptime_ms = static_cast<uint64_t>(
         duration_cast<milliseconds>(clock::now() - node->started).count());
       s.peers_up = static_cast<uint32_t>(st.proto->peers_up());
-      s.routes = static_cast<uint32_t>(st.proto->neighbours().size());
+      s.routes = static_cast<uint32_t>(st.proto->routes().size());
       s.version = version();
       return s;
     },

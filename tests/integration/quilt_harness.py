@@ -14,11 +14,11 @@ process exits (atexit) or dies (the child's parent-death signal).
 """
 
 import atexit
+import codecs
 import ctypes
 import os
 import random
 import re
-import select
 import shutil
 import signal
 import socket
@@ -41,42 +41,54 @@ REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 
 
 def quiltd_path():
+    """$QUILTD (ctest sets it), else build-lead/apps/quiltd/quiltd. A
+    missing binary fails the test rather than skipping it."""
     path = os.environ.get("QUILTD") or os.path.join(
         REPO, "build-lead", "apps", "quiltd", "quiltd")
     if not os.access(path, os.X_OK):
-        raise unittest.SkipTest("quiltd not found at %s (set QUILTD)" % path)
+        raise RuntimeError("quiltd not found at %s (build it, or set QUILTD)"
+                           % path)
     return path
 
 
 # -- ports ------------------------------------------------------------------
+#
+# A port handed out stays reserved by this process until it exits: a socket
+# bound to it with SO_REUSEADDR but never listening. quiltd's and pyzmq's
+# listeners (which set SO_REUSEADDR too) can still bind it, while the
+# free-port check of another test process (a bind without SO_REUSEADDR)
+# fails. So tests running in parallel never pick the same port, not even a
+# port whose node is down for a moment (and is being redialled).
 
 _ports_lock = threading.Lock()
-_ports_given = set()
+_reserved = {}  # port -> reserving socket
 _rng = random.Random(os.getpid() ^ int(time.time() * 1000))
 
 
-def _port_free(port):
-    for family, host in ((socket.AF_INET, "127.0.0.1"),):
-        s = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
+def _reserve(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))  # no SO_REUSEADDR yet: fails if taken
+    except OSError:
+        s.close()
+        return None
+    # Set after the bind: the check above was atomic, and from now on a
+    # listener with SO_REUSEADDR may share the port with this idle socket.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return s
 
 
 def free_port():
-    """A random TCP port in 20000-29999 that is free on 127.0.0.1 now and
-    was not handed out before by this process."""
+    """A random TCP port in 20000-29999, free on 127.0.0.1 now, and
+    reserved for this process from now on (see above)."""
     with _ports_lock:
         for _ in range(1000):
             port = _rng.randint(20000, 29999)
-            if port in _ports_given:
+            if port in _reserved:
                 continue
-            if _port_free(port):
-                _ports_given.add(port)
+            s = _reserve(port)
+            if s is not None:
+                _reserved[port] = s
                 return port
     raise RuntimeError("no free port in 20000-29999")
 
@@ -121,6 +133,22 @@ def spawn(argv, **kw):
 def forget(p):
     with _live_lock:
         _live.discard(p)
+
+
+def stacks(pid):
+    """Every thread's backtrace of a running process (for a hang), or a
+    note why there is none."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return "(no gdb to show where it hangs)"
+    try:
+        p = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx",
+                            "-ex", "thread apply all bt"],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        return p.stdout[-20000:]
+    except Exception as e:  # pragma: no cover
+        return "(gdb failed: %s)" % e
 
 
 # -- log lines ----------------------------------------------------------------
@@ -170,13 +198,14 @@ class _Stream:
             return len(self.text)
 
     def wait(self, pattern, timeout, since=0, flags=re.M):
-        """First match of `pattern` in text[since:], waiting up to
-        `timeout` s; None on timeout or end of stream."""
+        """First match of `pattern` in the complete lines of text[since:],
+        waiting up to `timeout` s; None on timeout or end of stream."""
         rx = re.compile(pattern, flags)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                m = rx.search(self.text, since)
+                end = self.text.rfind("\n") + 1
+                m = rx.search(self.text, since, max(end, since))
                 if m:
                     return m
                 left = deadline - time.monotonic()
@@ -194,12 +223,13 @@ class Node:
         self.workdir = workdir
         self.name = name
         self.port = port or free_port()
-        self.peers = list(peers)
+        self.peer_ports = list(peers)
         self.heartbeat_ms = heartbeat_ms
         self.dead_after_ms = dead_after_ms
         self.max_message_bytes = max_message_bytes
         self.default_ttl = default_ttl
-        self.log_level = log_level
+        # QUILT_LOG_LEVEL=debug shows every dropped message when debugging.
+        self.log_level = os.environ.get("QUILT_LOG_LEVEL") or log_level
         self.processors = processors
         self.extra_toml = extra_toml
         self.config_path = os.path.join(workdir, "%s.toml" % name)
@@ -210,6 +240,7 @@ class Node:
         self.out = _Stream()
         self._threads = []
         self._sentinel = 0
+        self.hang_report = ""
         self.write_config()
 
     @property
@@ -225,7 +256,7 @@ class Node:
             "processors = %d" % self.processors,
             "",
         ]
-        for p in self.peers:
+        for p in self.peer_ports:
             lines += ["[[peers]]", 'address = "127.0.0.1"', "port = %d" % p, ""]
         lines += ["[console]", "port = 0", "",
                   "[timing]",
@@ -286,6 +317,7 @@ class Node:
         return self
 
     def _read_pty(self, fd, stream):
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
         while True:
             try:
                 data = os.read(fd, 65536)
@@ -293,15 +325,16 @@ class Node:
                 break
             if not data:
                 break
-            stream.append(data.decode("utf-8", "replace").replace("\r", ""))
+            stream.append(decoder.decode(data).replace("\r", ""))
         stream.close()
 
     def _read_pipe(self, f, stream):
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
         while True:
-            data = f.read1(65536) if hasattr(f, "read1") else f.read(65536)
+            data = f.read1(65536)
             if not data:
                 break
-            stream.append(data.decode("utf-8", "replace"))
+            stream.append(decoder.decode(data))
         stream.close()
 
     def _read_stderr(self, f):
@@ -343,9 +376,13 @@ class Node:
         return t
 
     def wait_exit(self, timeout):
+        """Exit status, or None if quiltd is still running after `timeout`
+        s (then self.hang_report holds its threads' stacks, if gdb is
+        installed)."""
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.hang_report = stacks(self.proc.pid)
             return None
         self._cleanup()
         return rc
@@ -519,7 +556,31 @@ def req(endpoint, frames, timeout_ms=3000):
 
 class QuiltTestCase(unittest.TestCase):
     """Gives each test a temp dir and stops its nodes afterwards; on a
-    failure, prints the nodes' logs."""
+    failure, prints the nodes' logs. Nodes made with class_node() in
+    setUpClass are shared by the class's tests and stopped after them."""
+
+    class_nodes = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.class_workdir = tempfile.mkdtemp(prefix="quilt-it-")
+        cls.class_nodes = []
+        cls.addClassCleanup(cls._class_cleanup)
+
+    @classmethod
+    def class_node(cls, name, **kw):
+        n = Node(cls.class_workdir, name, **kw)
+        cls.class_nodes.append(n)
+        return n
+
+    @classmethod
+    def _class_cleanup(cls):
+        for n in cls.class_nodes:
+            try:
+                n.stop(signal.SIGKILL)
+            except Exception:
+                pass
+        shutil.rmtree(cls.class_workdir, ignore_errors=True)
 
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="quilt-it-")
@@ -532,16 +593,21 @@ class QuiltTestCase(unittest.TestCase):
         return n
 
     def _failed(self):
-        outcome = getattr(self, "_outcome", None)
-        if outcome is None:
+        """Whether this test (or one of its subtests) failed so far."""
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is None:
             return False
-        if hasattr(outcome, "success"):
-            return not outcome.success
-        errors = getattr(outcome, "errors", [])
-        return any(exc for _, exc in errors)
+        for test, _ in (list(getattr(result, "failures", []))
+                        + list(getattr(result, "errors", []))):
+            if test is self or getattr(test, "test_case", None) is self:
+                return True
+        return False
 
     def _cleanup(self):
         failed = self._failed()
+        if failed or os.environ.get("QUILT_TEST_VERBOSE"):
+            for n in self.class_nodes:
+                sys.stderr.write("\n" + n.tail(80) + "\n")
         for n in self.nodes:
             try:
                 n.stop(signal.SIGKILL)

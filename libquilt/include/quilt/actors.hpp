@@ -34,6 +34,8 @@ CAF_ADD_ATOM(quilt, quilt, status_atom, "status")
 CAF_ADD_ATOM(quilt, quilt, subscribe_atom, "subscribe")
 CAF_ADD_ATOM(quilt, quilt, shutdown_atom, "shutdown")
 CAF_ADD_ATOM(quilt, quilt, timeout_atom, "timeout")
+CAF_ADD_ATOM(quilt, quilt, routes_atom, "routes")
+CAF_ADD_ATOM(quilt, quilt, topology_atom, "topology")
 
 namespace quilt {
 
@@ -62,6 +64,10 @@ using protocol_actor = caf::typed_actor<
   caf::replies_to<send_atom, std::string, std::string>::with<send_result>,
   /// Lists peers.
   caf::replies_to<peers_atom>::with<std::vector<peer_info>>,
+  /// Lists routes (neighbours with hops 1; not this node).
+  caf::replies_to<routes_atom>::with<std::vector<route_entry>>,
+  /// This node's view of the mesh.
+  caf::replies_to<topology_atom>::with<mesh_topology>,
   /// Returns the last N inbox entries.
   caf::replies_to<inbox_atom, uint32_t>::with<std::vector<inbox_entry>>,
   /// Returns the node's counters, all stages summed.
@@ -108,4 +114,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(quilt, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(quilt, (quilt::inbox_entry))
   CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::inbox_entry>))
   CAF_ADD_TYPE_ID(quilt, (quilt::event_sink_actor))
+  CAF_ADD_TYPE_ID(quilt, (quilt::route_entry))
+  CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::route_entry>))
+  CAF_ADD_TYPE_ID(quilt, (quilt::mesh_topology))
 CAF_END_TYPE_ID_BLOCK(quilt)

@@ -43,6 +43,25 @@ struct send_result {
   std::string error;
 };
 
+/// A node's view of the mesh (console `topology`).
+struct mesh_topology {
+  std::vector<std::string> nodes;
+  std::vector<std::pair<std::string, std::string>> links;
+};
+
+/// The outcome of a traceroute: one entry per ttl tried.
+struct trace_hop {
+  uint32_t hop = 0;
+  std::optional<std::string> node; ///< Empty when the hop stayed silent.
+  std::optional<uint64_t> rtt_us;
+};
+
+struct traceroute_result {
+  std::string target;
+  bool reached = false;
+  std::vector<trace_hop> hops;
+};
+
 /// A node's identity and summary (console `status`).
 struct node_status {
   std::string name;
@@ -118,6 +137,17 @@ typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("quilt::peer_info"), x.name, x.address,
            x.port, x.state, rtt.has, rtt.value, seen.has, seen.value,
            x.configured, load);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, route_entry& x) {
+  return f(caf::meta::type_name("quilt::route_entry"), x.destination,
+           x.next_hop, x.hops);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mesh_topology& x) {
+  return f(caf::meta::type_name("quilt::mesh_topology"), x.nodes, x.links);
 }
 
 template <class Inspector>
