@@ -677,3 +677,29 @@ TEST_CASE("zmq_transport can be destroyed right after listen and dial",
   INFO("transports destroyed: " << done->load() << " of 20");
   CHECK(done->load() == 20);
 }
+
+TEST_CASE("the supervisor replaces a protocol actor or processor that dies",
+          "[node][supervisor]") {
+  mesh m;
+  auto children = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
+  REQUIRE(children);
+  REQUIRE(children->size() == 1 + m.configs["n1"].processors);
+  auto old_protocol = children->front();
+  // A processor dies: it is replaced, and n1 keeps answering.
+  caf::anon_send_exit(children->back(), caf::exit_reason::kill);
+  CHECK(eventually([&] {
+    auto now = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
+    return now && now->back() != children->back();
+  }));
+  CHECK(eventually([&] { return m.ping("n2", "n1").replied; }));
+  // The protocol actor dies: a new one starts with the node's configuration,
+  // redials the configured peers, and the mesh is whole again.
+  caf::anon_send_exit(old_protocol, caf::exit_reason::kill);
+  CHECK(eventually([&] {
+    auto now = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
+    return now && now->front() != old_protocol;
+  }));
+  CHECK(eventually([&] { return m.full_mesh_up(); }, 5s));
+  CHECK(eventually([&] { return m.ping("n1", "n3").replied; }));
+  CHECK(eventually([&] { return m.ping("n3", "n1").replied; }));
+}

@@ -79,9 +79,6 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
   });
   auto to_protocol = [node] { return node->protocol_handle(); };
   return {
-    [=](decoded_batch& batch) { self->send(to_protocol(), std::move(batch)); },
-    [=](tick_atom, uint64_t) {},
-    [=](timeout_atom, uint64_t) {},
     [=](connect_atom a, std::string& address, uint16_t port) {
       return self->delegate(to_protocol(), a, std::move(address), port);
     },
@@ -99,6 +96,14 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
     [=](status_atom a) { return self->delegate(to_protocol(), a); },
     [=](subscribe_atom a, event_sink_actor& sink) {
       self->send(to_protocol(), a, std::move(sink));
+    },
+    [=](children_atom) {
+      std::vector<caf::actor> result;
+      std::lock_guard<std::mutex> guard{node->mtx};
+      result.push_back(caf::actor_cast<caf::actor>(node->protocol));
+      for (auto& p : node->processors)
+        result.push_back(caf::actor_cast<caf::actor>(p));
+      return result;
     },
     [=](shutdown_atom) {
       auto& st = self->state;

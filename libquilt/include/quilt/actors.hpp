@@ -35,6 +35,7 @@ CAF_ADD_ATOM(quilt, quilt, subscribe_atom, "subscribe")
 CAF_ADD_ATOM(quilt, quilt, shutdown_atom, "shutdown")
 CAF_ADD_ATOM(quilt, quilt, timeout_atom, "timeout")
 CAF_ADD_ATOM(quilt, quilt, routes_atom, "routes")
+CAF_ADD_ATOM(quilt, quilt, children_atom, "children")
 CAF_ADD_ATOM(quilt, quilt, topology_atom, "topology")
 
 namespace quilt {
@@ -47,15 +48,8 @@ using peer_link_actor = caf::typed_actor<
   /// Queues messages for the link's peer.
   caf::reacts_to<message_batch>>;
 
-/// The PROTOCOL actor interface: owns the node's state (peers, inbox, dedupe,
-/// counters) and runs quilt::protocol.
-using protocol_actor = caf::typed_actor<
-  /// Validated messages from a processor.
-  caf::reacts_to<decoded_batch>,
-  /// Timer: heartbeats and dead-neighbour detection.
-  caf::reacts_to<tick_atom, uint64_t>,
-  /// Timer: a ping request with this id gave up waiting.
-  caf::reacts_to<timeout_atom, uint64_t>,
+/// The requests a node answers for its users (line interface, console).
+using node_requests_actor = caf::typed_actor<
   /// Dials a peer; false when address:port is this node.
   caf::replies_to<connect_atom, std::string, uint16_t>::with<bool>,
   /// Pings a node with the given ttl and waits up to the timeout (ms).
@@ -77,6 +71,16 @@ using protocol_actor = caf::typed_actor<
   /// Sends node events to the sink from now on.
   caf::reacts_to<subscribe_atom, event_sink_actor>>;
 
+/// The PROTOCOL actor interface: owns the node's state (peers, inbox, dedupe,
+/// counters) and runs quilt::protocol.
+using protocol_actor = node_requests_actor::extend<
+  /// Validated messages from a processor.
+  caf::reacts_to<decoded_batch>,
+  /// Timer: heartbeats and dead-neighbour detection.
+  caf::reacts_to<tick_atom, uint64_t>,
+  /// Timer: a ping request with this id gave up waiting.
+  caf::reacts_to<timeout_atom, uint64_t>>;
+
 /// The PROCESSOR actor interface: decodes and validates raw frames.
 using processor_actor = caf::typed_actor<
   /// Raw messages from one incoming link.
@@ -88,11 +92,14 @@ using incoming_link_actor = caf::typed_actor<
   /// Raw messages read from the listening socket.
   caf::reacts_to<inbound_batch>>;
 
-/// The NODE SUPERVISOR actor interface: the protocol actor's user-facing
-/// requests, plus lifecycle.
-using node_actor = protocol_actor::extend<
+/// The NODE SUPERVISOR actor interface: the node's front door. It answers
+/// users' requests (by delegating to the protocol actor) and owns the
+/// lifecycle; internal traffic never goes through it.
+using node_actor = node_requests_actor::extend<
   /// Shuts the node down cleanly.
-  caf::reacts_to<shutdown_atom>>;
+  caf::reacts_to<shutdown_atom>,
+  /// The supervised children: the protocol actor, then the processors.
+  caf::replies_to<children_atom>::with<std::vector<caf::actor>>>;
 
 } // namespace quilt
 
