@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include "line_interface.hpp"
 #include "quilt/config.hpp"
@@ -21,6 +22,11 @@ namespace {
 constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1"
+         || host.rfind("127.", 0) == 0;
+}
 
 const char* usage =
   "usage: quiltd CONFIG.toml [--name N] [--port P] [--log-level L]\n";
@@ -112,6 +118,7 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config sys_cfg;
   quilt::configure_actor_system(sys_cfg);
+  sys_cfg.load<caf::io::middleman>();
   caf::actor_system sys{sys_cfg};
   auto net = std::make_shared<quilt::zmq_transport>(
     quilt::zmq_transport::scheme::tcp);
@@ -121,6 +128,30 @@ int main(int argc, char** argv) {
     return exit_runtime;
   }
   auto node = std::get<quilt::node_actor>(started);
+
+  if (cfg.console_port != 0) {
+    if (!is_loopback(cfg.console_host))
+      QUILT_WARN(cfg.name, "console on " << cfg.console_host << ':'
+                                         << cfg.console_port
+                                         << " is not loopback and has no TLS: "
+                                            "whoever reaches it can drive "
+                                            "this node");
+    // Called from main, not a scheduler thread: publishing may block.
+    auto published = sys.middleman().publish(node, cfg.console_port,
+                                             cfg.console_host.c_str(), true);
+    if (!published) {
+      std::cerr << "quiltd: cannot open console on " << cfg.console_host << ':'
+                << cfg.console_port << ": " << sys.render(published.error())
+                << '\n';
+      caf::scoped_actor self{sys};
+      self->monitor(node);
+      caf::anon_send(node, quilt::shutdown_atom::value);
+      self->receive([](const caf::down_msg&) {});
+      return exit_runtime;
+    }
+    QUILT_INFO(cfg.name, "console on " << cfg.console_host << ':'
+                                       << *published);
+  }
 
   std::atomic<bool> stop{false};
   std::thread signal_thread{[&] {

@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include "node_shared.hpp"
+#include "quilt/error.hpp"
 #include "quilt/log.hpp"
 
 namespace quilt {
@@ -12,6 +13,24 @@ const char* version() { return "0.1.0"; }
 
 void add_quilt_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::quilt>();
+  cfg.add_error_category(error_category, [](uint8_t code, caf::atom_value,
+                                            const caf::message&) {
+    return std::string{"quilt: "} + to_string(static_cast<ec>(code));
+  });
+}
+
+const char* to_string(ec x) {
+  switch (x) {
+    case ec::none:
+      return "none";
+    case ec::not_a_simulation:
+      return "not_a_simulation";
+    case ec::no_such_node:
+      return "no_such_node";
+    case ec::shutting_down:
+      return "shutting_down";
+  }
+  return "unknown";
 }
 
 void configure_actor_system(caf::actor_system_config& cfg) {
@@ -97,6 +116,12 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
     [=](subscribe_atom a, event_sink_actor& sink) {
       self->send(to_protocol(), a, std::move(sink));
     },
+    [=](nodes_atom) -> caf::result<std::vector<node_summary>> {
+      return make_error(ec::not_a_simulation);
+    },
+    [=](select_atom, const std::string&) -> caf::result<caf::actor> {
+      return make_error(ec::not_a_simulation);
+    },
     [=](children_atom) {
       std::vector<caf::actor> result;
       std::lock_guard<std::mutex> guard{node->mtx};
@@ -107,6 +132,10 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
     },
     [=](shutdown_atom) {
       auto& st = self->state;
+      if (st.stopping) {
+        self->quit();
+        return true;
+      }
       st.stopping = true;
       QUILT_INFO(node->cfg.name, "shutting down");
       node->net->close_listener(node->listener);
@@ -119,11 +148,14 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
         self->send_exit(node->protocol, caf::exit_reason::user_shutdown);
         for (auto& [key, in] : node->incoming)
           self->send_exit(in, caf::exit_reason::user_shutdown);
+        // The protocol handle stays: requests delegated to it from now on
+        // get an error answer from CAF instead of going nowhere.
         node->processors.clear();
-        node->protocol = nullptr;
         node->incoming.clear();
       }
-      self->quit();
+      // Quit after this reply is on its way to a (possibly remote) asker.
+      caf::anon_send(self, shutdown_atom::value);
+      return true;
     },
   };
 }

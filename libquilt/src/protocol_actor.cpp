@@ -293,6 +293,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       s.peers_up = static_cast<uint32_t>(st.proto->peers_up());
       s.routes = static_cast<uint32_t>(st.proto->routes().size());
       s.version = version();
+      s.default_ttl = cfg.default_ttl;
       return s;
     },
     [=](subscribe_atom, event_sink_actor sink) {

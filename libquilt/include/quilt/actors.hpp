@@ -36,6 +36,8 @@ CAF_ADD_ATOM(quilt, quilt, shutdown_atom, "shutdown")
 CAF_ADD_ATOM(quilt, quilt, timeout_atom, "timeout")
 CAF_ADD_ATOM(quilt, quilt, routes_atom, "routes")
 CAF_ADD_ATOM(quilt, quilt, children_atom, "children")
+CAF_ADD_ATOM(quilt, quilt, nodes_atom, "nodes")
+CAF_ADD_ATOM(quilt, quilt, select_atom, "select")
 CAF_ADD_ATOM(quilt, quilt, topology_atom, "topology")
 
 namespace quilt {
@@ -96,10 +98,15 @@ using incoming_link_actor = caf::typed_actor<
 /// users' requests (by delegating to the protocol actor) and owns the
 /// lifecycle; internal traffic never goes through it.
 using node_actor = node_requests_actor::extend<
-  /// Shuts the node down cleanly.
-  caf::reacts_to<shutdown_atom>,
+  /// Shuts the node down cleanly; answers true first.
+  caf::replies_to<shutdown_atom>::with<bool>,
   /// The supervised children: the protocol actor, then the processors.
-  caf::replies_to<children_atom>::with<std::vector<caf::actor>>>;
+  caf::replies_to<children_atom>::with<std::vector<caf::actor>>,
+  /// Simulation only: every node's summary. A single node answers
+  /// ec::not_a_simulation.
+  caf::replies_to<nodes_atom>::with<std::vector<node_summary>>,
+  /// Simulation only: the node of that name, for `--node NAME`.
+  caf::replies_to<select_atom, std::string>::with<caf::actor>>;
 
 } // namespace quilt
 
@@ -124,4 +131,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(quilt, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(quilt, (quilt::route_entry))
   CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::route_entry>))
   CAF_ADD_TYPE_ID(quilt, (quilt::mesh_topology))
+  CAF_ADD_TYPE_ID(quilt, (quilt::node_summary))
+  CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::node_summary>))
 CAF_END_TYPE_ID_BLOCK(quilt)

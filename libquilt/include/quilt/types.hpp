@@ -62,6 +62,13 @@ struct traceroute_result {
   std::vector<trace_hop> hops;
 };
 
+/// One node of a simulation (console `nodes`).
+struct node_summary {
+  std::string name;
+  uint32_t peers_up = 0;
+  uint32_t routes = 0;
+};
+
 /// A node's identity and summary (console `status`).
 struct node_status {
   std::string name;
@@ -71,6 +78,7 @@ struct node_status {
   uint32_t peers_up = 0;
   uint32_t routes = 0;
   std::string version;
+  uint32_t default_ttl = 32; ///< Hops a console traceroute may take.
 };
 
 /// Something a user watching a node wants to see.
@@ -105,7 +113,8 @@ typename Inspector::result_type inspect(Inspector& f, send_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("quilt::node_status"), x.name, x.listen,
-           x.processors, x.uptime_ms, x.peers_up, x.routes, x.version);
+           x.processors, x.uptime_ms, x.peers_up, x.routes, x.version,
+           x.default_ttl);
 }
 
 template <class Inspector>
@@ -137,6 +146,12 @@ typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("quilt::peer_info"), x.name, x.address,
            x.port, x.state, rtt.has, rtt.value, seen.has, seen.value,
            x.configured, load);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_summary& x) {
+  return f(caf::meta::type_name("quilt::node_summary"), x.name, x.peers_up,
+           x.routes);
 }
 
 template <class Inspector>

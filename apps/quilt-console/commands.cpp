@@ -1,0 +1,521 @@
+#include "commands.hpp"
+
+#include <chrono>
+#include <iomanip>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "quilt/codec.hpp"
+#include "quilt/error.hpp"
+#include "quilt/name.hpp"
+#include "quilt/traceroute.hpp"
+
+namespace quilt::console {
+
+namespace {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+constexpr auto request_timeout = seconds(5);
+constexpr uint32_t ping_wait_ms = 2000;
+constexpr auto ping_interval = milliseconds(200);
+
+bool parse_count(const std::string& text, uint64_t& out, uint64_t max) {
+  return parse_decimal(text, out) && out >= 1 && out <= max;
+}
+
+std::string fmt_us(uint64_t us) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(3) << static_cast<double>(us) / 1000.0
+     << " ms";
+  return os.str();
+}
+
+/// Renders rows as columns padded to their widest cell.
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i)
+        width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  std::ostringstream os;
+  for (auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      os << r[i];
+      if (i + 1 < r.size())
+        os << std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    os << '\n';
+  }
+  return os.str();
+}
+
+template <class T>
+json or_null(const std::optional<T>& x) {
+  return x ? json(*x) : json(nullptr);
+}
+
+/// Turns a failed request into an outcome.
+outcome request_failed(caf::scoped_actor& self, const caf::error& err) {
+  if (err.category() == error_category) {
+    auto code = static_cast<ec>(err.code());
+    if (code == ec::not_a_simulation)
+      return failure(failed, "not_a_simulation",
+                     "this console belongs to a single node, not a "
+                     "simulation");
+    return failure(failed, to_string(code), self->system().render(err));
+  }
+  if (err == caf::sec::request_timeout)
+    return failure(failed, "timeout", "the node did not answer in time");
+  return failure(unreachable, "unreachable",
+                 "lost the node: " + self->system().render(err));
+}
+
+/// Sends one request and waits for its single answer.
+template <class Result, class... Ts>
+std::optional<Result> ask(caf::scoped_actor& self, const node_actor& node,
+                          outcome& out, std::chrono::milliseconds timeout,
+                          Ts&&... xs) {
+  std::optional<Result> result;
+  self->request(node, timeout, std::forward<Ts>(xs)...)
+    .receive([&](Result& r) { result = std::move(r); },
+             [&](caf::error& err) { out = request_failed(self, err); });
+  return result;
+}
+
+outcome accepted() {
+  outcome o;
+  o.json = {{"accepted", true}};
+  o.text = "accepted\n";
+  return o;
+}
+
+// -- commands -------------------------------------------------------------------
+
+outcome do_status(caf::scoped_actor& self, const node_actor& node) {
+  outcome o;
+  auto s = ask<node_status>(self, node, o, request_timeout, status_atom::value);
+  if (!s)
+    return o;
+  o.json = {{"name", s->name},         {"listen", s->listen},
+            {"processors", s->processors}, {"uptime_ms", s->uptime_ms},
+            {"peers_up", s->peers_up}, {"routes", s->routes},
+            {"version", s->version}};
+  o.text = table({{"name", s->name},
+                  {"listen", s->listen},
+                  {"processors", std::to_string(s->processors)},
+                  {"uptime", std::to_string(s->uptime_ms / 1000) + " s"},
+                  {"peers up", std::to_string(s->peers_up)},
+                  {"routes", std::to_string(s->routes)},
+                  {"version", s->version}});
+  return o;
+}
+
+outcome do_peers(caf::scoped_actor& self, const node_actor& node) {
+  outcome o;
+  auto ps = ask<std::vector<peer_info>>(self, node, o, request_timeout,
+                                        peers_atom::value);
+  if (!ps)
+    return o;
+  o.json = json::array();
+  std::vector<std::vector<std::string>> rows{
+    {"NAME", "ADDRESS", "PORT", "STATE", "RTT", "LAST SEEN"}};
+  for (auto& p : *ps) {
+    o.json.push_back(
+      {{"name", p.name.empty() ? json(nullptr) : json(p.name)},
+       {"address", p.address},
+       {"port", p.port == 0 ? json(nullptr) : json(p.port)},
+       {"state", to_string(p.state)},
+       {"rtt_us", or_null(p.rtt_us)},
+       {"last_seen_ms", or_null(p.last_seen_ms)}});
+    rows.push_back(
+      {p.name.empty() ? "-" : p.name, p.address.empty() ? "-" : p.address,
+       p.port == 0 ? "-" : std::to_string(p.port), to_string(p.state),
+       p.rtt_us ? fmt_us(*p.rtt_us) : "-",
+       p.last_seen_ms ? std::to_string(*p.last_seen_ms) + " ms ago"
+                      : "never"});
+  }
+  o.text = ps->empty() ? "no peers\n" : table(rows);
+  return o;
+}
+
+outcome do_routes(caf::scoped_actor& self, const node_actor& node) {
+  outcome o;
+  auto rs = ask<std::vector<route_entry>>(self, node, o, request_timeout,
+                                          routes_atom::value);
+  if (!rs)
+    return o;
+  o.json = json::array();
+  std::vector<std::vector<std::string>> rows{{"DESTINATION", "NEXT HOP", "HOPS"}};
+  for (auto& r : *rs) {
+    o.json.push_back(
+      {{"destination", r.destination}, {"next_hop", r.next_hop},
+       {"hops", r.hops}});
+    rows.push_back({r.destination, r.next_hop, std::to_string(r.hops)});
+  }
+  o.text = rs->empty() ? "no routes\n" : table(rows);
+  return o;
+}
+
+std::string dot_id(const std::string& x) {
+  std::string out = "\"";
+  for (char c : x) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+outcome do_topology(caf::scoped_actor& self, const node_actor& node,
+                    bool dot) {
+  outcome o;
+  auto t = ask<mesh_topology>(self, node, o, request_timeout,
+                              topology_atom::value);
+  if (!t)
+    return o;
+  json links = json::array();
+  for (auto& [a, b] : t->links)
+    links.push_back({a, b});
+  o.json = {{"nodes", t->nodes}, {"links", links}};
+  std::ostringstream os;
+  if (dot) {
+    os << "graph quilt {\n";
+    for (auto& n : t->nodes)
+      os << "  " << dot_id(n) << ";\n";
+    for (auto& [a, b] : t->links)
+      os << "  " << dot_id(a) << " -- " << dot_id(b) << ";\n";
+    os << "}\n";
+  } else {
+    os << t->nodes.size() << " nodes, " << t->links.size() << " links\n";
+    std::map<std::string, std::vector<std::string>> adj;
+    for (auto& n : t->nodes)
+      adj[n];
+    for (auto& [a, b] : t->links) {
+      adj[a].push_back(b);
+      adj[b].push_back(a);
+    }
+    std::vector<std::vector<std::string>> rows{{"NODE", "LINKS"}};
+    for (auto& [n, ns] : adj) {
+      std::string joined;
+      for (auto& x : ns)
+        joined += (joined.empty() ? "" : " ") + x;
+      rows.push_back({n, joined.empty() ? "-" : joined});
+    }
+    os << table(rows);
+  }
+  o.text = os.str();
+  return o;
+}
+
+outcome do_ping(caf::scoped_actor& self, const node_actor& node,
+                const std::string& target, uint64_t count) {
+  outcome o;
+  auto s = ask<node_status>(self, node, o, request_timeout, status_atom::value);
+  if (!s)
+    return o;
+  std::vector<uint64_t> rtts;
+  std::string last_error = "timeout";
+  std::string last_from;
+  std::ostringstream text;
+  uint64_t sent = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (i > 0)
+      std::this_thread::sleep_for(ping_interval);
+    outcome err;
+    auto r = ask<ping_result>(self, node, err, milliseconds(ping_wait_ms + 3000),
+                              ping_atom::value, target,
+                              static_cast<uint8_t>(s->default_ttl),
+                              ping_wait_ms);
+    if (!r)
+      return err;
+    if (r->error == "bad_destination")
+      return failure(failed, "bad_destination",
+                     "'" + target + "' is not a node name or all");
+    ++sent;
+    if (r->replied) {
+      rtts.push_back(r->rtt_us);
+      text << "pong from " << r->from << ": " << fmt_us(r->rtt_us) << '\n';
+    } else {
+      last_error = r->error;
+      last_from = r->from;
+      text << "no pong: " << r->error
+           << (r->from.empty() ? "" : " (from " + r->from + ")") << '\n';
+    }
+  }
+  json fields = {{"target", target},
+                 {"sent", sent},
+                 {"received", rtts.size()},
+                 {"rtt_us", rtts}};
+  text << sent << " sent, " << rtts.size() << " received\n";
+  if (rtts.empty()) {
+    auto f = failure(failed, last_error == "timeout" ? "no_reply" : last_error,
+                     last_error == "timeout"
+                       ? "no pong from " + target + " within 2 s"
+                       : target + " is " + last_error
+                           + (last_from.empty() ? "" : " at " + last_from));
+    f.json.update(fields);
+    f.text = text.str() + f.text;
+    return f;
+  }
+  o.json = fields;
+  o.text = text.str();
+  return o;
+}
+
+outcome do_traceroute(caf::scoped_actor& self, const node_actor& node,
+                      const std::string& target) {
+  outcome o;
+  if (!is_valid_destination(target) || target == "all" || target == "*")
+    return failure(failed, "bad_destination",
+                   "'" + target + "' is not a node name");
+  auto s = ask<node_status>(self, node, o, request_timeout, status_atom::value);
+  if (!s)
+    return o;
+  auto r = traceroute(self, node, target, static_cast<uint8_t>(s->default_ttl));
+  json hops = json::array();
+  std::vector<std::vector<std::string>> rows{{"HOP", "NODE", "RTT"}};
+  for (auto& h : r.hops) {
+    hops.push_back({{"hop", h.hop},
+                    {"node", or_null(h.node)},
+                    {"rtt_us", or_null(h.rtt_us)}});
+    rows.push_back({std::to_string(h.hop), h.node ? *h.node : "*",
+                    h.rtt_us ? fmt_us(*h.rtt_us) : "-"});
+  }
+  json fields = {{"target", target}, {"reached", r.reached}, {"hops", hops}};
+  std::string text = "traceroute to " + target + "\n" + table(rows);
+  if (!r.reached) {
+    auto f = failure(failed, "not_reached",
+                     target + " was not reached within "
+                       + std::to_string(r.hops.size()) + " hops");
+    f.json.update(fields);
+    f.text = text + f.text;
+    return f;
+  }
+  o.json = fields;
+  o.text = text;
+  return o;
+}
+
+outcome do_connect(caf::scoped_actor& self, const node_actor& node,
+                   const std::string& address, uint16_t port) {
+  outcome o;
+  auto ok = ask<bool>(self, node, o, request_timeout, connect_atom::value,
+                      address, port);
+  if (!ok)
+    return o;
+  if (!*ok)
+    return failure(failed, "refused", address + ":" + std::to_string(port)
+                                        + " is the node itself");
+  return accepted();
+}
+
+outcome do_send(caf::scoped_actor& self, const node_actor& node,
+                const std::string& dest, const std::string& text) {
+  outcome o;
+  auto r = ask<send_result>(self, node, o, request_timeout, send_atom::value,
+                            dest, text);
+  if (!r)
+    return o;
+  if (!r->accepted)
+    return failure(failed, r->error, "not sent to " + dest + ": " + r->error);
+  o.json = {{"accepted", true}, {"id", to_decimal(r->id)}};
+  o.text = "sent to " + dest + " (id " + to_decimal(r->id) + ")\n";
+  return o;
+}
+
+outcome do_inbox(caf::scoped_actor& self, const node_actor& node,
+                 uint64_t n) {
+  outcome o;
+  auto es = ask<std::vector<inbox_entry>>(self, node, o, request_timeout,
+                                          inbox_atom::value,
+                                          static_cast<uint32_t>(n));
+  if (!es)
+    return o;
+  o.json = json::array();
+  std::ostringstream os;
+  for (auto& e : *es) {
+    o.json.push_back({{"from", e.from},
+                      {"to", e.to},
+                      {"id", to_decimal(e.id)},
+                      {"text", e.text},
+                      {"received_ms", e.received_ms}});
+    auto secs = static_cast<time_t>(e.received_ms / 1000);
+    std::tm tm{};
+    localtime_r(&secs, &tm);
+    os << std::put_time(&tm, "%H:%M:%S") << "  " << e.from << " -> " << e.to
+       << ": " << e.text << '\n';
+  }
+  o.text = es->empty() ? "inbox is empty\n" : os.str();
+  return o;
+}
+
+outcome do_stats(caf::scoped_actor& self, const node_actor& node) {
+  outcome o;
+  auto s = ask<node_stats>(self, node, o, request_timeout, stats_atom::value);
+  if (!s)
+    return o;
+  std::vector<std::pair<const char*, uint64_t>> rows = {
+    {"rx", s->rx},
+    {"tx", s->tx},
+    {"forwarded", s->forwarded},
+    {"delivered", s->delivered},
+    {"dropped_invalid", s->dropped_invalid},
+    {"dropped_duplicate", s->dropped_duplicate},
+    {"dropped_loop", s->dropped_loop},
+    {"dropped_ttl", s->dropped_ttl},
+    {"dropped_unroutable", s->dropped_unroutable},
+    {"dropped_queue_full", s->dropped_queue_full},
+    {"dropped_overload", s->dropped_overload},
+    {"name_conflicts", s->name_conflicts},
+  };
+  o.json = json::object();
+  std::vector<std::vector<std::string>> table_rows;
+  for (auto& [k, v] : rows) {
+    o.json[k] = v;
+    table_rows.push_back({k, std::to_string(v)});
+  }
+  o.text = table(table_rows);
+  return o;
+}
+
+outcome do_nodes(caf::scoped_actor& self, const node_actor& top) {
+  outcome o;
+  auto ns = ask<std::vector<node_summary>>(self, top, o, request_timeout,
+                                           nodes_atom::value);
+  if (!ns)
+    return o;
+  o.json = json::array();
+  std::vector<std::vector<std::string>> rows{{"NAME", "PEERS UP", "ROUTES"}};
+  for (auto& n : *ns) {
+    o.json.push_back(
+      {{"name", n.name}, {"peers_up", n.peers_up}, {"routes", n.routes}});
+    rows.push_back(
+      {n.name, std::to_string(n.peers_up), std::to_string(n.routes)});
+  }
+  o.text = table(rows);
+  return o;
+}
+
+outcome do_shutdown(caf::scoped_actor& self, const node_actor& node) {
+  outcome o;
+  auto ok = ask<bool>(self, node, o, request_timeout, shutdown_atom::value);
+  if (!ok)
+    return o;
+  return accepted();
+}
+
+std::string join(const std::vector<std::string>& words, size_t from) {
+  std::string out;
+  for (size_t i = from; i < words.size(); ++i)
+    out += (i > from ? " " : "") + words[i];
+  return out;
+}
+
+} // namespace
+
+outcome failure(int status, const std::string& token,
+                const std::string& detail) {
+  outcome o;
+  o.status = status;
+  o.json = {{"error", token}, {"detail", detail}};
+  o.text = "error: " + detail + "\n";
+  return o;
+}
+
+const char* help_text() {
+  return "commands:\n"
+         "  status                   the node's name, endpoint and uptime\n"
+         "  peers                    its peers\n"
+         "  routes                   where it sends each reachable node\n"
+         "  topology [--dot]         its view of the mesh (--dot: Graphviz)\n"
+         "  ping NAME [COUNT]        ping a node COUNT times, 200 ms apart\n"
+         "  traceroute NAME          the hops to a node\n"
+         "  connect ADDRESS PORT     link the node to another\n"
+         "  send DEST TEXT...        send a text message (DEST a name or all)\n"
+         "  inbox [N]                the last N received messages (20)\n"
+         "  stats                    its counters\n"
+         "  nodes                    a simulation's nodes\n"
+         "  shutdown                 stop the node\n"
+         "  help, quit\n";
+}
+
+std::string check_usage(const std::vector<std::string>& w) {
+  if (w.empty())
+    return "no command (try help)";
+  const auto& c = w[0];
+  auto n = w.size() - 1;
+  uint64_t v = 0;
+  if (c == "status" || c == "peers" || c == "routes" || c == "stats"
+      || c == "nodes" || c == "shutdown")
+    return n == 0 ? "" : "usage: " + c;
+  if (c == "topology")
+    return n == 0 || (n == 1 && w[1] == "--dot") ? ""
+                                                 : "usage: topology [--dot]";
+  if (c == "ping")
+    return (n == 1 || (n == 2 && parse_count(w[2], v, 1000000)))
+             ? ""
+             : "usage: ping NAME [COUNT], COUNT 1..1000000";
+  if (c == "traceroute")
+    return n == 1 ? "" : "usage: traceroute NAME";
+  if (c == "connect")
+    return n == 2 && parse_count(w[2], v, 65535)
+             ? ""
+             : "usage: connect ADDRESS PORT, PORT 1..65535";
+  if (c == "send")
+    return n >= 1 ? "" : "usage: send DEST TEXT...";
+  if (c == "inbox")
+    return n == 0 || (n == 1 && parse_count(w[1], v, 1u << 30))
+             ? ""
+             : "usage: inbox [N], N at least 1";
+  return "unknown command '" + c + "' (try help)";
+}
+
+outcome run(caf::scoped_actor& self, const node_actor& top,
+            const node_actor& node, const std::vector<std::string>& w) {
+  const auto& c = w[0];
+  uint64_t v = 0;
+  if (c == "status")
+    return do_status(self, node);
+  if (c == "peers")
+    return do_peers(self, node);
+  if (c == "routes")
+    return do_routes(self, node);
+  if (c == "topology")
+    return do_topology(self, node, w.size() == 2);
+  if (c == "ping") {
+    uint64_t count = 1;
+    if (w.size() == 3)
+      parse_decimal(w[2], count);
+    return do_ping(self, node, w[1], count);
+  }
+  if (c == "traceroute")
+    return do_traceroute(self, node, w[1]);
+  if (c == "connect") {
+    parse_decimal(w[2], v);
+    return do_connect(self, node, w[1], static_cast<uint16_t>(v));
+  }
+  if (c == "send")
+    return do_send(self, node, w[1], join(w, 2));
+  if (c == "inbox") {
+    uint64_t n = 20;
+    if (w.size() == 2)
+      parse_decimal(w[1], n);
+    return do_inbox(self, node, n);
+  }
+  if (c == "stats")
+    return do_stats(self, node);
+  if (c == "nodes")
+    return do_nodes(self, top);
+  if (c == "shutdown")
+    return do_shutdown(self, node);
+  return failure(usage, "usage", check_usage(w));
+}
+
+} // namespace quilt::console
