@@ -361,20 +361,8 @@ outcome do_stats(caf::scoped_actor& self, const node_actor& node) {
   auto s = ask<node_stats>(self, node, o, request_timeout, stats_atom::value);
   if (!s)
     return o;
-  std::vector<std::pair<const char*, uint64_t>> rows = {
-    {"rx", s->rx},
-    {"tx", s->tx},
-    {"forwarded", s->forwarded},
-    {"delivered", s->delivered},
-    {"dropped_invalid", s->dropped_invalid},
-    {"dropped_duplicate", s->dropped_duplicate},
-    {"dropped_loop", s->dropped_loop},
-    {"dropped_ttl", s->dropped_ttl},
-    {"dropped_unroutable", s->dropped_unroutable},
-    {"dropped_queue_full", s->dropped_queue_full},
-    {"dropped_overload", s->dropped_overload},
-    {"name_conflicts", s->name_conflicts},
-  };
+  auto rows = stats_fields(*s);
+
   o.json = json::object();
   std::vector<std::vector<std::string>> table_rows;
   for (auto& [k, v] : rows) {

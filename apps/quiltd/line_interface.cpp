@@ -143,20 +143,8 @@ void do_stats(caf::scoped_actor& self, const node_actor& node) {
   self->request(node, request_timeout, stats_atom::value)
     .receive(
       [&](const node_stats& s) {
-        std::pair<const char*, uint64_t> rows[] = {
-          {"rx", s.rx},
-          {"tx", s.tx},
-          {"forwarded", s.forwarded},
-          {"delivered", s.delivered},
-          {"dropped_invalid", s.dropped_invalid},
-          {"dropped_duplicate", s.dropped_duplicate},
-          {"dropped_loop", s.dropped_loop},
-          {"dropped_ttl", s.dropped_ttl},
-          {"dropped_unroutable", s.dropped_unroutable},
-          {"dropped_queue_full", s.dropped_queue_full},
-          {"dropped_overload", s.dropped_overload},
-          {"name_conflicts", s.name_conflicts},
-        };
+        auto rows = stats_fields(s);
+
         for (auto& [key, value] : rows)
           std::cout << std::left << std::setw(20) << key << value << '\n';
         std::cout << std::flush;

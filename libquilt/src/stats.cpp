@@ -21,4 +21,22 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   return *this;
 }
 
+std::vector<std::pair<const char*, uint64_t>>
+stats_fields(const node_stats& x) {
+  return {
+    {"rx", x.rx},
+    {"tx", x.tx},
+    {"forwarded", x.forwarded},
+    {"delivered", x.delivered},
+    {"dropped_invalid", x.dropped_invalid},
+    {"dropped_duplicate", x.dropped_duplicate},
+    {"dropped_loop", x.dropped_loop},
+    {"dropped_ttl", x.dropped_ttl},
+    {"dropped_unroutable", x.dropped_unroutable},
+    {"dropped_queue_full", x.dropped_queue_full},
+    {"dropped_overload", x.dropped_overload},
+    {"name_conflicts", x.name_conflicts},
+  };
+}
+
 } // namespace quilt

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "quilt/message.hpp"
 
@@ -31,6 +33,9 @@ struct node_stats {
 
   node_stats& operator+=(const node_stats& other);
 };
+
+/// The counters of SPEC §8 `stats`, named and in their documented order.
+std::vector<std::pair<const char*, uint64_t>> stats_fields(const node_stats& x);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
