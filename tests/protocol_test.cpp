@@ -456,7 +456,7 @@ TEST_CASE("a restarted peer with a new name renames the entry", "[protocol]") {
   CHECK(ps[0].port == 5002);
   CHECK(ps[0].state == peer_state::up);
   // Answered, on the same link (the endpoint did not change).
-  auto answers = f.out.sent_on(link);
+  auto answers = only(command::server_connect, f.out.sent_on(link));
   REQUIRE(answers.size() == 1);
   require_server_connect(answers[0], "b2");
   CHECK(f.out.opens.size() == 1);
@@ -481,7 +481,7 @@ TEST_CASE("a peer that moved to a new endpoint gets a new link", "[protocol]") {
   auto new_link = f.out.link_to("10.0.0.9", 5009);
   REQUIRE(new_link);
   CHECK(*new_link != old_link);
-  auto answers = f.out.sent_on(*new_link);
+  auto answers = only(command::server_connect, f.out.sent_on(*new_link));
   REQUIRE(answers.size() == 1);
   require_server_connect(answers[0], "b");
 }

@@ -129,7 +129,7 @@ outcome do_peers(caf::scoped_actor& self, const node_actor& node) {
   for (auto& p : *ps) {
     o.json.push_back(
       {{"name", p.name.empty() ? json(nullptr) : json(p.name)},
-       {"address", p.address},
+       {"address", p.address.empty() ? json(nullptr) : json(p.address)},
        {"port", p.port == 0 ? json(nullptr) : json(p.port)},
        {"state", to_string(p.state)},
        {"rtt_us", or_null(p.rtt_us)},

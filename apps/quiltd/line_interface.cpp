@@ -131,6 +131,8 @@ void do_traceroute(caf::scoped_actor& self, const node_actor& node,
   auto r = traceroute(self, node, target,
                       static_cast<uint8_t>(cfg.default_ttl));
   std::cout << "traceroute to " << target << '\n';
+  if (r.hops.empty())
+    std::cout << "no route to " << target << '\n';
   for (auto& h : r.hops)
     std::cout << std::right << std::setw(3) << h.hop << "  " << std::left
               << std::setw(20) << (h.node ? *h.node : "*")
@@ -145,6 +147,7 @@ void do_stats(caf::scoped_actor& self, const node_actor& node) {
       [&](const node_stats& s) {
         auto rows = stats_fields(s);
 
+        rows.emplace_back("broadcast_tx", s.broadcast_tx);
         for (auto& [key, value] : rows)
           std::cout << std::left << std::setw(20) << key << value << '\n';
         std::cout << std::flush;

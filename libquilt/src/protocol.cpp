@@ -232,11 +232,26 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
     p->info.address = address;
     p->info.port = port;
   }
+  bool was_up = p->info.state == peer_state::up;
   ensure_link(*p);
-  if (prev_hop.empty() || prev_hop == x.origin)
-    heard_from(*p, now);
+  // Answer first: the peer must learn who we are before our link state and
+  // database arrive, or it files them under a nameless second entry.
   if (is_broadcast(x.destination) || !had_up_link)
     announce(*p, x.origin);
+  if (prev_hop.empty() || prev_hop == x.origin)
+    heard_from(*p, now);
+  // set_state tells the mesh about a peer that comes up, and gives it our
+  // database. A peer that was up already needs the same when it was up
+  // without a link (an incoming-only peer, e.g. our former self's neighbour
+  // still sending heartbeats after we restarted: it becomes a neighbour only
+  // now), or when it dials us afresh over an up link (a restarted node we
+  // did not notice was gone, perhaps under a new name: it has forgotten the
+  // database, and our advertisement may name it wrongly).
+  if (was_up && (!had_up_link || is_broadcast(x.destination)) && p->link
+      && p->info.state == peer_state::up) {
+    update_own_lsa(now, false);
+    sync_database(*p);
+  }
 }
 
 void protocol::on_local(message& x, time_point now) {
@@ -530,6 +545,16 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
     return;
   }
   ++stats_.delivered;
+  // A neighbour that we count as up but whose fresh advertisement leaves us
+  // out has lost us: typically it restarted faster than dead_after_ms and
+  // still hears our heartbeats, but has no link back to answer them. Tell it
+  // who we are now rather than wait until we declare it dead.
+  if (auto p = find_by_name(x.origin);
+      p && p->link && p->info.state == peer_state::up) {
+    const auto& listed = rt_.database().at(x.origin).neighbours;
+    if (!std::binary_search(listed.begin(), listed.end(), cfg_.name))
+      announce(*p, "*");
+  }
   // Flood it on with the mesh-wide ttl, also when it came from a database
   // sync (ttl 1): every node must see every advertisement once.
   x.destination = "all";

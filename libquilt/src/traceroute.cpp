@@ -14,6 +14,7 @@ traceroute_result traceroute(caf::scoped_actor& self, const node_actor& node,
     trace_hop hop;
     hop.hop = ttl;
     bool stop = false;
+    bool no_hop = false;
     self
       ->request(node, per_hop + std::chrono::seconds(1), ping_atom::value,
                 target, static_cast<uint8_t>(ttl),
@@ -33,14 +34,20 @@ traceroute_result traceroute(caf::scoped_actor& self, const node_actor& node,
           } else {
             // unreachable (here or on the way), or a bad target: no further
             // hop will answer differently.
-            if (!r.from.empty()) {
-              hop.node = r.from;
-              hop.rtt_us = r.rtt_us;
+            if (r.from.empty()) {
+              // No route from here at all: there is no hop to list.
+              stop = true;
+              no_hop = true;
+              return;
             }
+            hop.node = r.from;
+            hop.rtt_us = r.rtt_us;
             stop = true;
           }
         },
         [&](const caf::error&) { stop = true; });
+    if (no_hop)
+      break;
     silent = hop.node ? 0 : silent + 1;
     result.hops.push_back(std::move(hop));
     if (stop || silent >= 3)

@@ -519,6 +519,164 @@ class Node:
                          r"ping failed: .*)$", timeout)
         return m.group(1)
 
+    # -- routing (SPEC section 6) -------------------------------------------
+
+    def routes(self):
+        """/routes as {destination: (next_hop, hops)}; {} for "no routes".
+        Fails the test if the answer is neither a table nor "no routes"."""
+        text = self.block("/routes")
+        result = {}
+        header = empty = False
+        for line in text.splitlines():
+            if re.match(r"^DESTINATION\s+NEXT HOP\s+HOPS\s*$", line):
+                header = True
+                continue
+            if line == "no routes":
+                empty = True
+                continue
+            m = re.match(r"^(\S+)\s+(\S+)\s+(\d+)\s*$", line)
+            if m and header:
+                result[m.group(1)] = (m.group(2), int(m.group(3)))
+        if not header and not empty:
+            raise AssertionError("%s: /routes printed neither a table nor "
+                                 "\"no routes\": %r" % (self.name, text))
+        if empty and result:
+            raise AssertionError("%s: /routes printed rows and \"no routes\": "
+                                 "%r" % (self.name, text))
+        return result
+
+    def traceroute(self, target, timeout=20):
+        """/traceroute TARGET as (hops, reached, text): hops a list of
+        (hop number, node name or None for "*") in printed order, reached
+        True for "reached TARGET", False for "did not reach TARGET"."""
+        text = self.block("/traceroute %s" % target, timeout=timeout)
+        lines = text.splitlines()
+        try:
+            start = lines.index("traceroute to %s" % target)
+        except ValueError:
+            raise AssertionError("%s: no \"traceroute to %s\" in %r"
+                                 % (self.name, target, text))
+        hops, reached = [], None
+        for line in lines[start + 1:]:
+            m = re.match(r"^\s*(\d+)  (\S+)\s*(?:([\d.]+) ms)?\s*$", line)
+            if m:
+                name = m.group(2)
+                if name == "*":
+                    if m.group(3):
+                        raise AssertionError("silent hop with a time: %r"
+                                             % line)
+                    hops.append((int(m.group(1)), None))
+                else:
+                    if not m.group(3):
+                        raise AssertionError("hop without a time: %r" % line)
+                    hops.append((int(m.group(1)), name))
+                continue
+            if line == "reached %s" % target:
+                reached = True
+                break
+            if line == "did not reach %s" % target:
+                reached = False
+                break
+        if reached is None:
+            raise AssertionError("%s: traceroute to %s has no final line: %r"
+                                 % (self.name, target, text))
+        return hops, reached, text
+
+    def pause(self):
+        """SIGSTOP; returns time.time() just before the signal."""
+        t = time.time()
+        self.proc.send_signal(signal.SIGSTOP)
+        return t
+
+    def resume(self):
+        """SIGCONT; returns time.time() just before the signal."""
+        t = time.time()
+        self.proc.send_signal(signal.SIGCONT)
+        return t
+
+    def listening_stamp(self):
+        """The time stamp of this run's "listening on" log line (when its
+        port accepts connections), or None."""
+        for line in self.find_logs(r"listening on "):
+            return line.stamp if line.stamp is not None else line.received
+        return None
+
+
+# -- expected routes -----------------------------------------------------------
+
+
+def shortest_routes(links, source):
+    """What `source`'s /routes must hold in the undirected graph `links`
+    (pairs of names): {destination: (set of acceptable next hops, hops)};
+    a next hop is acceptable when it starts some shortest path."""
+    adj = {}
+    for x, y in links:
+        adj.setdefault(x, set()).add(y)
+        adj.setdefault(y, set()).add(x)
+    dist = {source: 0}
+    first = {source: set()}
+    frontier = [source]
+    while frontier:
+        nxt = []
+        for u in frontier:
+            for v in sorted(adj.get(u, ())):
+                hop = {v} if u == source else first[u]
+                if v not in dist:
+                    dist[v] = dist[u] + 1
+                    first[v] = set(hop)
+                    nxt.append(v)
+                elif dist[v] == dist[u] + 1:
+                    first[v] |= hop
+        frontier = nxt
+    return {d: (first[d], dist[d]) for d in dist if d != source}
+
+
+def route_mismatch(actual, expected):
+    """None when the /routes table `actual` ({dest: (next_hop, hops)})
+    fits `expected` (from shortest_routes), else a description."""
+    problems = []
+    for d in sorted(set(actual) - set(expected)):
+        problems.append("unexpected route to %s %r" % (d, actual[d]))
+    for d in sorted(set(expected) - set(actual)):
+        problems.append("no route to %s" % d)
+    for d in sorted(set(actual) & set(expected)):
+        hop, hops = actual[d]
+        ok_hops, want = expected[d]
+        if hop not in ok_hops or hops != want:
+            problems.append("%s via %s in %d, want via %s in %d"
+                            % (d, hop, hops, "/".join(sorted(ok_hops)), want))
+    return "; ".join(problems) or None
+
+
+def wait_routes(nodes, links, timeout, interval=0.05):
+    """Polls /routes on every node until each fits shortest_routes(links);
+    returns (time.time() when they all did, None) or (None, description of
+    what was still wrong at the deadline)."""
+    expected = {n.name: shortest_routes(links, n.name) for n in nodes}
+    deadline = time.monotonic() + timeout
+    while True:
+        wrong = []
+        for n in nodes:
+            why = route_mismatch(n.routes(), expected[n.name])
+            if why:
+                wrong.append("%s: %s" % (n.name, why))
+        if not wrong:
+            return time.time(), None
+        if time.monotonic() > deadline:
+            return None, "\n".join(wrong)
+        time.sleep(interval)
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    """Calls `predicate` until it returns something true or `timeout` s
+    have passed; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
 
 # -- ZeroMQ helpers ------------------------------------------------------------
 

@@ -12,7 +12,11 @@
 //
 // Time is virtual: one priority queue holds deliveries, timer ticks (at each
 // node's next_wakeup()) and ping timeouts, ordered by time and then by
-// insertion, so the same calls give the same run, event for event.
+// insertion, so the same calls give the same run, event for event (inbox
+// entries' received_ms alone come from the real clock).
+//
+// Every call that names a node unknown to the mesh throws
+// std::invalid_argument.
 #pragma once
 
 #include <array>
@@ -78,7 +82,7 @@ mesh_graph make_scale_free(size_t n, size_t m, uint64_t seed);
 mesh_graph make_topology(std::string_view kind, size_t n, size_t degree,
                          size_t width, size_t m, uint64_t seed);
 
-// -- outcomes -------------------------------------------------------------------
+// -- outcomes -----------------------------------------------------------------
 
 /// The outcome of a ping (what quilt-console's `ping` reports).
 struct mesh_ping_result {
@@ -139,7 +143,8 @@ public:
     /// i listens on base_port + i unless its config says otherwise).
     std::string advertise = "127.0.0.1";
     uint16_t base_port = 30000;
-    /// Keep every delivered message per node (deliveries()).
+    /// Keep the messages deliveries() lists (their counts for
+    /// delivery_count() and duplicate_deliveries() are kept regardless).
     bool record_deliveries = true;
   };
 
@@ -170,7 +175,8 @@ public:
 
   // -- faults ---------------------------------------------------------------
 
-  /// Drops every message between `a` and `b`, both ways, from now on.
+  /// Drops every message between `a` and `b`, both ways, from now on (those
+  /// in flight too), until healed.
   void cut(const std::string& a, const std::string& b);
 
   /// Undoes cut(a, b).
@@ -196,7 +202,9 @@ public:
   // -- time -------------------------------------------------------------------
 
   /// Virtual time elapsed since the mesh was created.
-  duration elapsed() const { return now_ - start_; }
+  duration elapsed() const {
+    return std::chrono::duration_cast<duration>(now_ - start_);
+  }
 
   /// The virtual clock as the protocols see it.
   time_point now() const { return now_; }
@@ -220,7 +228,7 @@ public:
   /// Events waiting in the queue.
   size_t pending_events() const { return queue_.size(); }
 
-  // -- traffic ------------------------------------------------------------------
+  // -- traffic ----------------------------------------------------------------
 
   /// Starts a ping from `from` to `to` with `ttl` (default: the node's
   /// default_ttl); its outcome arrives as the mesh runs, "timeout" after
@@ -253,7 +261,13 @@ public:
   /// send(from, "all", text).
   mesh_send_result broadcast(const std::string& from, const std::string& text);
 
-  // -- queries ------------------------------------------------------------------
+  /// Puts raw frames (destination first) on the wire from `from` to `to`,
+  /// as if `from` had sent them: they arrive after the latency and go
+  /// through quilt::decode like any message (fuzzing, foreign peers).
+  void inject(const std::string& from, const std::string& to,
+              std::vector<std::string> frames);
+
+  // -- queries ----------------------------------------------------------------
 
   size_t size() const { return nodes_.size(); }
   std::vector<std::string> names() const;
@@ -384,6 +398,7 @@ private:
   std::map<std::tuple<size_t, uint64_t, uint64_t>, uint64_t> ping_handles_;
   /// Answers that arrived inside protocol::ping (a ping to the node itself)
   std::map<std::tuple<size_t, uint64_t, uint64_t>, mesh_ping_result> early_;
+  bool in_ping_ = false;
 };
 
 } // namespace quilt
