@@ -27,7 +27,7 @@ echo "demo: beta and gamma are running (logs in $logs/); alpha follows"
 
 tour() {
   sleep 2 # the links come up within a heartbeat or two
-  for cmd in "/peers" "/ping beta" "/ping gamma" "/ping all" \
+  for cmd in "/peers" "/routes" "/ping beta" "/ping gamma" "/ping all" "/traceroute gamma" \
              "beta hello beta, this is alpha" "all hello everyone" \
              "/stats"; do
     echo "$cmd"
