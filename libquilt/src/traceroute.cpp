@@ -4,6 +4,33 @@
 
 namespace quilt {
 
+bool trace_step(traceroute_result& result, uint32_t ttl, const ping_result& r,
+                int& silent) {
+  trace_hop hop;
+  hop.hop = ttl;
+  bool more = true;
+  if (r.replied) {
+    hop.node = r.from;
+    hop.rtt_us = r.rtt_us;
+    result.reached = true;
+    more = false;
+  } else if (r.error == "ttl_expired" && !r.from.empty()) {
+    hop.node = r.from;
+    hop.rtt_us = r.rtt_us;
+  } else if (r.error != "timeout") {
+    // unreachable (here or on the way), or a bad target: no further hop
+    // will answer differently.
+    if (r.from.empty())
+      return false; // no route from here at all: no hop to list
+    hop.node = r.from;
+    hop.rtt_us = r.rtt_us;
+    more = false;
+  }
+  silent = hop.node ? 0 : silent + 1;
+  result.hops.push_back(std::move(hop));
+  return more && silent < 3;
+}
+
 traceroute_result traceroute(caf::scoped_actor& self, const node_actor& node,
                              const std::string& target, uint8_t max_hops,
                              std::chrono::milliseconds per_hop) {
@@ -11,46 +38,15 @@ traceroute_result traceroute(caf::scoped_actor& self, const node_actor& node,
   result.target = target;
   int silent = 0;
   for (uint32_t ttl = 1; ttl <= max_hops; ++ttl) {
-    trace_hop hop;
-    hop.hop = ttl;
-    bool stop = false;
-    bool no_hop = false;
+    ping_result answer;
+    answer.error = "timeout";
     self
       ->request(node, per_hop + std::chrono::seconds(1), ping_atom::value,
                 target, static_cast<uint8_t>(ttl),
                 static_cast<uint32_t>(per_hop.count()))
-      .receive(
-        [&](const ping_result& r) {
-          if (r.replied) {
-            hop.node = r.from;
-            hop.rtt_us = r.rtt_us;
-            result.reached = true;
-            stop = true;
-          } else if (r.error == "ttl_expired" && !r.from.empty()) {
-            hop.node = r.from;
-            hop.rtt_us = r.rtt_us;
-          } else if (r.error == "timeout") {
-            // silent hop
-          } else {
-            // unreachable (here or on the way), or a bad target: no further
-            // hop will answer differently.
-            if (r.from.empty()) {
-              // No route from here at all: there is no hop to list.
-              stop = true;
-              no_hop = true;
-              return;
-            }
-            hop.node = r.from;
-            hop.rtt_us = r.rtt_us;
-            stop = true;
-          }
-        },
-        [&](const caf::error&) { stop = true; });
-    if (no_hop)
-      break;
-    silent = hop.node ? 0 : silent + 1;
-    result.hops.push_back(std::move(hop));
-    if (stop || silent >= 3)
+      .receive([&](const ping_result& r) { answer = r; },
+               [&](const caf::error&) { answer.error = "failed"; });
+    if (!trace_step(result, ttl, answer, silent))
       break;
   }
   return result;

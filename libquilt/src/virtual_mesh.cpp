@@ -5,6 +5,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "quilt/traceroute.hpp"
 #include "quilt/codec.hpp"
 #include "quilt/name.hpp"
 
@@ -664,28 +665,10 @@ mesh_traceroute_result virtual_mesh::traceroute(const std::string& from,
   auto limit = max_hops.value_or(lookup(from).cfg.default_ttl);
   int silent = 0;
   for (uint32_t ttl = 1; ttl <= limit; ++ttl) {
-    mesh_trace_hop hop;
-    hop.hop = ttl;
-    bool stop = false;
     auto r = ping(from, to, static_cast<uint8_t>(ttl), per_hop);
-    if (r.replied) {
-      hop.node = r.from;
-      hop.rtt_us = r.rtt_us;
-      result.reached = true;
-      stop = true;
-    } else if (r.error == "ttl_expired" && !r.from.empty()) {
-      hop.node = r.from;
-      hop.rtt_us = r.rtt_us;
-    } else if (r.error != "timeout") {
-      if (!r.from.empty()) {
-        hop.node = r.from;
-        hop.rtt_us = r.rtt_us;
-      }
-      stop = true;
-    }
-    silent = hop.node ? 0 : silent + 1;
-    result.hops.push_back(std::move(hop));
-    if (stop || silent >= 3)
+    if (!trace_step(result, ttl,
+                    quilt::ping_result{r.replied, r.from, r.rtt_us, r.error},
+                    silent))
       break;
   }
   return result;

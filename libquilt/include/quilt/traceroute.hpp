@@ -11,6 +11,13 @@
 
 namespace quilt {
 
+/// Records the answer `r` to the ping sent with ttl `ttl` in `result`, and
+/// returns false when the trace is over: the target answered, there is no
+/// route, or `silent` (consecutive silent hops, updated here) reached 3.
+/// Shared by every way of sending the pings (actors, the virtual mesh).
+bool trace_step(traceroute_result& result, uint32_t ttl, const ping_result& r,
+                int& silent);
+
 /// Traces the path from `node` to `target`: stops at the target, after
 /// `max_hops`, at an `unreachable`, or after 3 silent hops in a row. Waits
 /// up to `per_hop` for each answer. Blocks the calling thread, so call it

@@ -37,6 +37,7 @@
 #include "quilt/protocol.hpp"
 #include "quilt/routing.hpp"
 #include "quilt/stats.hpp"
+#include "quilt/types.hpp"
 
 namespace quilt {
 
@@ -103,18 +104,8 @@ struct mesh_send_result {
   std::string error; ///< "unreachable", "bad_destination", "down"...
 };
 
-/// One hop of a traceroute.
-struct mesh_trace_hop {
-  uint32_t hop = 0;
-  std::optional<std::string> node; ///< Empty when the hop stayed silent.
-  std::optional<uint64_t> rtt_us;
-};
-
-struct mesh_traceroute_result {
-  std::string target;
-  bool reached = false;
-  std::vector<mesh_trace_hop> hops;
-};
+using mesh_trace_hop = trace_hop;
+using mesh_traceroute_result = traceroute_result;
 
 /// A message handed to a node as destination: every `msg` (unicast or
 /// broadcast) and every broadcast of another command. Unicast pings, pongs
