@@ -87,9 +87,9 @@ void routing_table::bfs(const std::string& root,
   hops[root] = 0;
   queue.push_back(&root);
   if (db_.count(root) == 0) {
-    // A root without an advertisement (a stub, e.g. the origin of a
+    // A root without an advertisement (a leaf that sends no advertisements, e.g. the origin of a
     // broadcast that does not speak link-state): its links are the ones the
-    // others confirm towards it. Without this, tree_children() of a stub
+    // others confirm towards it. Without this, tree_children() of such a leaf
     // origin would be empty everywhere and its broadcast would stop at its
     // first hop.
     for (const auto& [v, ad] : db_) {
@@ -105,7 +105,7 @@ void routing_table::bfs(const std::string& root,
     queue.pop_front();
     auto i = db_.find(u);
     if (i == db_.end())
-      continue; // a stub: reachable, but says nothing about its links
+      continue; // a leaf: reachable, but says nothing about its links
     auto h = hops[u] + 1;
     // Sorted neighbour lists make the tree the same on every node.
     for (const auto& v : i->second.neighbours) {
@@ -183,7 +183,7 @@ void routing_table::topology(
           || !confirmed(a, b))
         continue;
       // Each link once: from the smaller name, or from the side that
-      // advertises it when the other is a stub.
+      // advertises it when the other is a leaf.
       bool b_has_ad = db_.count(b) > 0;
       if (a < b || !b_has_ad)
         links.emplace_back(std::min(a, b), std::max(a, b));
