@@ -20,7 +20,9 @@ const char* version();
 /// Binds the node's listening endpoint on `net` and spawns its supervisor,
 /// which dials the configured peers. Returns the supervisor, or a one-line
 /// reason why the node could not start (e.g. the port is in use). Binding is
-/// a quick, non-blocking socket call. `net` must outlive the node.
+/// a quick, non-blocking socket call. `net` must outlive the node. To tear
+/// down: shut the nodes down, wait for their actors, destroy the transport,
+/// then the actor system (the transport's thread spawns actors).
 std::variant<node_actor, std::string>
 start_node(caf::actor_system& sys, const node_config& cfg,
            std::shared_ptr<transport> net);
