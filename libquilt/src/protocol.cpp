@@ -353,8 +353,8 @@ void protocol::forward(message& x, time_point) {
     return;
   }
   x.ttl -= 1;
-  callee_.send(*hop, x);
   ++stats_.forwarded;
+  callee_.send(*hop, std::move(x)); // the last use of x: no copy
 }
 
 void protocol::reply_error(const message& about, std::string_view code) {

@@ -62,19 +62,30 @@ struct protocol_state : protocol_callee {
   }
 
   void send(link_id id, const message& x) override {
+    if (auto batch = room_on(id))
+      batch->push_back(x);
+  }
+
+  void send(link_id id, message&& x) override {
+    if (auto batch = room_on(id))
+      batch->push_back(std::move(x));
+  }
+
+  /// The batch for link `id` when it has room, else counts a drop.
+  message_batch* room_on(link_id id) {
     auto i = links.find(id);
     if (i == links.end())
-      return;
+      return nullptr;
     auto& l = i->second;
-    if (l.pending.empty())
-      dirty.push_back(id);
     auto waiting = l.inflight->load(std::memory_order_relaxed)
                    + static_cast<int64_t>(l.pending.size());
     if (waiting >= static_cast<int64_t>(node->cfg.queue_limit)) {
       ++node->counters.dropped_queue_full;
-      return;
+      return nullptr;
     }
-    l.pending.push_back(x);
+    if (l.pending.empty())
+      dirty.push_back(id);
+    return &l.pending;
   }
 
   void delivered(const message& x) override {

@@ -83,6 +83,12 @@ public:
   /// Queues `x` for transmission on link `id`.
   virtual void send(link_id id, const message& x) = 0;
 
+  /// Queues `x`, which the protocol no longer needs: an owner that keeps
+  /// messages can take it without a copy.
+  virtual void send(link_id id, message&& x) {
+    send(id, static_cast<const message&>(x));
+  }
+
   /// A message addressed to this node (any command) was handled.
   virtual void delivered(const message& x) = 0;
 
