@@ -647,8 +647,7 @@ TEST_CASE("tcp mesh: a restarted node is used again", "[node]") {
   restart_n3(m);
 }
 
-TEST_CASE("inproc mesh: a restarted node is used again",
-          "[node][!mayfail]") {
+TEST_CASE("inproc mesh: a restarted node is used again", "[node]") {
   mesh m;
   restart_n3(m);
 }

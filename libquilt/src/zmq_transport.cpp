@@ -33,6 +33,28 @@ constexpr int read_budget = 512;
 /// delimiter; a longer message is still read whole, but only counted.
 constexpr size_t max_frames = 66;
 
+void set_int(void* socket, int option, int value) {
+  zmq_setsockopt(socket, option, &value, sizeof(value));
+}
+
+/// A DEALER for an outgoing link, connected to `endpoint`.
+void* make_dealer(void* ctx, const std::string& endpoint,
+                  const dial_options& opts) {
+  void* s = zmq_socket(ctx, ZMQ_DEALER);
+  zmq_setsockopt(s, ZMQ_ROUTING_ID, opts.identity.data(),
+                 opts.identity.size());
+  set_int(s, ZMQ_IMMEDIATE, 1); // queue in our bounded queue, not in libzmq
+  set_int(s, ZMQ_LINGER, 0);
+  set_int(s, ZMQ_SNDHWM, 1000);
+  set_int(s, ZMQ_RECONNECT_IVL_MAX, 5000);
+  if (endpoint.rfind("tcp://", 0) == 0)
+    set_int(s, ZMQ_IPV6, 1);
+  if (zmq_connect(s, endpoint.c_str()) != 0)
+    QUILT_WARN("zmq", "cannot connect to " << endpoint << ": "
+                                          << zmq_strerror(zmq_errno()));
+  return s;
+}
+
 } // namespace
 
 /// The reactor: everything in here runs on its thread, except `post`.
@@ -46,6 +68,7 @@ struct zmq_transport::impl {
     inbound_handler handler;
     std::shared_ptr<link_counters> counters;
     dial_options opts;
+    std::string endpoint;
     std::vector<std::string> batch;
     std::string peer;
     std::string text;
@@ -67,6 +90,8 @@ struct zmq_transport::impl {
     inbound_handler handler;
     std::shared_ptr<link_counters> counters;
     dial_options opts;
+    std::string endpoint; // dealers: where they connect
+    steady::time_point redialled{};
     std::deque<pending_msg> out;
   };
 
@@ -218,6 +243,7 @@ struct zmq_transport::impl {
         e.handler = std::move(c.handler);
         e.counters = std::move(c.counters);
         e.opts = std::move(c.opts);
+        e.endpoint = std::move(c.endpoint);
         size_t len = sizeof(e.fd);
         zmq_getsockopt(e.socket, ZMQ_FD, &e.fd, &len);
         epoll_event ev{};
@@ -383,7 +409,33 @@ struct zmq_transport::impl {
         e.counters->dropped += dropped;
         e.counters->queued -= dropped;
       }
+      maybe_redial(e, now);
     }
+  }
+
+  /// libzmq's inproc DEALERs never reconnect to an endpoint that is bound
+  /// again (a restarted node in the same process); tcp ones do. So an
+  /// inproc link whose messages have waited too long gets a new socket.
+  void maybe_redial(entry& e, steady::time_point now) {
+    // Waiting half the queue age (at most a second) means not connected.
+    auto patience = std::min<steady::duration>(
+      std::chrono::seconds(1),
+      std::chrono::milliseconds(e.opts.max_queue_age_ms) / 2);
+    if (e.router || e.out.empty() || e.endpoint.rfind("inproc://", 0) != 0
+        || now - e.out.front().queued_at < patience
+        || now - e.redialled < patience)
+      return;
+    e.redialled = now;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, e.fd, nullptr);
+    zmq_close(e.socket);
+    e.socket = make_dealer(ctx, e.endpoint, e.opts);
+    size_t len = sizeof(e.fd);
+    zmq_getsockopt(e.socket, ZMQ_FD, &e.fd, &len);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = e.id;
+    epoll_ctl(epfd, EPOLL_CTL_ADD, e.fd, &ev);
+    mark_ready(e.id);
   }
 };
 
@@ -431,10 +483,6 @@ private:
   std::shared_ptr<link_counters> counters_;
   uint64_t limit_;
 };
-
-void set_int(void* socket, int option, int value) {
-  zmq_setsockopt(socket, option, &value, sizeof(value));
-}
 
 } // namespace
 
@@ -505,24 +553,13 @@ void zmq_transport::reply(listener_id id, std::string peer, std::string text) {
 outgoing_link_ptr zmq_transport::dial(const std::string& endpoint,
                                       const dial_options& opts) {
   auto counters = std::make_shared<link_counters>();
-  void* s = zmq_socket(impl_->ctx, ZMQ_DEALER);
-  zmq_setsockopt(s, ZMQ_ROUTING_ID, opts.identity.data(),
-                 opts.identity.size());
-  set_int(s, ZMQ_IMMEDIATE, 1); // queue in our bounded queue, not in libzmq
-  set_int(s, ZMQ_LINGER, 0);
-  set_int(s, ZMQ_SNDHWM, 1000);
-  set_int(s, ZMQ_RECONNECT_IVL_MAX, 5000);
-  if (endpoint.rfind("tcp://", 0) == 0)
-    set_int(s, ZMQ_IPV6, 1);
-  if (zmq_connect(s, endpoint.c_str()) != 0)
-    QUILT_WARN("zmq", "cannot connect to " << endpoint << ": "
-                                          << zmq_strerror(zmq_errno()));
   impl::command c;
   c.kind = impl::command::add_dealer;
   c.id = impl_->next_id++;
-  c.socket = s;
+  c.socket = make_dealer(impl_->ctx, endpoint, opts);
   c.counters = counters;
   c.opts = opts;
+  c.endpoint = endpoint;
   auto id = c.id;
   impl_->post(std::move(c));
   return std::make_shared<zmq_link>(impl_, id, std::move(counters),
