@@ -213,7 +213,7 @@ struct zmq_transport::impl {
         if (i == entries.end())
           continue;
         i->second.ready = false;
-        service(i->second, now);
+        service(i->second);
       }
       expire_pending(now);
     }
@@ -297,7 +297,7 @@ struct zmq_transport::impl {
 
   /// Reads and writes what the socket allows. ZMQ_FD is edge-triggered: it
   /// only fires again after ZMQ_EVENTS was checked, so every pass ends on it.
-  void service(entry& e, steady::time_point now) {
+  void service(entry& e) {
     int budget = read_budget;
     for (;;) {
       int events = 0;
@@ -320,7 +320,6 @@ struct zmq_transport::impl {
         break;
       }
     }
-    (void) now;
   }
 
   int read_some(entry& e, int budget) {
