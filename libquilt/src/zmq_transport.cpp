@@ -370,6 +370,7 @@ struct zmq_transport::impl {
 
   void write_some(entry& e) {
     std::string_view frames[max_frames];
+    uint64_t written = 0;
     while (!e.out.empty()) {
       auto& m = e.out.front().packed;
       auto n = unpack_frames(m, frames, max_frames);
@@ -378,16 +379,18 @@ struct zmq_transport::impl {
       if (zmq_send(e.socket, frames[0].data(), frames[0].size(),
                    ZMQ_DONTWAIT | (n > 1 ? ZMQ_SNDMORE : 0))
           < 0)
-        return;
+        break;
       for (size_t i = 1; i < n; ++i)
         zmq_send(e.socket, frames[i].data(), frames[i].size(),
                  i + 1 < n ? ZMQ_SNDMORE : 0);
       e.out.pop_front();
-      --queued_total;
-      if (e.counters) {
-        e.counters->tx += 1;
-        e.counters->queued -= 1;
-      }
+      ++written;
+    }
+    // One update of the shared counters per pass, not per message.
+    queued_total -= written;
+    if (e.counters && written > 0) {
+      e.counters->tx += written;
+      e.counters->queued -= written;
     }
   }
 
