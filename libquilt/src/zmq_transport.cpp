@@ -167,7 +167,7 @@ struct zmq_transport::impl {
   // -- reactor loop ----------------------------------------------------------
 
   void run() {
-    std::vector<command> todo;
+    std::vector<command> incoming;
     epoll_event events[256];
     for (;;) {
       int timeout = ready.empty() ? next_timeout_ms() : 0;
@@ -190,20 +190,20 @@ struct zmq_transport::impl {
         {
           std::lock_guard<std::mutex> guard{mtx};
           stopping_now = stopping;
-          todo.swap(commands);
+          incoming.swap(commands);
           signaled = false;
         }
         if (stopping_now) {
           // Sockets handed over but never added: close them, or
           // zmq_ctx_term would wait for them for ever.
-          for (auto& c : todo)
+          for (auto& c : incoming)
             if (c.kind == command::add_router || c.kind == command::add_dealer)
               zmq_close(c.socket);
           return;
         }
-        for (auto& c : todo)
+        for (auto& c : incoming)
           apply(c);
-        todo.clear();
+        incoming.clear();
       }
       auto now = steady::now();
       auto current = std::move(ready);
