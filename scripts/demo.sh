@@ -7,7 +7,7 @@
 #   bash scripts/demo.sh --stay     # scripted tour, then alpha's prompt is yours
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh quiltd quilt-console
 
 quiltd=${QUILTD:-build/apps/quiltd/quiltd}
 logs=build/demo
