@@ -1,9 +1,8 @@
 // The INCOMING LINK actor: one per sending peer, fed by the transport thread.
 #include <caf/all.hpp>
 
-#include <cctype>
-
 #include "node_shared.hpp"
+#include "quilt/name.hpp"
 
 namespace quilt {
 
@@ -51,9 +50,9 @@ void node_shared::dispatch(inbound_batch&& batch) {
     size_t end = begin + 1;
     while (end < batch.size() && batch[end].peer == batch[begin].peer)
       ++end;
-    auto key = batch[begin].peer.empty() || !std::isalnum(static_cast<unsigned char>(batch[begin].peer[0]))
-                 ? foreign_peer_key
-                 : batch[begin].peer;
+    // The same rule as the processors' previous hop: a node name or foreign.
+    auto key = is_valid_name(batch[begin].peer) ? batch[begin].peer
+                                                : foreign_peer_key;
     incoming_link_actor dest;
     {
       std::lock_guard<std::mutex> guard{mtx};

@@ -139,7 +139,6 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
       st.stopping = true;
       QUILT_INFO(node->cfg.name, "shutting down");
       node->net->close_listener(node->listener);
-      std::vector<caf::actor_addr> children;
       {
         std::lock_guard<std::mutex> guard{node->mtx};
         node->closed = true;

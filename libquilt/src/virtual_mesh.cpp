@@ -532,28 +532,26 @@ void virtual_mesh::transmit(node_state& from, const std::string& address,
     ++lost_;
     return;
   }
+  std::vector<std::string> frames;
+  encode(x, frames);
+  deliver_later(from.index, to, std::move(frames));
+}
+
+void virtual_mesh::deliver_later(size_t from, const node_state& to,
+                                 std::vector<std::string> frames) {
   auto ev = std::make_unique<event>();
   ev->kind = event::deliver;
   ev->at = now_ + opts_.latency;
   ev->node = to.index;
   ev->generation = to.generation;
-  ev->from = from.index;
-  encode(x, ev->frames);
+  ev->from = from;
+  ev->frames = std::move(frames);
   push(std::move(ev));
 }
 
 void virtual_mesh::inject(const std::string& from, const std::string& to,
                           std::vector<std::string> frames) {
-  auto& x = lookup(from);
-  auto& y = lookup(to);
-  auto ev = std::make_unique<event>();
-  ev->kind = event::deliver;
-  ev->at = now_ + opts_.latency;
-  ev->node = y.index;
-  ev->generation = y.generation;
-  ev->from = x.index;
-  ev->frames = std::move(frames);
-  push(std::move(ev));
+  deliver_later(lookup(from).index, lookup(to), std::move(frames));
 }
 
 // -- pings and messages -------------------------------------------------------
@@ -739,13 +737,7 @@ const protocol& virtual_mesh::node(const std::string& name) const {
 node_stats virtual_mesh::stats(const std::string& name) const {
   auto& n = lookup(name);
   node_stats s = n.proto->stats();
-  auto& l = n.link_stats;
-  s.rx += l.rx;
-  s.tx += l.tx;
-  s.dropped_invalid += l.dropped_invalid;
-  s.dropped_queue_full += l.dropped_queue_full;
-  for (size_t i = 0; i < command_count; ++i)
-    s.tx_by_command[i] += l.tx_by_command[i];
+  s += n.link_stats;
   return s;
 }
 

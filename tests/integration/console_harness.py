@@ -24,18 +24,12 @@ import subprocess
 import threading
 import time
 
-from quilt_harness import REPO, Node, forget, free_port, spawn
+from quilt_harness import Node, binary_path, forget, free_port, spawn
 
 
 def console_path():
-    """$QUILT_CONSOLE (ctest sets it), else the build-lead binary. A
-    missing binary fails the test rather than skipping it."""
-    path = os.environ.get("QUILT_CONSOLE") or os.path.join(
-        REPO, "build-lead", "apps", "quilt-console", "quilt-console")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError("quilt-console not found at %s (build it, or set "
-                           "QUILT_CONSOLE)" % path)
-    return path
+    return binary_path("QUILT_CONSOLE", "apps", "quilt-console",
+                       "quilt-console")
 
 
 class ConsoleNode(Node):

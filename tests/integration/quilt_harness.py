@@ -40,15 +40,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 
 
+def binary_path(env, *parts):
+    """$ENV (ctest sets it), else the program under build/ (the README's
+    build) or build-lead/. A missing binary fails the test rather than
+    skipping it."""
+    candidates = [os.environ.get(env)] if os.environ.get(env) else [
+        os.path.join(REPO, d, *parts) for d in ("build", "build-lead")]
+    for path in candidates:
+        if os.access(path, os.X_OK):
+            return path
+    raise RuntimeError("%s not found at %s (build it, or set %s)"
+                       % (parts[-1], " or ".join(candidates), env))
+
+
 def quiltd_path():
-    """$QUILTD (ctest sets it), else build-lead/apps/quiltd/quiltd. A
-    missing binary fails the test rather than skipping it."""
-    path = os.environ.get("QUILTD") or os.path.join(
-        REPO, "build-lead", "apps", "quiltd", "quiltd")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError("quiltd not found at %s (build it, or set QUILTD)"
-                           % path)
-    return path
+    return binary_path("QUILTD", "apps", "quiltd", "quiltd")
 
 
 # -- ports ------------------------------------------------------------------

@@ -354,6 +354,9 @@ private:
   void start(node_state& n);
   void retire(node_state& n);
   void push(std::unique_ptr<event> ev);
+  /// Schedules frames from node `from` to arrive at `to` after the latency.
+  void deliver_later(size_t from, const node_state& to,
+                     std::vector<std::string> frames);
   void process(event& ev);
   void after_call(node_state& n, bool after_tick = false);
   void transmit(node_state& from, const std::string& address, uint16_t port,
