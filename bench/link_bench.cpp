@@ -13,12 +13,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <zmq.h>
 
+#include "quilt/codec.hpp"
 #include "quilt/link.hpp"
 #include "quilt/packed.hpp"
 #include "quilt/zmq_transport.hpp"
@@ -86,17 +89,27 @@ double quilt_receive(uint16_t port, uint64_t n) {
              steady::now().time_since_epoch())
       .count();
   };
+  /// Counts what the listener delivers, on the reactor thread.
+  struct counting_sink : quilt::inbound_sink {
+    std::function<void(size_t)> count;
+    void frames(quilt::inbound_batch&& batch) override { count(batch.size()); }
+    void messages(std::string, quilt::message_batch&&,
+                  std::shared_ptr<std::atomic<uint64_t>>) override {
+    }
+  };
+  auto sink = std::make_shared<counting_sink>();
+  sink->count = [&](size_t k) {
+    if (got == 0)
+      first_ns = ns();
+    got += k;
+    if (got >= n)
+      last_ns = ns();
+  };
   quilt::listen_options opts;
-  auto res = net.listen(net.endpoint("127.0.0.1", port), opts,
-                        [&](quilt::inbound_batch&& batch) {
-                          if (got == 0)
-                            first_ns = ns();
-                          got += batch.size();
-                          if (got >= n)
-                            last_ns = ns();
-                        });
+  auto res = net.listen(net.endpoint("127.0.0.1", port), opts);
   if (!std::holds_alternative<quilt::listener_id>(res))
     return 0;
+  net.attach(std::get<quilt::listener_id>(res), sink);
   while (last_ns == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return static_cast<double>(n - 1) / (static_cast<double>(last_ns - first_ns) / 1e9);
@@ -109,11 +122,12 @@ void quilt_send(uint16_t port, uint64_t n) {
   opts.queue_limit = n;
   opts.max_queue_age_ms = 60000;
   auto link = net.dial(net.endpoint("127.0.0.1", port), opts);
-  std::vector<std::string> batch;
+  quilt::message_batch batch;
   for (uint64_t i = 0; i < n; ++i) {
-    batch.push_back(quilt::pack_frames(six_frames(i)));
+    batch.emplace_back();
+    quilt::decode(six_frames(i), 65536, {}, batch.back());
     if (batch.size() == 256 || i + 1 == n) {
-      link->send(std::move(batch));
+      link->send(batch);
       batch.clear();
     }
   }

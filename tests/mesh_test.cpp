@@ -19,6 +19,7 @@
 #include "quilt/log.hpp"
 #include "quilt/message.hpp"
 #include "quilt/protocol.hpp"
+#include "quilt/topology.hpp"
 #include "quilt/virtual_mesh.hpp"
 
 using namespace quilt;
@@ -46,32 +47,6 @@ std::string n(size_t i) {
 
 long long ms(virtual_mesh::duration d) {
   return static_cast<long long>(duration_cast<milliseconds>(d).count());
-}
-
-/// Whether every node of `g` reaches every other.
-bool connected(const mesh_graph& g) {
-  if (g.nodes.empty())
-    return true;
-  std::vector<std::vector<size_t>> adj(g.nodes.size());
-  for (auto [a, b] : g.links) {
-    adj[a].push_back(b);
-    adj[b].push_back(a);
-  }
-  std::vector<bool> seen(g.nodes.size(), false);
-  std::vector<size_t> stack{0};
-  seen[0] = true;
-  size_t count = 1;
-  while (!stack.empty()) {
-    auto u = stack.back();
-    stack.pop_back();
-    for (auto v : adj[u])
-      if (!seen[v]) {
-        seen[v] = true;
-        ++count;
-        stack.push_back(v);
-      }
-  }
-  return count == g.nodes.size();
 }
 
 /// A mesh built from `g`, converged: routes everywhere match the graph.
@@ -168,66 +143,6 @@ uint64_t broadcast_once(virtual_mesh& mesh, const std::string& origin,
 }
 
 } // namespace
-
-// -- generators ---------------------------------------------------------------
-
-TEST_CASE("generators: SPEC §9 shapes, names n0..n{N-1}",
-          "[mesh][generators]") {
-  auto line = make_line(5);
-  CHECK(line.nodes == std::vector<std::string>{"n0", "n1", "n2", "n3", "n4"});
-  CHECK(line.named_links()
-        == std::vector<std::pair<std::string, std::string>>{
-          {"n0", "n1"}, {"n1", "n2"}, {"n2", "n3"}, {"n3", "n4"}});
-  auto ring = make_ring(5);
-  CHECK(ring.links.size() == 5);
-  CHECK(std::count(ring.links.begin(), ring.links.end(),
-                   std::pair<size_t, size_t>{0, 4})
-        == 1);
-  auto star = make_star(6);
-  CHECK(star.links.size() == 5);
-  for (auto [a, b] : star.links)
-    CHECK(a == 0);
-  auto grid = make_grid(12, 4); // 3 rows of 4
-  CHECK(grid.links.size() == 3 * 3 + 2 * 4);
-  auto short_row = make_grid(10, 4); // rows of 4, 4, 2
-  CHECK(short_row.links.size() == (3 + 3 + 1) + (4 + 2));
-  CHECK(make_full(7).links.size() == 21);
-  for (auto& g : {line, ring, star, grid, short_row})
-    CHECK(connected(g));
-  CHECK_THROWS(make_grid(4, 0));
-  CHECK_THROWS(make_topology("hexagon", 4, 0, 0, 0, 1));
-  CHECK(make_topology("grid", 12, 0, 4, 0, 1).links == grid.links);
-}
-
-TEST_CASE("generators: random graphs are connected and reproducible",
-          "[mesh][generators]") {
-  for (size_t size : {2, 10, 50, 100}) {
-    for (uint64_t seed : {1, 2, 42}) {
-      auto g = make_random(size, 4, seed);
-      INFO("random " << size << " seed " << seed);
-      CHECK(g.nodes.size() == size);
-      CHECK(connected(g));
-      auto pairs = size * (size - 1) / 2;
-      CHECK(g.links.size() == std::max(size - 1, std::min(size * 2, pairs)));
-      CHECK(make_random(size, 4, seed).links == g.links);
-      auto sf = make_scale_free(size, 2, seed);
-      CHECK(connected(sf));
-      // a triangle, then 2 links per node
-      CHECK(sf.links.size() == (size <= 3 ? pairs : 3 + (size - 3) * 2));
-      CHECK(make_scale_free(size, 2, seed).links == sf.links);
-    }
-  }
-  CHECK(make_random(50, 4, 1).links != make_random(50, 4, 2).links);
-  CHECK(make_scale_free(50, 2, 1).links != make_scale_free(50, 2, 2).links);
-  // Scale-free: the oldest nodes become hubs.
-  auto sf = make_scale_free(200, 2, 7);
-  std::vector<size_t> degree(200, 0);
-  for (auto [a, b] : sf.links) {
-    ++degree[a];
-    ++degree[b];
-  }
-  CHECK(*std::max_element(degree.begin(), degree.end()) >= 12);
-}
 
 // -- convergence --------------------------------------------------------------
 
@@ -426,7 +341,7 @@ TEST_CASE("kill: routes to the dead node vanish within dead_after + 2 "
         ++degree;
     }
     rest.nodes.pop_back();
-    if (connected(rest) && degree > victim_degree) {
+    if (is_connected(rest) && degree > victim_degree) {
       victim = n(i);
       victim_degree = degree;
     }

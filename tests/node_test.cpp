@@ -26,6 +26,8 @@
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
 #include "quilt/packed.hpp"
+#include "quilt/direct_transport.hpp"
+#include "quilt/error.hpp"
 #include "quilt/zmq_transport.hpp"
 
 using namespace quilt;
@@ -87,13 +89,34 @@ private:
 /// inproc (the default): each node's host and advertised address is its
 /// name, so it listens on "inproc://nK:710K". tcp: 127.0.0.1 and free
 /// loopback ports.
+/// Counts what a listener delivers.
+struct counting_sink : inbound_sink {
+  std::shared_ptr<std::atomic<bool>> seen
+    = std::make_shared<std::atomic<bool>>(false);
+  void frames(inbound_batch&&) override { *seen = true; }
+  void messages(std::string, message_batch&&,
+                std::shared_ptr<std::atomic<uint64_t>>) override {
+    *seen = true;
+  }
+};
+
+/// A message that any transport carries.
+message_batch one_message() {
+  message x;
+  x.destination = "drain";
+  x.origin = "drainer";
+  x.id = 1;
+  x.ttl = 1;
+  return {x};
+}
+
 struct mesh {
-  using scheme = zmq_transport::scheme;
+  enum class scheme { inproc, tcp, direct };
 
   scheme kind;
   caf::actor_system_config sys_cfg;
   std::unique_ptr<caf::actor_system> sys;
-  std::shared_ptr<zmq_transport> net;
+  std::shared_ptr<transport> net;
   uint16_t base_port = 7100;
   std::map<std::string, node_config> configs;
   std::map<std::string, node_actor> nodes; ///< Nodes not shut down.
@@ -102,7 +125,12 @@ struct mesh {
     set_log_level(log_level::warning);
     add_quilt_types(sys_cfg);
     sys = std::make_unique<caf::actor_system>(sys_cfg);
-    net = std::make_shared<zmq_transport>(kind);
+    if (kind == scheme::direct)
+      net = std::make_shared<direct_transport>();
+    else
+      net = std::make_shared<zmq_transport>(kind == scheme::tcp
+                                              ? zmq_transport::scheme::tcp
+                                              : zmq_transport::scheme::inproc);
     // tcp: pick a random base in 30000-39000 until every node can bind.
     std::minstd_rand rng{std::random_device{}()};
     for (int attempt = 0;; ++attempt) {
@@ -144,16 +172,19 @@ struct mesh {
   /// bug: ~zmq_transport drops commands its reactor has not applied yet, so
   /// a socket in a pending add command is never closed and zmq_ctx_term
   /// blocks for ever (see the "[transport]" test below).
-  static void drain_transport(zmq_transport& t) {
-    auto seen = std::make_shared<std::atomic<bool>>(false);
-    auto res = t.listen("inproc://quilt-test-drain", listen_options{},
-                        [seen](inbound_batch&&) { *seen = true; });
+  static void drain_transport(transport& t) {
+    auto sink = std::make_shared<counting_sink>();
+    auto seen = sink->seen;
+    auto ep = t.endpoint("quilt-test-drain", 1);
+    auto res = t.listen(ep, listen_options{});
     if (!std::holds_alternative<listener_id>(res))
       return;
+    t.attach(std::get<listener_id>(res), sink);
     dial_options opts;
     opts.identity = "drain";
-    auto link = t.dial("inproc://quilt-test-drain", opts);
-    link->send({pack_frames({"drain"})});
+    auto link = t.dial(ep, opts);
+    auto batch = one_message();
+    link->send(batch);
     eventually([&] { return seen->load(); });
     // The link's and listener's sockets are now owned by the reactor, which
     // closes them when the transport goes.
@@ -164,7 +195,7 @@ struct mesh {
   }
 
   std::string address_of(const std::string& name) const {
-    return kind == scheme::inproc ? name : "127.0.0.1";
+    return kind == scheme::tcp ? "127.0.0.1" : name;
   }
 
   uint16_t port_of(const std::string& name) const {
@@ -313,8 +344,8 @@ const std::vector<std::string> names{"n1", "n2", "n3"};
 
 } // namespace
 
-TEST_CASE("inproc mesh: every node lists the others as up", "[node]") {
-  mesh m;
+TEST_CASE("mesh: every node lists the others as up", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   for (auto& name : names) {
     INFO("node " << name);
@@ -343,8 +374,8 @@ TEST_CASE("inproc mesh: every node lists the others as up", "[node]") {
   }));
 }
 
-TEST_CASE("inproc mesh: pings between every pair are answered", "[node]") {
-  mesh m;
+TEST_CASE("mesh: pings between every pair are answered", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   for (auto& from : names) {
     for (auto& to : names) {
@@ -361,8 +392,8 @@ TEST_CASE("inproc mesh: pings between every pair are answered", "[node]") {
   CHECK(r.replied);
 }
 
-TEST_CASE("inproc mesh: ping failures are reported", "[node]") {
-  mesh m;
+TEST_CASE("mesh: ping failures are reported", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   auto start = steady::now();
   auto r = m.ping("n1", "nobody");
@@ -374,8 +405,8 @@ TEST_CASE("inproc mesh: ping failures are reported", "[node]") {
   CHECK(r.error == "bad_destination");
 }
 
-TEST_CASE("inproc mesh: a msg lands in the right inbox", "[node]") {
-  mesh m;
+TEST_CASE("mesh: a msg lands in the right inbox", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   auto res = m.send("n1", "n2", "hello n2");
   REQUIRE(res.accepted);
@@ -413,8 +444,8 @@ TEST_CASE("inproc mesh: a msg lands in the right inbox", "[node]") {
   CHECK(m.inbox("n2", 1)[0].id == second.id);
 }
 
-TEST_CASE("inproc mesh: send failures are reported", "[node]") {
-  mesh m;
+TEST_CASE("mesh: send failures are reported", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   auto r = m.send("n1", "nobody", "x");
   CHECK_FALSE(r.accepted);
@@ -427,9 +458,9 @@ TEST_CASE("inproc mesh: send failures are reported", "[node]") {
   CHECK(r.error == "bad_utf8");
 }
 
-TEST_CASE("inproc mesh: a broadcast lands once in every other inbox",
+TEST_CASE("mesh: a broadcast lands once in every other inbox",
           "[node]") {
-  mesh m;
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   auto dest = GENERATE(as<std::string>{}, "all", "*");
   auto res = m.send("n2", dest, "hello everyone");
@@ -450,8 +481,8 @@ TEST_CASE("inproc mesh: a broadcast lands once in every other inbox",
   CHECK(m.count_in_inbox("n2", res.id) == 0);
 }
 
-TEST_CASE("inproc mesh: stats count traffic", "[node]") {
-  mesh m;
+TEST_CASE("mesh: stats count traffic", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   std::map<std::string, node_stats> before;
   for (auto& name : names)
@@ -488,8 +519,8 @@ TEST_CASE("inproc mesh: stats count traffic", "[node]") {
   }
 }
 
-TEST_CASE("inproc mesh: status describes the node", "[node]") {
-  mesh m;
+TEST_CASE("mesh: status describes the node", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   for (auto& name : names) {
     INFO("node " << name);
@@ -520,9 +551,9 @@ TEST_CASE("inproc mesh: status.listen is the endpoint the node listens on",
   CHECK(s->listen == "inproc://n1:7101");
 }
 
-TEST_CASE("inproc mesh: a node that shuts down is marked down by the others",
+TEST_CASE("mesh: a node that shuts down is marked down by the others",
           "[node]") {
-  mesh m;
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   auto start = steady::now();
   m.shutdown("n3");
@@ -570,8 +601,8 @@ TEST_CASE("inproc mesh: a node that shuts down is marked down by the others",
   CHECK(m.state_of("n1", "n3") == peer_state::down);
 }
 
-TEST_CASE("inproc mesh: a node's actor ends on shutdown", "[node]") {
-  mesh m;
+TEST_CASE("mesh: a node's actor ends on shutdown", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   auto n2 = m.node("n2");
   caf::scoped_actor self{*m.sys, true};
@@ -589,8 +620,8 @@ TEST_CASE("inproc mesh: a node's actor ends on shutdown", "[node]") {
   CHECK_FALSE(r);
 }
 
-TEST_CASE("inproc mesh: shutting every node down ends every actor", "[node]") {
-  mesh m;
+TEST_CASE("mesh: shutting every node down ends every actor", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   m.require_full_mesh();
   // Some traffic in flight while shutting down.
   REQUIRE(m.send("n1", "all", "bye").accepted);
@@ -647,8 +678,8 @@ TEST_CASE("tcp mesh: a restarted node is used again", "[node]") {
   restart_n3(m);
 }
 
-TEST_CASE("inproc mesh: a restarted node is used again", "[node]") {
-  mesh m;
+TEST_CASE("mesh: a restarted node is used again", "[node]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
   restart_n3(m);
 }
 
@@ -663,8 +694,8 @@ TEST_CASE("zmq_transport can be destroyed right after listen and dial",
   std::thread([done] {
     for (int i = 0; i < 20; ++i) {
       zmq_transport t{zmq_transport::scheme::inproc};
-      auto l = t.listen("inproc://lifecycle:1", listen_options{},
-                        [](inbound_batch&&) {});
+      auto l = t.listen("inproc://lifecycle:1", listen_options{});
+      t.attach(std::get<listener_id>(l), std::make_shared<counting_sink>());
       dial_options opts;
       opts.identity = "lifecycle";
       auto link = t.dial("inproc://lifecycle:1", opts);
@@ -679,16 +710,19 @@ TEST_CASE("zmq_transport can be destroyed right after listen and dial",
 
 TEST_CASE("the supervisor replaces a protocol actor or processor that dies",
           "[node][supervisor]") {
-  mesh m;
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
+  m.require_full_mesh();
   auto children = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
   REQUIRE(children);
-  REQUIRE(children->size() == 1 + m.configs["n1"].processors);
+  // The protocol actor, the processors, the incoming link, one peer actor
+  // per link (n1 dials n2 and n3).
+  REQUIRE(children->size() == 1 + m.configs["n1"].processors + 1 + 2);
   auto old_protocol = children->front();
   // A processor dies: it is replaced, and n1 keeps answering.
-  caf::anon_send_exit(children->back(), caf::exit_reason::kill);
+  caf::anon_send_exit((*children)[1], caf::exit_reason::kill);
   CHECK(eventually([&] {
     auto now = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
-    return now && now->back() != children->back();
+    return now && (*now)[1] != (*children)[1];
   }));
   CHECK(eventually([&] { return m.ping("n2", "n1").replied; }));
   // The protocol actor dies: a new one starts with the node's configuration,
@@ -701,4 +735,31 @@ TEST_CASE("the supervisor replaces a protocol actor or processor that dies",
   CHECK(eventually([&] { return m.full_mesh_up(); }, 5s));
   CHECK(eventually([&] { return m.ping("n1", "n3").replied; }));
   CHECK(eventually([&] { return m.ping("n3", "n1").replied; }));
+}
+
+TEST_CASE("a node whose actors keep failing stops after 5 restarts",
+          "[node][supervisor]") {
+  mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};
+  auto n1 = m.nodes.at("n1");
+  caf::scoped_actor self{*m.sys};
+  self->monitor(n1);
+  // Within 10 s, five replacements are allowed; the sixth failure stops n1.
+  for (int i = 0; i < 6; ++i) {
+    auto children = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
+    REQUIRE(children);
+    auto victim = children->front();
+    caf::anon_send_exit(victim, caf::exit_reason::kill);
+    if (i < 5)
+      REQUIRE(eventually([&] {
+        auto now = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
+        return now && now->front() != victim;
+      }));
+  }
+  bool stopped = false;
+  self->receive([&](const caf::down_msg& msg) {
+    stopped = msg.source == n1.address();
+    CHECK(msg.reason == make_error(ec::too_many_restarts));
+  }, caf::after(5s) >> [] {});
+  CHECK(stopped);
+  m.nodes.erase("n1");
 }

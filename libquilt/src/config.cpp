@@ -43,22 +43,6 @@ template <class... Ts> std::string cat(const Ts&... xs) {
   return result;
 }
 
-/// `text` with control characters written \xNN, so a message stays one line.
-std::string escaped(std::string_view text) {
-  std::string result;
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
-      result += buf;
-    } else {
-      result += c;
-    }
-  }
-  return result;
-}
-
 enum class value_kind {
   integer,   ///< A TOML integer within [lo, hi].
   text,      ///< A non-empty TOML string.
@@ -95,10 +79,6 @@ void store_text(node_config& cfg, const checked_value& x) {
 void store_level(node_config& cfg, const checked_value& x) {
   cfg.level = std::get<log_level>(x);
 }
-
-constexpr std::string_view name_rule =
-    "up to 64 letters, digits and . _ : -, starting with a letter or digit, "
-    "not 'all'";
 
 constexpr std::string_view level_rule =
     "trace, debug, info, warning (or warn), error";
@@ -363,21 +343,6 @@ bool is_wildcard(const std::string& host) {
   return host == "0.0.0.0" || host == "*";
 }
 
-config_error syntax_error(const std::string& path, const toml::parse_error& e) {
-  // toml++ says "Error while parsing key-value pair: expected value..."; turn
-  // that into "TOML syntax error in key-value pair: expected value...".
-  constexpr std::string_view prefix = "Error while parsing ";
-  std::string_view description = e.description();
-  std::string text;
-  if (description.substr(0, prefix.size()) == prefix)
-    text = cat("TOML syntax error in ", description.substr(prefix.size()));
-  else
-    text = cat("TOML syntax error: ", description);
-  problems out;
-  out.add(e.source().begin.line, std::move(text));
-  return out.error(path);
-}
-
 std::variant<node_config, config_error>
 load(std::string_view toml_text, const std::string& path,
      const checked_overrides& overrides) {
@@ -459,11 +424,31 @@ void problems::add(uint32_t line, std::string text) {
     first_ = entry{line, std::move(text)};
 }
 
+void problems::add(const problems& other) {
+  if (other.first_)
+    add(other.first_->line, other.first_->text);
+}
+
 config_error problems::error(const std::string& path) const {
   if (first_->line == 0)
     return config_error{cat(path, ": ", first_->text)};
   return config_error{
       cat(path, ":", std::to_string(first_->line), ": ", first_->text)};
+}
+
+config_error syntax_error(const std::string& path, const toml::parse_error& e) {
+  // toml++ says "Error while parsing key-value pair: expected value..."; turn
+  // that into "TOML syntax error in key-value pair: expected value...".
+  constexpr std::string_view prefix = "Error while parsing ";
+  std::string_view description = e.description();
+  std::string text;
+  if (description.substr(0, prefix.size()) == prefix)
+    text = cat("TOML syntax error in ", description.substr(prefix.size()));
+  else
+    text = cat("TOML syntax error: ", description);
+  problems out;
+  out.add(e.source().begin.line, std::move(text));
+  return out.error(path);
 }
 
 void read_section(const toml::table& table, std::string_view label,
@@ -538,6 +523,22 @@ std::string_view type_name(const toml::node& x) {
   return "nothing";
 }
 
+/// `text` with control characters written \xNN, so a message stays one line.
+std::string escaped(std::string_view text) {
+  std::string result;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
+      result += buf;
+    } else {
+      result += c;
+    }
+  }
+  return result;
+}
+
 std::string quoted(std::string_view text) {
   constexpr size_t max_bytes = 80;
   bool shortened = text.size() > max_bytes;
@@ -549,6 +550,25 @@ std::string quoted(std::string_view text) {
     text = text.substr(0, n);
   }
   return cat("'", escaped(text), shortened ? "...'" : "'");
+}
+
+std::variant<std::string, config_error> read_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr)
+    return config_error{
+        path + ": cannot open: " + std::generic_category().message(errno)};
+  std::string text;
+  char buf[16384];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), file)) > 0)
+    text.append(buf, n);
+  bool failed = std::ferror(file) != 0;
+  int read_errno = errno != 0 ? errno : EIO;
+  std::fclose(file);
+  if (failed) // E.g. EISDIR: fopen() opens a directory, fread() fails.
+    return config_error{
+        path + ": cannot read: " + std::generic_category().message(read_errno)};
+  return text;
 }
 
 } // namespace config_keys
@@ -569,22 +589,10 @@ load_node_config(const std::string& path, const config_overrides& overrides) {
   auto checked = config_keys::check_overrides(overrides);
   if (auto* e = std::get_if<config_error>(&checked))
     return std::move(*e);
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr)
-    return config_error{
-        path + ": cannot open: " + std::generic_category().message(errno)};
-  std::string text;
-  char buf[16384];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), file)) > 0)
-    text.append(buf, n);
-  bool failed = std::ferror(file) != 0;
-  int read_errno = errno != 0 ? errno : EIO;
-  std::fclose(file);
-  if (failed) // E.g. EISDIR: fopen() opens a directory, fread() fails.
-    return config_error{
-        path + ": cannot read: " + std::generic_category().message(read_errno)};
-  return config_keys::load(text, path,
+  auto text = config_keys::read_file(path);
+  if (auto* e = std::get_if<config_error>(&text))
+    return std::move(*e);
+  return config_keys::load(std::get<std::string>(text), path,
                            std::get<config_keys::checked_overrides>(checked));
 }
 

@@ -1,8 +1,14 @@
-// The INCOMING LINK actor: one per sending peer, fed by the transport thread.
+// The INCOMING LINK actor: the listener's sink, one per node (the original's
+// incoming thread). It admits what arrives or rejects it while the protocol
+// actor's backlog is full (before any decoding is spent on it), counts every
+// received message, and keeps each sender's messages in order by handing
+// them all to the same processor.
 #include <caf/all.hpp>
 
-#include "node_shared.hpp"
-#include "quilt/name.hpp"
+#include <functional>
+
+#include "node_context.hpp"
+#include "quilt/codec.hpp"
 
 namespace quilt {
 
@@ -10,92 +16,102 @@ namespace {
 
 struct incoming_link_state {
   static inline const char* name = "quilt.incoming-link";
-  std::string peer;
-  uint64_t rx = 0;
+  std::vector<processor_actor> processors;
 };
 
-incoming_link_actor::behavior_type
-incoming_link(incoming_link_actor::stateful_pointer<incoming_link_state> self,
-              std::shared_ptr<node_shared> node, std::string peer) {
-  self->state.peer = std::move(peer);
-  // When this actor ends for any reason, the next message from its peer
-  // spawns a fresh one.
-  self->attach_functor([node, addr = self->address(),
-                        key = self->state.peer](const caf::error&) {
-    std::lock_guard<std::mutex> guard{node->mtx};
-    auto i = node->incoming.find(key);
-    if (i != node->incoming.end() && i->second.address() == addr)
-      node->incoming.erase(i);
-  });
-  return {
-    [=](inbound_batch& batch) {
-      self->state.rx += batch.size();
-      // One processor per peer keeps each link's messages in order.
-      self->send(node->processor_for(self->state.peer), std::move(batch));
-    },
-  };
+/// Posts to an incoming link actor from the transport's side.
+class actor_sink : public inbound_sink {
+public:
+  explicit actor_sink(incoming_link_actor dest) : dest_(std::move(dest)) {
+  }
+
+  void frames(inbound_batch&& batch) override {
+    caf::anon_send(dest_, std::move(batch));
+  }
+
+  void messages(std::string from, message_batch&& batch,
+                std::shared_ptr<std::atomic<uint64_t>> in_flight) override {
+    caf::anon_send(dest_, direct_batch{std::move(from), std::move(batch),
+                                       std::move(in_flight)});
+  }
+
+private:
+  incoming_link_actor dest_;
+};
+
+bool overloaded(const node_context& node) {
+  return node.backlog.load(std::memory_order_relaxed) > protocol_backlog_limit;
 }
 
 } // namespace
 
-incoming_link_actor spawn_incoming_link(std::shared_ptr<node_shared> node,
-                                        std::string peer) {
-  return node->sys.spawn(incoming_link, node, std::move(peer));
-}
-
-void node_shared::dispatch(inbound_batch&& batch) {
-  // Group by sender; batches usually come from one peer at a time.
-  size_t begin = 0;
-  while (begin < batch.size()) {
-    size_t end = begin + 1;
-    while (end < batch.size() && batch[end].peer == batch[begin].peer)
-      ++end;
-    // The same rule as the processors' previous hop: a node name or foreign.
-    auto key = is_valid_name(batch[begin].peer) ? batch[begin].peer
-                                                : foreign_peer_key;
-    incoming_link_actor dest;
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      if (closed)
-        return;
-      auto i = incoming.find(key);
-      if (i == incoming.end()) {
-        // Bound the number of incoming actors: past it, senders share one.
-        if (incoming.size() >= 4096)
-          key = foreign_peer_key;
-        i = incoming.find(key);
-        if (i == incoming.end()) {
-          i = incoming.emplace(key, spawn_incoming_link(self_ptr(), key)).first;
-          // Spawning made CAF remember this (foreign) thread's actor system
-          // and hold its logger, which would keep ~actor_system waiting.
-          caf::logger::set_current_actor_system(nullptr);
+incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
+  auto fn = [node](incoming_link_actor::stateful_pointer<incoming_link_state>
+                     self) -> incoming_link_actor::behavior_type {
+    auto pick = [self](const std::string& peer) -> const processor_actor* {
+      auto& procs = self->state.processors;
+      if (procs.empty())
+        return nullptr;
+      return &procs[procs.size() == 1
+                      ? 0
+                      : std::hash<std::string>{}(peer) % procs.size()];
+    };
+    return {
+      [=](inbound_batch& batch) {
+        node->counters.rx += batch.size();
+        if (overloaded(*node) || self->state.processors.empty()) {
+          decode_result r;
+          r.reason = reject::overloaded;
+          r.detail = "protocol backlog full";
+          for (auto& in : batch)
+            if (in.req)
+              node->net->reply(node->listener, std::move(in.peer),
+                               req_reply(r));
+          node->counters.dropped_overload += batch.size();
+          return;
         }
-      }
-      dest = i->second;
-    }
-    inbound_batch part;
-    if (begin == 0 && end == batch.size()) {
-      part = std::move(batch);
-    } else {
-      part.reserve(end - begin);
-      for (size_t k = begin; k < end; ++k)
-        part.push_back(std::move(batch[k]));
-    }
-    caf::anon_send(dest, std::move(part));
-    begin = end;
-  }
+        if (self->state.processors.size() == 1) {
+          self->send(*pick({}), std::move(batch));
+          return;
+        }
+        // Split by sender; batches usually come from one peer at a time.
+        size_t begin = 0;
+        while (begin < batch.size()) {
+          size_t end = begin + 1;
+          while (end < batch.size() && batch[end].peer == batch[begin].peer)
+            ++end;
+          inbound_batch part;
+          if (begin == 0 && end == batch.size()) {
+            part = std::move(batch);
+          } else {
+            part.reserve(end - begin);
+            for (size_t k = begin; k < end; ++k)
+              part.push_back(std::move(batch[k]));
+          }
+          self->send(*pick(part.front().peer), std::move(part));
+          begin = end;
+        }
+      },
+      [=](direct_batch& batch) {
+        node->counters.rx += batch.msgs.size();
+        if (overloaded(*node) || self->state.processors.empty()) {
+          *batch.in_flight -= batch.msgs.size();
+          node->counters.dropped_overload += batch.msgs.size();
+          return;
+        }
+        auto& dest = *pick(batch.from);
+        self->send(dest, std::move(batch));
+      },
+      [=](wire_atom, std::vector<processor_actor>& procs) {
+        self->state.processors = std::move(procs);
+      },
+    };
+  };
+  return node->sys.spawn(fn);
 }
 
-processor_actor node_shared::processor_for(const std::string& peer) {
-  std::lock_guard<std::mutex> guard{mtx};
-  if (processors.empty())
-    return {};
-  return processors[std::hash<std::string>{}(peer) % processors.size()];
-}
-
-protocol_actor node_shared::protocol_handle() {
-  std::lock_guard<std::mutex> guard{mtx};
-  return protocol;
+inbound_sink_ptr make_sink(incoming_link_actor incoming) {
+  return std::make_shared<actor_sink>(std::move(incoming));
 }
 
 } // namespace quilt

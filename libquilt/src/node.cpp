@@ -1,9 +1,19 @@
 // The NODE SUPERVISOR actor (the original QuiltServer) and start_node.
+//
+// The supervisor spawns every actor of its node and hands each the handles
+// it needs: the incoming link gets the processors, the processors get the
+// protocol actor, the protocol actor gets the supervisor (which spawns an
+// outgoing peer actor whenever the protocol opens a link). When a child ends
+// unasked it is replaced and re-wired the same way; more than max_restarts
+// replacements within restart_window and the node stops with an error.
 #include "quilt/node.hpp"
+
+#include <deque>
+#include <map>
 
 #include <caf/all.hpp>
 
-#include "node_shared.hpp"
+#include "node_context.hpp"
 #include "quilt/error.hpp"
 #include "quilt/log.hpp"
 
@@ -29,6 +39,8 @@ const char* to_string(ec x) {
       return "no_such_node";
     case ec::shutting_down:
       return "shutting_down";
+    case ec::too_many_restarts:
+      return "too_many_restarts";
   }
   return "unknown";
 }
@@ -39,64 +51,190 @@ void configure_actor_system(caf::actor_system_config& cfg) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
 }
 
+node_context::node_context(caf::actor_system& s, node_config c,
+                           node_options o, std::shared_ptr<transport> n)
+  : sys(s), cfg(std::move(c)), opts(o), net(std::move(n)),
+    started(s.clock().now()) {
+  using namespace std::chrono;
+  if (opts.unix_offset) {
+    unix_offset = *opts.unix_offset;
+  } else {
+    auto unix_now = duration_cast<microseconds>(
+      system_clock::now().time_since_epoch());
+    unix_offset = unix_now
+                  - duration_cast<microseconds>(started.time_since_epoch());
+  }
+}
+
 namespace {
 
 struct supervisor_state {
   static inline const char* name = "quilt.supervisor";
-  std::shared_ptr<node_shared> node;
+
+  struct link_entry {
+    std::string endpoint;
+    peer_link_handle handle;
+  };
+
+  node_context_ptr node;
+  protocol_actor protocol;
+  std::vector<processor_actor> processors;
+  incoming_link_actor incoming;
+  std::map<link_id, link_entry> links;
+  std::vector<event_sink_actor> sinks;
+  std::deque<time_point> restarts;
   bool stopping = false;
-  uint32_t restarts = 0;
 };
 
-/// Spawns the processors and the protocol actor, monitored by `self`.
-template <class Self>
-void spawn_children(Self* self, const std::shared_ptr<node_shared>& node) {
-  std::vector<processor_actor> procs;
-  for (size_t i = 0; i < node->cfg.processors; ++i) {
-    procs.push_back(spawn_processor(node, i));
-    self->monitor(procs.back());
-  }
-  auto proto = spawn_protocol(node);
-  self->monitor(proto);
-  std::lock_guard<std::mutex> guard{node->mtx};
-  node->processors = std::move(procs);
-  node->protocol = proto;
+using supervisor_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+
+/// Spawns the peer actor of link `id` (again) and tells the protocol.
+void spawn_link(supervisor_ptr self, link_id id) {
+  auto& st = self->state;
+  auto& node = st.node;
+  auto& entry = st.links[id];
+  dial_options opts;
+  opts.identity = node->cfg.name;
+  opts.queue_limit = node->cfg.queue_limit;
+  opts.max_message_bytes = node->cfg.max_message_bytes;
+  opts.max_queue_age_ms = node->cfg.dead_after_ms;
+  auto link = node->net->dial(entry.endpoint, opts);
+  entry.handle.counters = link->shared_counters();
+  entry.handle.inflight = std::make_shared<std::atomic<int64_t>>(0);
+  entry.handle.actor = spawn_peer_link(node, std::move(link),
+                                       entry.handle.inflight);
+  self->monitor(entry.handle.actor);
+  self->send(st.protocol, link_atom::value, id, entry.handle);
 }
 
-node_actor::behavior_type
-supervisor(node_actor::stateful_pointer<supervisor_state> self,
-           std::shared_ptr<node_shared> node) {
-  self->state.node = node;
-  spawn_children(self, node);
-  self->set_down_handler([=](caf::down_msg& msg) {
-    auto& st = self->state;
-    if (st.stopping)
-      return;
-    // A child ended without being asked to: replace it.
-    std::lock_guard<std::mutex> guard{node->mtx};
-    if (node->protocol && msg.source == node->protocol.address()) {
-      QUILT_ERROR(node->cfg.name, "protocol actor ended ("
-                                    << to_string(msg.reason)
-                                    << "), restarting it");
-      ++st.restarts;
-      node->backlog = 0;
-      node->protocol = spawn_protocol(node);
-      self->monitor(node->protocol);
-      return;
+/// Spawns (or replaces) the protocol actor and points the processors at it.
+void spawn_protocol_actor(supervisor_ptr self) {
+  auto& st = self->state;
+  // A new protocol knows none of the old one's links: it opens its own.
+  for (auto& [id, entry] : st.links) {
+    self->demonitor(entry.handle.actor.address());
+    self->send_exit(entry.handle.actor, caf::exit_reason::user_shutdown);
+  }
+  st.links.clear();
+  st.node->backlog = 0;
+  st.protocol = spawn_protocol(st.node, self);
+  self->monitor(st.protocol);
+  for (auto& s : st.sinks)
+    self->send(st.protocol, subscribe_atom::value, s);
+  for (auto& p : st.processors)
+    self->send(p, wire_atom::value, st.protocol);
+}
+
+void spawn_incoming(supervisor_ptr self) {
+  auto& st = self->state;
+  st.incoming = spawn_incoming_link(st.node);
+  self->monitor(st.incoming);
+  self->send(st.incoming, wire_atom::value, st.processors);
+  st.node->net->attach(st.node->listener, make_sink(st.incoming));
+}
+
+/// Counts a replacement; false when the node has had too many.
+bool may_restart(supervisor_ptr self, const char* what,
+                 const caf::error& reason) {
+  auto& st = self->state;
+  auto& cfg = st.node->cfg;
+  auto now = self->clock().now();
+  while (!st.restarts.empty()
+         && now - st.restarts.front() > st.node->opts.restart_window)
+    st.restarts.pop_front();
+  if (st.restarts.size() >= st.node->opts.max_restarts) {
+    QUILT_ERROR(cfg.name, what << " ended (" << to_string(reason) << "): "
+                               << st.restarts.size() << " restarts within "
+                               << st.node->opts.restart_window.count()
+                               << " ms, stopping the node");
+    for (auto& s : st.sinks)
+      self->send(s, node_event{node_event::error,
+                               "node " + cfg.name
+                                 + " stopped: too many restarts"});
+    return false;
+  }
+  st.restarts.push_back(now);
+  QUILT_ERROR(cfg.name, what << " ended (" << to_string(reason)
+                             << "), restarting it");
+  return true;
+}
+
+/// Stops every child and the listener, then the supervisor itself.
+void stop_node(supervisor_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  st.stopping = true;
+  st.node->net->close_listener(st.node->listener);
+  auto stop = [&](const auto& child) {
+    self->send_exit(child, caf::exit_reason::user_shutdown);
+  };
+  for (auto& p : st.processors)
+    stop(p);
+  stop(st.protocol);
+  stop(st.incoming);
+  for (auto& [id, entry] : st.links)
+    stop(entry.handle.actor);
+  // The protocol handle stays: requests delegated to it from now on get an
+  // error answer from CAF instead of going nowhere.
+  st.processors.clear();
+  st.links.clear();
+  if (reason)
+    self->quit(reason);
+}
+
+void on_child_down(supervisor_ptr self, const caf::down_msg& msg) {
+  auto& st = self->state;
+  if (st.stopping)
+    return;
+  auto restart = [&](const char* what) {
+    if (may_restart(self, what, msg.reason))
+      return true;
+    stop_node(self, make_error(ec::too_many_restarts));
+    return false;
+  };
+  if (msg.source == st.protocol.address()) {
+    if (restart("protocol actor"))
+      spawn_protocol_actor(self);
+    return;
+  }
+  if (msg.source == st.incoming.address()) {
+    if (restart("incoming link"))
+      spawn_incoming(self);
+    return;
+  }
+  for (auto& p : st.processors) {
+    if (p.address() != msg.source)
+      continue;
+    if (restart("processor")) {
+      p = spawn_processor(st.node, st.protocol);
+      self->monitor(p);
+      self->send(st.incoming, wire_atom::value, st.processors);
     }
-    for (auto& p : node->processors) {
-      if (p.address() == msg.source) {
-        QUILT_ERROR(node->cfg.name, "processor ended ("
-                                      << to_string(msg.reason)
-                                      << "), restarting it");
-        ++st.restarts;
-        p = spawn_processor(node, 0);
-        self->monitor(p);
-        return;
-      }
-    }
-  });
-  auto to_protocol = [node] { return node->protocol_handle(); };
+    return;
+  }
+  for (auto& [id, entry] : st.links) {
+    if (entry.handle.actor.address() != msg.source)
+      continue;
+    if (restart("outgoing peer actor"))
+      spawn_link(self, id);
+    return;
+  }
+}
+
+supervisor_actor::behavior_type supervisor(supervisor_ptr self,
+                                           node_context_ptr node) {
+  auto& st = self->state;
+  st.node = node;
+  // Order matters only for the handles: each child gets the ones it uses.
+  st.protocol = spawn_protocol(node, self);
+  self->monitor(st.protocol);
+  for (size_t i = 0; i < node->cfg.processors; ++i) {
+    st.processors.push_back(spawn_processor(node, st.protocol));
+    self->monitor(st.processors.back());
+  }
+  spawn_incoming(self);
+  self->set_down_handler(
+    [=](caf::down_msg& msg) { on_child_down(self, msg); });
+  auto to_protocol = [self] { return self->state.protocol; };
   return {
     [=](connect_atom a, std::string& address, uint16_t port) {
       return self->delegate(to_protocol(), a, std::move(address), port);
@@ -113,7 +251,9 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
     [=](inbox_atom a, uint32_t n) { return self->delegate(to_protocol(), a, n); },
     [=](stats_atom a) { return self->delegate(to_protocol(), a); },
     [=](status_atom a) { return self->delegate(to_protocol(), a); },
+    [=](summary_atom a) { return self->delegate(to_protocol(), a); },
     [=](subscribe_atom a, event_sink_actor& sink) {
+      self->state.sinks.push_back(sink);
       self->send(to_protocol(), a, std::move(sink));
     },
     [=](nodes_atom) -> caf::result<std::vector<node_summary>> {
@@ -123,12 +263,34 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
       return make_error(ec::not_a_simulation);
     },
     [=](children_atom) {
+      auto& st = self->state;
       std::vector<caf::actor> result;
-      std::lock_guard<std::mutex> guard{node->mtx};
-      result.push_back(caf::actor_cast<caf::actor>(node->protocol));
-      for (auto& p : node->processors)
+      result.push_back(caf::actor_cast<caf::actor>(st.protocol));
+      for (auto& p : st.processors)
         result.push_back(caf::actor_cast<caf::actor>(p));
+      result.push_back(caf::actor_cast<caf::actor>(st.incoming));
+      for (auto& [id, entry] : st.links)
+        result.push_back(caf::actor_cast<caf::actor>(entry.handle.actor));
       return result;
+    },
+    [=](open_atom, link_id id, std::string& endpoint) {
+      auto& st = self->state;
+      // Only the node's own protocol actor opens links.
+      if (st.stopping || self->current_sender() != st.protocol.address())
+        return;
+      st.links[id].endpoint = std::move(endpoint);
+      spawn_link(self, id);
+    },
+    [=](close_atom, link_id id) {
+      auto& st = self->state;
+      if (self->current_sender() != st.protocol.address())
+        return;
+      auto i = st.links.find(id);
+      if (i == st.links.end())
+        return;
+      self->demonitor(i->second.handle.actor.address());
+      self->send_exit(i->second.handle.actor, caf::exit_reason::user_shutdown);
+      st.links.erase(i);
     },
     [=](shutdown_atom) {
       auto& st = self->state;
@@ -136,24 +298,10 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
         self->quit();
         return true;
       }
-      st.stopping = true;
-      QUILT_INFO(node->cfg.name, "shutting down");
-      node->net->close_listener(node->listener);
-      {
-        std::lock_guard<std::mutex> guard{node->mtx};
-        node->closed = true;
-        for (auto& p : node->processors)
-          self->send_exit(p, caf::exit_reason::user_shutdown);
-        self->send_exit(node->protocol, caf::exit_reason::user_shutdown);
-        for (auto& [key, in] : node->incoming)
-          self->send_exit(in, caf::exit_reason::user_shutdown);
-        // The protocol handle stays: requests delegated to it from now on
-        // get an error answer from CAF instead of going nowhere.
-        node->processors.clear();
-        node->incoming.clear();
-      }
+      QUILT_INFO(st.node->cfg.name, "shutting down");
+      stop_node(self, caf::error{});
       // Quit after this reply is on its way to a (possibly remote) asker.
-      caf::anon_send(self, shutdown_atom::value);
+      caf::anon_send(caf::actor_cast<node_actor>(self), shutdown_atom::value);
       return true;
     },
   };
@@ -163,26 +311,21 @@ supervisor(node_actor::stateful_pointer<supervisor_state> self,
 
 std::variant<node_actor, std::string>
 start_node(caf::actor_system& sys, const node_config& cfg,
-           std::shared_ptr<transport> net) {
-  auto node = std::make_shared<node_shared>(sys, cfg, net);
+           std::shared_ptr<transport> net, node_options opts) {
+  auto node = std::make_shared<node_context>(sys, cfg, opts, net);
   // status.listen shows the endpoint actually bound (inproc or tcp).
   if (node->cfg.endpoint.empty())
     node->cfg.endpoint = net->endpoint(cfg.host, cfg.port);
-  listen_options opts;
-  opts.max_message_bytes = cfg.max_message_bytes;
-  // The handler holds the node weakly: a closed node's wiring goes away even
-  // if the transport still has the listener for a moment.
-  std::weak_ptr<node_shared> weak = node;
+  listen_options lopts;
+  lopts.name = cfg.name;
+  lopts.max_message_bytes = cfg.max_message_bytes;
   const auto& endpoint = node->cfg.endpoint;
-  auto res = net->listen(endpoint, opts, [weak](inbound_batch&& batch) {
-    if (auto n = weak.lock())
-      n->dispatch(std::move(batch));
-  });
+  auto res = net->listen(endpoint, lopts);
   if (auto err = std::get_if<std::string>(&res))
     return *err;
   node->listener = std::get<listener_id>(res);
   QUILT_INFO(cfg.name, "listening on " << endpoint);
-  return sys.spawn(supervisor, node);
+  return caf::actor_cast<node_actor>(sys.spawn(supervisor, node));
 }
 
 } // namespace quilt

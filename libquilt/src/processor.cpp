@@ -1,8 +1,9 @@
 // The PROCESSOR actor: decodes and validates raw frames, answers lock-step
-// clients, and hands valid messages to the protocol actor.
+// clients, and hands valid messages to the protocol actor. Messages from a
+// direct link were made by a node's protocol and need no decoding.
 #include <caf/all.hpp>
 
-#include "node_shared.hpp"
+#include "node_context.hpp"
 #include "quilt/codec.hpp"
 #include "quilt/log.hpp"
 #include "quilt/name.hpp"
@@ -14,65 +15,70 @@ namespace {
 
 struct processor_state {
   static inline const char* name = "quilt.processor";
+  protocol_actor protocol;
 };
-
-processor_actor::behavior_type
-processor(processor_actor::stateful_pointer<processor_state> self,
-          std::shared_ptr<node_shared> node) {
-  return {
-    [=](inbound_batch& batch) {
-      auto& c = node->counters;
-      decoded_batch out;
-      out.reserve(batch.size());
-      // One more slot than allowed, so an overlong message shows as such.
-      std::string_view frames[65];
-      uint64_t invalid = 0;
-      uint64_t overload = 0;
-      bool overloaded = node->backlog.load(std::memory_order_relaxed)
-                        > protocol_backlog_limit;
-      for (auto& in : batch) {
-        auto n = std::min(unpack_frames(in.packed, frames, 65), size_t{65});
-        out.emplace_back();
-        auto& d = out.back();
-        auto r = decode(frames, n, node->cfg.max_message_bytes, node->cfg.name,
-                        d.msg);
-        if (r.ok && overloaded) {
-          r.ok = false;
-          r.reason = reject::overloaded;
-          r.detail = "protocol backlog full";
-          ++overload;
-        } else if (!r.ok) {
-          ++invalid;
-          QUILT_DEBUG(node->cfg.name, "dropped invalid message: "
-                                        << to_string(r.reason) << ' '
-                                        << r.detail);
-        }
-        if (in.req)
-          node->net->reply(node->listener, in.peer, req_reply(r));
-        if (!r.ok) {
-          out.pop_back();
-          continue;
-        }
-        if (is_valid_name(in.peer))
-          d.prev_hop = std::move(in.peer);
-      }
-      c.rx += batch.size();
-      if (invalid > 0)
-        c.dropped_invalid += invalid;
-      if (overload > 0)
-        c.dropped_overload += overload;
-      if (!out.empty()) {
-        node->backlog += static_cast<int64_t>(out.size());
-        self->send(node->protocol_handle(), std::move(out));
-      }
-    },
-  };
-}
 
 } // namespace
 
-processor_actor spawn_processor(std::shared_ptr<node_shared> node, size_t) {
-  return node->sys.spawn(processor, std::move(node));
+processor_actor spawn_processor(const node_context_ptr& node,
+                                protocol_actor protocol) {
+  auto fn = [node](processor_actor::stateful_pointer<processor_state> self,
+                   protocol_actor proto) -> processor_actor::behavior_type {
+    self->state.protocol = std::move(proto);
+    auto hand_over = [self, node](decoded_batch&& out) {
+      if (out.empty())
+        return;
+      node->backlog += static_cast<int64_t>(out.size());
+      self->send(self->state.protocol, std::move(out));
+    };
+    return {
+      [=](inbound_batch& batch) {
+        decoded_batch out;
+        out.reserve(batch.size());
+        // One more slot than allowed, so an overlong message shows as such.
+        std::string_view frames[65];
+        uint64_t invalid = 0;
+        for (auto& in : batch) {
+          auto n = std::min(unpack_frames(in.packed, frames, 65), size_t{65});
+          out.emplace_back();
+          auto& d = out.back();
+          auto r = decode(frames, n, node->cfg.max_message_bytes,
+                          node->cfg.name, d.msg);
+          if (!r.ok) {
+            ++invalid;
+            QUILT_DEBUG(node->cfg.name, "dropped invalid message: "
+                                          << to_string(r.reason) << ' '
+                                          << r.detail);
+          }
+          if (in.req)
+            node->net->reply(node->listener, in.peer, req_reply(r));
+          if (!r.ok) {
+            out.pop_back();
+            continue;
+          }
+          if (is_valid_name(in.peer))
+            d.prev_hop = std::move(in.peer);
+        }
+        if (invalid > 0)
+          node->counters.dropped_invalid += invalid;
+        hand_over(std::move(out));
+      },
+      [=](direct_batch& batch) {
+        *batch.in_flight -= batch.msgs.size();
+        decoded_batch out;
+        out.resize(batch.msgs.size());
+        for (size_t i = 0; i < out.size(); ++i) {
+          out[i].prev_hop = batch.from;
+          out[i].msg = std::move(batch.msgs[i]);
+        }
+        hand_over(std::move(out));
+      },
+      [=](wire_atom, protocol_actor& proto) {
+        self->state.protocol = std::move(proto);
+      },
+    };
+  };
+  return node->sys.spawn(fn, std::move(protocol));
 }
 
 } // namespace quilt

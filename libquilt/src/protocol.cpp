@@ -16,9 +16,12 @@ constexpr size_t max_peers = 4096;
 /// Pings older than this are forgotten even without an answer.
 constexpr auto ping_memory = std::chrono::seconds(60);
 
-int64_t unix_ms() {
+int64_t unix_ms(const protocol_config& cfg, time_point now) {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+  if (!cfg.unix_offset)
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+      .count();
+  return duration_cast<milliseconds>(now.time_since_epoch() + *cfg.unix_offset)
     .count();
 }
 
@@ -291,7 +294,7 @@ void protocol::on_local(message& x, time_point now) {
       e.to = is_broadcast(x.destination) ? "all" : x.destination;
       e.id = x.id;
       e.text = std::move(x.args[0]);
-      e.received_ms = unix_ms();
+      e.received_ms = unix_ms(cfg_, now);
       inbox_.push_back(std::move(e));
       if (inbox_.size() > cfg_.inbox_limit)
         inbox_.pop_front();

@@ -1,9 +1,12 @@
-// The PROTOCOL actor: owns quilt::protocol and performs its outputs.
+// The PROTOCOL actor: owns quilt::protocol and performs its outputs. Every
+// "now" comes from the actor system's clock and every timer is a delayed
+// message, so the same actor runs on real time (quiltd) and on a
+// simulation's virtual time.
 #include <caf/all.hpp>
 
 #include <random>
 
-#include "node_shared.hpp"
+#include "node_context.hpp"
 #include "quilt/codec.hpp"
 #include "quilt/log.hpp"
 #include "quilt/name.hpp"
@@ -18,9 +21,10 @@ using namespace std::chrono;
 struct protocol_state : protocol_callee {
   static inline const char* name = "quilt.protocol";
 
+  /// A link as the protocol opened it. Until the supervisor answered with
+  /// its peer actor, messages wait in `pending` (bounded by queue_limit).
   struct link {
-    peer_link_actor actor;
-    std::shared_ptr<std::atomic<int64_t>> inflight;
+    peer_link_handle peer;
     message_batch pending;
   };
 
@@ -30,7 +34,8 @@ struct protocol_state : protocol_callee {
   };
 
   protocol_actor::stateful_pointer<protocol_state> self = nullptr;
-  std::shared_ptr<node_shared> node;
+  node_context_ptr node;
+  supervisor_actor supervisor;
   std::unique_ptr<protocol> proto;
   std::unordered_map<link_id, link> links;
   std::vector<link_id> dirty;
@@ -39,25 +44,33 @@ struct protocol_state : protocol_callee {
   std::vector<event_sink_actor> sinks;
   time_point timer_at = time_point::max();
   uint64_t timer_gen = 0; // only the newest timer counts
+  /// Counts of links already closed, kept in the node's totals.
+  uint64_t retired_tx = 0;
+  uint64_t retired_dropped = 0;
+  std::array<uint64_t, command_count> retired_by_command{};
+
+  time_point now() const { return self->clock().now(); }
 
   // -- protocol_callee -------------------------------------------------------
 
   void open_link(link_id id, const std::string& address,
                  uint16_t port) override {
-    link l;
-    l.inflight = std::make_shared<std::atomic<int64_t>>(0);
-    l.actor = spawn_peer_link(self->system(), node,
-                              node->net->endpoint(address, port), l.inflight);
-    self->link_to(l.actor);
-    links.emplace(id, std::move(l));
+    links.emplace(id, link{});
+    self->send(supervisor, open_atom::value, id,
+               node->net->endpoint(address, port));
   }
 
   void close_link(link_id id) override {
     auto i = links.find(id);
     if (i == links.end())
       return;
-    self->unlink_from(i->second.actor);
-    self->send_exit(i->second.actor, caf::exit_reason::user_shutdown);
+    if (auto& c = i->second.peer.counters) {
+      retired_tx += c->tx;
+      retired_dropped += c->dropped;
+      for (size_t k = 0; k < command_count; ++k)
+        retired_by_command[k] += c->tx_by_command[k];
+    }
+    self->send(supervisor, close_atom::value, id);
     links.erase(i);
   }
 
@@ -77,8 +90,9 @@ struct protocol_state : protocol_callee {
     if (i == links.end())
       return nullptr;
     auto& l = i->second;
-    auto waiting = l.inflight->load(std::memory_order_relaxed)
-                   + static_cast<int64_t>(l.pending.size());
+    auto waiting = static_cast<int64_t>(l.pending.size());
+    if (l.peer.inflight)
+      waiting += l.peer.inflight->load(std::memory_order_relaxed);
     if (waiting >= static_cast<int64_t>(node->cfg.queue_limit)) {
       ++node->counters.dropped_queue_full;
       return nullptr;
@@ -113,7 +127,7 @@ struct protocol_state : protocol_callee {
     uint64_t rtt = 0;
     if (auto i = pings.find(about); i != pings.end())
       rtt = static_cast<uint64_t>(
-        duration_cast<microseconds>(clock::now() - i->second.sent).count());
+        duration_cast<microseconds>(now() - i->second.sent).count());
     answer(about, ping_result{false, x.origin, rtt, x.args[0]});
     if (!sinks.empty())
       emit(node_event::error,
@@ -151,20 +165,24 @@ struct protocol_state : protocol_callee {
   void flush() {
     for (auto id : dirty) {
       auto i = links.find(id);
-      if (i == links.end() || i->second.pending.empty())
-        continue;
-      auto& l = i->second;
-      *l.inflight += static_cast<int64_t>(l.pending.size());
-      self->send(l.actor, std::move(l.pending));
-      l.pending = message_batch{};
+      if (i != links.end())
+        flush(i->second);
     }
     dirty.clear();
     arm_timer();
   }
 
+  void flush(link& l) {
+    if (l.pending.empty() || !l.peer.actor)
+      return; // waits for its peer actor
+    *l.peer.inflight += static_cast<int64_t>(l.pending.size());
+    self->send(l.peer.actor, std::move(l.pending));
+    l.pending = message_batch{};
+  }
+
   void arm_timer() {
     auto at = proto->next_wakeup();
-    auto now = clock::now();
+    auto now = this->now();
     if (at >= timer_at && timer_at > now)
       return; // an earlier timer is already on its way
     timer_at = at;
@@ -180,32 +198,40 @@ struct protocol_state : protocol_callee {
     s.dropped_invalid += c.dropped_invalid;
     s.dropped_overload += c.dropped_overload;
     s.dropped_queue_full += c.dropped_queue_full;
-    for (size_t i = 0; i < command_count; ++i)
-      s.tx_by_command[i] += c.tx_by_command[i];
-    std::lock_guard<std::mutex> guard{node->mtx};
-    s.tx += node->retired_tx;
-    s.dropped_queue_full += node->retired_dropped;
-    for (auto& l : node->links) {
-      s.tx += l->tx;
-      s.dropped_queue_full += l->dropped;
+    s.tx += retired_tx;
+    s.dropped_queue_full += retired_dropped;
+    for (size_t k = 0; k < command_count; ++k)
+      s.tx_by_command[k] += retired_by_command[k];
+    for (auto& [id, l] : links) {
+      if (!l.peer.counters)
+        continue;
+      auto& lc = *l.peer.counters;
+      s.tx += lc.tx;
+      s.dropped_queue_full += lc.dropped;
+      for (size_t k = 0; k < command_count; ++k)
+        s.tx_by_command[k] += lc.tx_by_command[k];
     }
     return s;
   }
 };
 
-uint64_t clock_derived_id() {
-  // Microseconds since the epoch times 1024: a restarted node starts above
-  // every id its former self used, unless it sent 1024 messages per us.
-  auto us = duration_cast<microseconds>(system_clock::now().time_since_epoch());
-  return static_cast<uint64_t>(us.count()) << 10;
+/// Unix microseconds times 1024, plus a salt below 1024: a restarted node
+/// starts above every id its former self used, unless it sent 1024 messages
+/// per microsecond. On virtual time the ids follow virtual time.
+uint64_t clock_derived_id(const node_context& node, time_point now) {
+  auto us = duration_cast<microseconds>(now.time_since_epoch())
+            + node.unix_offset;
+  return (static_cast<uint64_t>(us.count()) << 10)
+         + node.opts.id_salt % 1024;
 }
 
 protocol_actor::behavior_type
 protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
-            std::shared_ptr<node_shared> node) {
+            node_context_ptr node, supervisor_actor supervisor) {
   auto& st = self->state;
   st.self = self;
   st.node = node;
+  st.supervisor = std::move(supervisor);
   const auto& cfg = node->cfg;
   protocol_config pc;
   pc.name = cfg.name;
@@ -214,8 +240,9 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   pc.heartbeat_ms = cfg.heartbeat_ms;
   pc.dead_after_ms = cfg.dead_after_ms;
   pc.default_ttl = static_cast<uint8_t>(cfg.default_ttl);
-  st.proto = std::make_unique<protocol>(pc, st, clock_derived_id());
-  auto now = clock::now();
+  pc.unix_offset = node->unix_offset;
+  auto now = st.now();
+  st.proto = std::make_unique<protocol>(pc, st, clock_derived_id(*node, now));
   for (auto& p : cfg.peers)
     st.proto->connect(p.address, p.port, true, now);
   st.proto->tick(now);
@@ -224,7 +251,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     [=](decoded_batch& batch) {
       auto& st = self->state;
       node->backlog -= static_cast<int64_t>(batch.size());
-      auto now = clock::now();
+      auto now = st.now();
       for (auto& d : batch)
         st.proto->handle(d.msg, d.prev_hop, now);
       st.flush();
@@ -234,7 +261,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       if (gen != st.timer_gen)
         return;
       st.timer_at = time_point::max();
-      st.proto->tick(clock::now());
+      st.proto->tick(st.now());
       st.flush();
     },
     [=](timeout_atom, uint64_t ping_id) {
@@ -243,7 +270,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     },
     [=](connect_atom, const std::string& address, uint16_t port) {
       auto& st = self->state;
-      auto ok = st.proto->connect(address, port, true, clock::now());
+      auto ok = st.proto->connect(address, port, true, st.now());
       st.flush();
       return ok;
     },
@@ -252,7 +279,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       auto& st = self->state;
       if (!is_valid_destination(target))
         return ping_result{false, {}, 0, "bad_destination"};
-      auto sent = clock::now();
+      auto sent = st.now();
       auto id = st.proto->ping(target, ttl, sent);
       st.flush();
       if (!id)
@@ -278,13 +305,24 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       if (dest.size() + 3 + cfg.name.size() + 23 + text.size()
           > cfg.max_message_bytes)
         return send_result{false, 0, "too_large"};
-      auto id = st.proto->send_text(dest, text, clock::now());
+      auto id = st.proto->send_text(dest, text, st.now());
       st.flush();
       if (!id)
         return send_result{false, 0, "unreachable"};
       return send_result{true, *id, {}};
     },
-    [=](peers_atom) { return self->state.proto->peers(clock::now()); },
+    [=](link_atom, link_id id, peer_link_handle& peer) {
+      auto& st = self->state;
+      auto i = st.links.find(id);
+      if (i == st.links.end())
+        return; // closed meanwhile
+      i->second.peer = std::move(peer);
+      st.flush(i->second);
+    },
+    [=](peers_atom) {
+      auto& st = self->state;
+      return st.proto->peers(st.now());
+    },
     [=](routes_atom) { return self->state.proto->routes(); },
     [=](topology_atom) {
       mesh_topology t;
@@ -300,12 +338,18 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       s.listen = cfg.listen_endpoint();
       s.processors = cfg.processors;
       s.uptime_ms = static_cast<uint64_t>(
-        duration_cast<milliseconds>(clock::now() - node->started).count());
+        duration_cast<milliseconds>(st.now() - node->started).count());
       s.peers_up = static_cast<uint32_t>(st.proto->peers_up());
       s.routes = static_cast<uint32_t>(st.proto->routes().size());
       s.version = version();
       s.default_ttl = cfg.default_ttl;
       return s;
+    },
+    [=](summary_atom) {
+      auto& st = self->state;
+      auto [routes, hops] = st.proto->route_digest();
+      return node_summary{cfg.name, static_cast<uint32_t>(st.proto->peers_up()),
+                          static_cast<uint32_t>(routes), hops};
     },
     [=](subscribe_atom, event_sink_actor sink) {
       self->state.sinks.push_back(std::move(sink));
@@ -315,8 +359,9 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
 
 } // namespace
 
-protocol_actor spawn_protocol(std::shared_ptr<node_shared> node) {
-  return node->sys.spawn(protocol_fn, std::move(node));
+protocol_actor spawn_protocol(const node_context_ptr& node,
+                              supervisor_actor supervisor) {
+  return node->sys.spawn(protocol_fn, node, std::move(supervisor));
 }
 
 } // namespace quilt

@@ -164,6 +164,14 @@ std::vector<route_entry> routing_table::routes() {
   return result;
 }
 
+std::pair<size_t, uint64_t> routing_table::digest() {
+  recompute();
+  uint64_t sum = 0;
+  for (auto& [dest, r] : routes_)
+    sum += r.hops;
+  return {routes_.size(), sum};
+}
+
 void routing_table::topology(
   std::vector<std::string>& nodes,
   std::vector<std::pair<std::string, std::string>>& links) {

@@ -19,9 +19,6 @@
 
 namespace quilt {
 
-outgoing_link::~outgoing_link() = default;
-transport::~transport() = default;
-
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -37,10 +34,16 @@ void set_int(void* socket, int option, int value) {
   zmq_setsockopt(socket, option, &value, sizeof(value));
 }
 
-/// A DEALER for an outgoing link, connected to `endpoint`.
+/// A DEALER for an outgoing link, connected to `endpoint`; null when libzmq
+/// has no socket to give (the reactor tries again later).
 void* make_dealer(void* ctx, const std::string& endpoint,
                   const dial_options& opts) {
   void* s = zmq_socket(ctx, ZMQ_DEALER);
+  if (!s) {
+    QUILT_ERROR("zmq", "cannot create a socket for " << endpoint << ": "
+                                                    << zmq_strerror(zmq_errno()));
+    return nullptr;
+  }
   zmq_setsockopt(s, ZMQ_ROUTING_ID, opts.identity.data(),
                  opts.identity.size());
   set_int(s, ZMQ_IMMEDIATE, 1); // queue in our bounded queue, not in libzmq
@@ -62,10 +65,10 @@ struct zmq_transport::impl {
   // -- commands posted by other threads -------------------------------------
 
   struct command {
-    enum kind_t { add_router, add_dealer, send, reply, close } kind;
+    enum kind_t { add_router, add_dealer, attach, send, reply, close } kind;
     uint64_t id = 0;
     void* socket = nullptr;
-    inbound_handler handler;
+    inbound_sink_ptr sink;
     std::shared_ptr<link_counters> counters;
     dial_options opts;
     std::string endpoint;
@@ -87,15 +90,17 @@ struct zmq_transport::impl {
     int fd = -1;
     bool router = false;
     bool ready = false; // in ready_ for another look without waiting
-    inbound_handler handler;
+    inbound_sink_ptr sink; // routers: nothing is read until it is set
     std::shared_ptr<link_counters> counters;
     dial_options opts;
     std::string endpoint; // dealers: where they connect
+    std::string name;     // routers: the listening node (for cut links)
     steady::time_point redialled{};
     std::deque<pending_msg> out;
   };
 
   void* ctx = nullptr;
+  std::shared_ptr<link_faults> faults;
   int epfd = -1;
   int wakefd = -1;
   std::thread thread;
@@ -111,9 +116,12 @@ struct zmq_transport::impl {
   size_t queued_total = 0; // messages in all `out` queues
   steady::time_point last_expiry{};
 
-  impl() {
+  explicit impl(std::shared_ptr<link_faults> f) : faults(std::move(f)) {
     ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_BLOCKY, 0);
+    // libzmq allows 1023 sockets per context by default: too few for a
+    // simulation of a thousand nodes with their links.
+    zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, zmq_ctx_get(ctx, ZMQ_SOCKET_LIMIT));
     epfd = epoll_create1(EPOLL_CLOEXEC);
     wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
@@ -139,7 +147,8 @@ struct zmq_transport::impl {
     // Sockets handed over after the loop ended: close them too, or
     // zmq_ctx_term would wait for them for ever.
     for (auto& c : commands)
-      if (c.kind == command::add_router || c.kind == command::add_dealer)
+      if ((c.kind == command::add_router || c.kind == command::add_dealer)
+          && c.socket)
         zmq_close(c.socket);
     commands.clear();
     zmq_ctx_term(ctx);
@@ -197,7 +206,9 @@ struct zmq_transport::impl {
           // Sockets handed over but never added: close them, or
           // zmq_ctx_term would wait for them for ever.
           for (auto& c : incoming)
-            if (c.kind == command::add_router || c.kind == command::add_dealer)
+            if ((c.kind == command::add_router
+                 || c.kind == command::add_dealer)
+                && c.socket)
               zmq_close(c.socket);
           return;
         }
@@ -240,17 +251,20 @@ struct zmq_transport::impl {
         e.id = c.id;
         e.socket = c.socket;
         e.router = c.kind == command::add_router;
-        e.handler = std::move(c.handler);
         e.counters = std::move(c.counters);
         e.opts = std::move(c.opts);
         e.endpoint = std::move(c.endpoint);
-        size_t len = sizeof(e.fd);
-        zmq_getsockopt(e.socket, ZMQ_FD, &e.fd, &len);
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLET;
-        ev.data.u64 = e.id;
-        epoll_ctl(epfd, EPOLL_CTL_ADD, e.fd, &ev);
+        e.name = std::move(c.text);
+        watch(e);
         entries.emplace(e.id, std::move(e));
+        mark_ready(c.id);
+        break;
+      }
+      case command::attach: {
+        auto i = entries.find(c.id);
+        if (i == entries.end())
+          break;
+        i->second.sink = std::move(c.sink);
         mark_ready(c.id);
         break;
       }
@@ -282,13 +296,12 @@ struct zmq_transport::impl {
         if (i == entries.end())
           break;
         auto& e = i->second;
-        epoll_ctl(epfd, EPOLL_CTL_DEL, e.fd, nullptr);
         if (e.counters && !e.out.empty()) {
           e.counters->dropped += e.out.size();
           e.counters->queued -= e.out.size();
         }
         queued_total -= e.out.size();
-        zmq_close(e.socket);
+        unwatch(e);
         entries.erase(i);
         break;
       }
@@ -298,6 +311,8 @@ struct zmq_transport::impl {
   /// Reads and writes what the socket allows. ZMQ_FD is edge-triggered: it
   /// only fires again after ZMQ_EVENTS was checked, so every pass ends on it.
   void service(entry& e) {
+    if (!e.socket)
+      return; // waits for maybe_redial
     int budget = read_budget;
     for (;;) {
       int events = 0;
@@ -305,7 +320,9 @@ struct zmq_transport::impl {
       if (zmq_getsockopt(e.socket, ZMQ_EVENTS, &events, &len) != 0)
         return;
       bool progress = false;
-      if ((events & ZMQ_POLLIN) && budget > 0) {
+      // A router reads only once its node attached a sink: until then
+      // messages wait in libzmq's queue, which pushes back on senders.
+      if ((events & ZMQ_POLLIN) && budget > 0 && (!e.router || e.sink)) {
         budget -= read_some(e, budget);
         progress = true;
       }
@@ -359,12 +376,16 @@ struct zmq_transport::impl {
           break;
       }
       ++count;
-      if (e.router)
+      if (!e.router)
+        continue;
+      if (faults->is_cut(e.name, in.peer))
+        faults->count_lost(1);
+      else
         batch.push_back(std::move(in));
     }
     zmq_msg_close(&part);
-    if (!batch.empty() && e.handler)
-      e.handler(std::move(batch));
+    if (!batch.empty())
+      e.sink->frames(std::move(batch));
     return count == 0 ? 1 : count;
   }
 
@@ -423,21 +444,39 @@ struct zmq_transport::impl {
     auto patience = std::min<steady::duration>(
       std::chrono::seconds(1),
       std::chrono::milliseconds(e.opts.max_queue_age_ms) / 2);
-    if (e.router || e.out.empty() || e.endpoint.rfind("inproc://", 0) != 0
-        || now - e.out.front().queued_at < patience
+    // A DEALER libzmq could not create is tried again on the same terms.
+    if (e.router || (e.socket && e.out.empty())
+        || (e.socket && e.endpoint.rfind("inproc://", 0) != 0)
+        || (!e.out.empty() && now - e.out.front().queued_at < patience)
         || now - e.redialled < patience)
       return;
     e.redialled = now;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, e.fd, nullptr);
-    zmq_close(e.socket);
+    unwatch(e);
     e.socket = make_dealer(ctx, e.endpoint, e.opts);
+    watch(e);
+    mark_ready(e.id);
+  }
+
+  /// Adds the socket's ZMQ_FD to the epoll set.
+  void watch(entry& e) {
+    if (!e.socket)
+      return;
     size_t len = sizeof(e.fd);
     zmq_getsockopt(e.socket, ZMQ_FD, &e.fd, &len);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLET;
     ev.data.u64 = e.id;
     epoll_ctl(epfd, EPOLL_CTL_ADD, e.fd, &ev);
-    mark_ready(e.id);
+  }
+
+  /// Removes the socket from the epoll set and closes it.
+  void unwatch(entry& e) {
+    if (!e.socket)
+      return;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, e.fd, nullptr);
+    zmq_close(e.socket);
+    e.socket = nullptr;
+    e.fd = -1;
   }
 };
 
@@ -458,26 +497,29 @@ public:
     reactor_->post(std::move(c));
   }
 
-  size_t send(std::vector<std::string>&& batch) override {
+  size_t send(message_batch& batch) override {
     auto queued = counters_->queued.load();
     uint64_t room = queued >= limit_ ? 0 : limit_ - queued;
-    if (batch.size() > room) {
-      counters_->dropped += batch.size() - room;
-      batch.resize(room);
-    }
-    auto taken = batch.size();
+    size_t taken = std::min<uint64_t>(batch.size(), room);
+    if (batch.size() > taken)
+      counters_->dropped += batch.size() - taken;
     if (taken == 0)
       return 0;
+    counters_->count_taken(batch, taken);
     counters_->queued += taken;
     zmq_transport::impl::command c;
     c.kind = zmq_transport::impl::command::send;
     c.id = id_;
-    c.batch = std::move(batch);
+    c.batch.resize(taken);
+    for (size_t i = 0; i < taken; ++i)
+      pack_message(batch[i], c.batch[i]);
     reactor_->post(std::move(c));
     return taken;
   }
 
   const link_counters& counters() const override { return *counters_; }
+
+  link_counters_ptr shared_counters() const override { return counters_; }
 
 private:
   std::shared_ptr<zmq_transport::impl> reactor_;
@@ -489,7 +531,7 @@ private:
 } // namespace
 
 zmq_transport::zmq_transport(scheme s)
-  : scheme_(s), impl_(std::make_shared<impl>()) {
+  : scheme_(s), impl_(std::make_shared<impl>(faults_)) {
 }
 
 zmq_transport::~zmq_transport() = default;
@@ -505,8 +547,8 @@ std::string zmq_transport::endpoint(const std::string& address,
 }
 
 std::variant<listener_id, std::string>
-zmq_transport::listen(const std::string& endpoint, const listen_options& opts,
-                      inbound_handler handler) {
+zmq_transport::listen(const std::string& endpoint,
+                      const listen_options& opts) {
   // The socket is made and bound here, then handed to the reactor: ZeroMQ
   // allows moving a socket between threads across a full memory barrier,
   // which the command queue's mutex provides.
@@ -530,10 +572,18 @@ zmq_transport::listen(const std::string& endpoint, const listen_options& opts,
   c.kind = impl::command::add_router;
   c.id = impl_->next_id++;
   c.socket = s;
-  c.handler = std::move(handler);
+  c.text = opts.name;
   auto id = c.id;
   impl_->post(std::move(c));
   return id;
+}
+
+void zmq_transport::attach(listener_id id, inbound_sink_ptr sink) {
+  impl::command c;
+  c.kind = impl::command::attach;
+  c.id = id;
+  c.sink = std::move(sink);
+  impl_->post(std::move(c));
 }
 
 void zmq_transport::close_listener(listener_id id) {

@@ -1,11 +1,14 @@
 // Every actor interface of a Quilt node, and the atoms they use.
 //
-// A message's path: the transport's thread hands a batch of raw frames to the
-// INCOMING LINK of its sender, which passes it to its PROCESSOR; the
-// processor validates and hands decoded messages to the PROTOCOL actor, which
-// owns the node's state and gives what it sends to the OUTGOING PEER actor
-// of each link. The NODE SUPERVISOR spawns and watches them all and is the
-// node's front door for users (quiltd's line interface, the console).
+// A message's path: the transport hands a batch (raw frames from ZeroMQ, or
+// typed messages from a direct link) to the node's INCOMING LINK, which
+// admits it (or rejects it when the node is overloaded) and passes it to the
+// PROCESSOR that serves its sender; the processor validates and hands
+// decoded messages to the PROTOCOL actor, which owns the node's state and
+// gives what it sends to the OUTGOING PEER actor of each link. The NODE
+// SUPERVISOR spawns every one of them, hands them each other's handles,
+// replaces one that fails, and is the node's front door for users (quiltd's
+// line interface, the console).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,8 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
+
+#include <caf/allowed_unsafe_message_type.hpp>
 
 #include "quilt/link.hpp"
 #include "quilt/stats.hpp"
@@ -39,6 +44,11 @@ CAF_ADD_ATOM(quilt, quilt, children_atom, "children")
 CAF_ADD_ATOM(quilt, quilt, nodes_atom, "nodes")
 CAF_ADD_ATOM(quilt, quilt, select_atom, "select")
 CAF_ADD_ATOM(quilt, quilt, topology_atom, "topology")
+CAF_ADD_ATOM(quilt, quilt, summary_atom, "summary")
+CAF_ADD_ATOM(quilt, quilt, open_atom, "open")
+CAF_ADD_ATOM(quilt, quilt, close_atom, "close")
+CAF_ADD_ATOM(quilt, quilt, link_atom, "link")
+CAF_ADD_ATOM(quilt, quilt, wire_atom, "wire")
 
 namespace quilt {
 
@@ -49,6 +59,15 @@ using event_sink_actor = caf::typed_actor<caf::reacts_to<node_event>>;
 using peer_link_actor = caf::typed_actor<
   /// Queues messages for the link's peer.
   caf::reacts_to<message_batch>>;
+
+/// An outgoing peer actor as the protocol actor holds it: the actor, the
+/// counters of its link, and the messages sent to it but not yet taken
+/// (bounded by queue_limit).
+struct peer_link_handle {
+  peer_link_actor actor;
+  link_counters_ptr counters;
+  std::shared_ptr<std::atomic<int64_t>> inflight;
+};
 
 /// The requests a node answers for its users (line interface, console).
 using node_requests_actor = caf::typed_actor<
@@ -70,6 +89,8 @@ using node_requests_actor = caf::typed_actor<
   caf::replies_to<stats_atom>::with<node_stats>,
   /// Returns the node's summary.
   caf::replies_to<status_atom>::with<node_status>,
+  /// Returns the node's name, peers up and routes (a simulation's `nodes`).
+  caf::replies_to<summary_atom>::with<node_summary>,
   /// Sends node events to the sink from now on.
   caf::reacts_to<subscribe_atom, event_sink_actor>>;
 
@@ -78,6 +99,8 @@ using node_requests_actor = caf::typed_actor<
 using protocol_actor = node_requests_actor::extend<
   /// Validated messages from a processor.
   caf::reacts_to<decoded_batch>,
+  /// From the supervisor: the outgoing peer actor serving link `id`.
+  caf::reacts_to<link_atom, link_id, peer_link_handle>,
   /// Timer: heartbeats and dead-neighbour detection.
   caf::reacts_to<tick_atom, uint64_t>,
   /// Timer: a ping request with this id gave up waiting.
@@ -85,14 +108,23 @@ using protocol_actor = node_requests_actor::extend<
 
 /// The PROCESSOR actor interface: decodes and validates raw frames.
 using processor_actor = caf::typed_actor<
-  /// Raw messages from one incoming link.
-  caf::reacts_to<inbound_batch>>;
+  /// Raw messages admitted by the incoming link.
+  caf::reacts_to<inbound_batch>,
+  /// Typed messages from a direct link.
+  caf::reacts_to<direct_batch>,
+  /// From the supervisor: the protocol actor to hand messages to.
+  caf::reacts_to<wire_atom, protocol_actor>>;
 
-/// The INCOMING LINK actor interface: one per sending peer (all foreign
-/// clients share one).
+/// The INCOMING LINK actor interface: one per node, the listener's sink
+/// (the original's incoming thread). It admits or rejects what arrives
+/// and keeps each sender's messages in order on one processor.
 using incoming_link_actor = caf::typed_actor<
   /// Raw messages read from the listening socket.
-  caf::reacts_to<inbound_batch>>;
+  caf::reacts_to<inbound_batch>,
+  /// Typed messages from a direct link.
+  caf::reacts_to<direct_batch>,
+  /// From the supervisor: the processors to hand messages to.
+  caf::reacts_to<wire_atom, std::vector<processor_actor>>>;
 
 /// The NODE SUPERVISOR actor interface: the node's front door. It answers
 /// users' requests (by delegating to the protocol actor) and owns the
@@ -100,7 +132,8 @@ using incoming_link_actor = caf::typed_actor<
 using node_actor = node_requests_actor::extend<
   /// Shuts the node down cleanly; answers true first.
   caf::replies_to<shutdown_atom>::with<bool>,
-  /// The supervised children: the protocol actor, then the processors.
+  /// The supervised children: the protocol actor, the processors, the
+  /// incoming link, then the outgoing peer actors.
   caf::replies_to<children_atom>::with<std::vector<caf::actor>>,
   /// Simulation only: every node's summary. A single node answers
   /// ec::not_a_simulation.
@@ -108,7 +141,20 @@ using node_actor = node_requests_actor::extend<
   /// Simulation only: the node of that name, for `--node NAME`.
   caf::replies_to<select_atom, std::string>::with<caf::actor>>;
 
+/// The NODE SUPERVISOR's full interface: the front door plus what its own
+/// protocol actor asks of it. Only node_actor is ever handed out.
+using supervisor_actor = node_actor::extend<
+  /// Spawns an outgoing peer actor for link `id` to the endpoint; answers
+  /// the protocol actor with link_atom.
+  caf::reacts_to<open_atom, link_id, std::string>,
+  /// Stops the outgoing peer actor of link `id`.
+  caf::reacts_to<close_atom, link_id>>;
+
 } // namespace quilt
+
+// Local-only messages: they carry shared pointers and never cross a process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::direct_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::peer_link_handle)
 
 // -- type IDs -----------------------------------------------------------------
 

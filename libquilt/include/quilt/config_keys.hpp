@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <toml++/toml.h>
 
@@ -24,6 +25,9 @@ class problems {
 public:
   /// Records a problem; `line` 0 means "no line".
   void add(uint32_t line, std::string text);
+
+  /// Records the problem `other` would report, if any, as add() would.
+  void add(const problems& other);
 
   bool empty() const { return !first_; }
 
@@ -70,8 +74,23 @@ void check_timing(const node_config& cfg, const key_lines& lines,
 /// Type name for messages: "integer", "string", "float", "table"...
 std::string_view type_name(const toml::node& x);
 
+/// `text` with control characters written \xNN, so a message stays one line.
+std::string escaped(std::string_view text);
+
 /// `text` between single quotes, control characters escaped, shortened
 /// past 80 bytes, for quoting user input in messages.
 std::string quoted(std::string_view text);
+
+/// The rule for node names (SPEC §2) as messages state it.
+inline constexpr std::string_view name_rule =
+    "up to 64 letters, digits and . _ : -, starting with a letter or digit, "
+    "not 'all'";
+
+/// A TOML syntax error as "FILE:LINE: TOML syntax error in WHAT: DETAIL".
+config_error syntax_error(const std::string& path, const toml::parse_error& e);
+
+/// The bytes of the file at `path`, or "FILE: cannot open: REASON" (e.g. no
+/// such file) / "FILE: cannot read: REASON" (e.g. a directory).
+std::variant<std::string, config_error> read_file(const std::string& path);
 
 } // namespace quilt::config_keys

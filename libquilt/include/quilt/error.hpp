@@ -20,6 +20,8 @@ enum class ec : uint8_t {
   no_such_node,
   /// The node is shutting down.
   shutting_down,
+  /// The node's supervisor replaced too many failed actors and stopped it.
+  too_many_restarts,
 };
 
 /// The token of `x`, e.g. "not_a_simulation".

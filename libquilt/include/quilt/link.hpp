@@ -1,16 +1,28 @@
 // The pluggable link layer. A transport gives a node one listening endpoint
 // and one outgoing link per peer; ZeroMQ tcp, ZeroMQ inproc and direct
 // in-process links implement the same interface, so the actors above it do
-// not know which one carries their frames.
+// not know which one carries their messages.
+//
+// Outgoing links take typed messages: a ZeroMQ link packs them into frames,
+// a direct link hands them to the receiving node as they are. Listeners
+// deliver to an inbound_sink: raw frames from ZeroMQ, typed messages from a
+// direct link. Nothing is delivered before the node attaches its sink, so a
+// message that arrives while a node starts waits in the transport (ZeroMQ's
+// receive queue) instead of being lost.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
+
+#include "quilt/message.hpp"
 
 namespace quilt {
 
@@ -23,16 +35,39 @@ struct inbound {
 
 using inbound_batch = std::vector<inbound>;
 
-/// Receives batches from a listening endpoint, on the transport's thread.
-/// It must not block.
-using inbound_handler = std::function<void(inbound_batch&&)>;
+/// Where a listener delivers what it receives. Calls come from the
+/// transport's thread (frames) or the sending node's thread (messages); an
+/// implementation must not block.
+class inbound_sink {
+public:
+  virtual ~inbound_sink();
+
+  /// Raw messages read from a ZeroMQ listening socket.
+  virtual void frames(inbound_batch&& batch) = 0;
+
+  /// Typed messages from the node named `from` over a direct link. They were
+  /// made by a node's protocol, so they need no decoding; `in_flight` is
+  /// decremented by the receiver once it took them (the link's bound).
+  virtual void messages(std::string from, message_batch&& batch,
+                        std::shared_ptr<std::atomic<uint64_t>> in_flight)
+    = 0;
+};
+
+using inbound_sink_ptr = std::shared_ptr<inbound_sink>;
 
 /// Counters a link shares with its owner; updated from any thread.
 struct link_counters {
   std::atomic<uint64_t> tx{0};         ///< Messages handed to the wire.
   std::atomic<uint64_t> dropped{0};    ///< Dropped: queue full or too old.
   std::atomic<uint64_t> queued{0};     ///< Waiting for the wire right now.
+  /// Messages the link took, by quilt::command.
+  std::array<std::atomic<uint64_t>, command_count> tx_by_command{};
+
+  /// Counts the first `taken` messages of `batch` under their commands.
+  void count_taken(const message_batch& batch, size_t taken);
 };
+
+using link_counters_ptr = std::shared_ptr<const link_counters>;
 
 /// Options of an outgoing link.
 struct dial_options {
@@ -46,6 +81,7 @@ struct dial_options {
 
 /// Options of a listening endpoint.
 struct listen_options {
+  std::string name; ///< The listening node's name (for cut links).
   uint64_t max_message_bytes = 65536;
 };
 
@@ -54,13 +90,16 @@ class outgoing_link {
 public:
   virtual ~outgoing_link();
 
-  /// Queues packed messages for the peer. Past the queue limit the tail of
-  /// the batch is dropped and counted in `counters().dropped`. Returns how
-  /// many messages were taken. Thread-safe.
-  virtual size_t send(std::vector<std::string>&& batch) = 0;
+  /// Queues messages for the peer; the link may move them out of `batch`.
+  /// Past the queue limit the tail of the batch is dropped and counted in
+  /// `counters().dropped`. Returns how many messages were taken.
+  virtual size_t send(message_batch& batch) = 0;
 
   /// Counters of this link.
   virtual const link_counters& counters() const = 0;
+
+  /// The counters, kept alive beyond the link.
+  virtual link_counters_ptr shared_counters() const = 0;
 };
 
 using outgoing_link_ptr = std::shared_ptr<outgoing_link>;
@@ -68,7 +107,34 @@ using outgoing_link_ptr = std::shared_ptr<outgoing_link>;
 /// Identifies a listening endpoint within its transport.
 using listener_id = uint64_t;
 
-/// A way to move frames between nodes. One transport serves many nodes.
+/// The links a simulation has cut: messages between two cut nodes are lost
+/// (and counted) until the link is healed. Shared by a transport and its
+/// reactor thread; thread-safe, and cheap to ask while nothing is cut.
+class link_faults {
+public:
+  /// Cuts (or heals) the link between nodes `a` and `b`, both ways.
+  void set_cut(const std::string& a, const std::string& b, bool cut);
+
+  /// Heals every cut link.
+  void heal_all();
+
+  /// Whether messages between `a` and `b` are lost.
+  bool is_cut(const std::string& a, const std::string& b) const;
+
+  /// Counts messages lost to a cut.
+  void count_lost(uint64_t n) { lost_.fetch_add(n, std::memory_order_relaxed); }
+
+  /// Messages lost to cut links.
+  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+
+private:
+  mutable std::mutex mtx_;
+  std::set<std::pair<std::string, std::string>> cut_;
+  std::atomic<bool> any_cut_{false};
+  std::atomic<uint64_t> lost_{0};
+};
+
+/// A way to move messages between nodes. One transport serves many nodes.
 class transport {
 public:
   virtual ~transport();
@@ -77,12 +143,16 @@ public:
   virtual std::string endpoint(const std::string& address,
                                uint16_t port) const = 0;
 
-  /// Starts listening; on failure returns a one-line reason.
+  /// Binds a listening endpoint; on failure returns a one-line reason.
+  /// Nothing is delivered until attach().
   virtual std::variant<listener_id, std::string>
-  listen(const std::string& endpoint, const listen_options& opts,
-         inbound_handler handler) = 0;
+  listen(const std::string& endpoint, const listen_options& opts) = 0;
 
-  /// Stops listening. The handler may still be called until the transport
+  /// Delivers what the listener receives to `sink` from now on (replacing
+  /// an earlier sink).
+  virtual void attach(listener_id id, inbound_sink_ptr sink) = 0;
+
+  /// Stops listening. The sink may still be called until the transport
   /// has processed the close, so it must hold only what stays valid.
   virtual void close_listener(listener_id id) = 0;
 
@@ -92,6 +162,12 @@ public:
   /// Opens a link to `endpoint`; it reconnects for ever until destroyed.
   virtual outgoing_link_ptr dial(const std::string& endpoint,
                                  const dial_options& opts) = 0;
+
+  /// The links cut on this transport (simulations).
+  link_faults& faults() { return *faults_; }
+
+protected:
+  std::shared_ptr<link_faults> faults_ = std::make_shared<link_faults>();
 };
 
 } // namespace quilt

@@ -52,6 +52,9 @@ struct message {
   std::vector<std::string> args;
 };
 
+/// Messages for one outgoing link, or from one incoming link.
+using message_batch = std::vector<message>;
+
 /// Error codes carried by an `error` command.
 inline constexpr std::string_view error_unreachable = "unreachable";
 inline constexpr std::string_view error_ttl_expired = "ttl_expired";

@@ -2,7 +2,10 @@
 // share.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -17,15 +20,30 @@ namespace quilt {
 /// The library's version string.
 const char* version();
 
+/// How a node tells time and picks ids, and how patient its supervisor is:
+/// what an embedder such as a simulation sets beyond the TOML config.
+struct node_options {
+  /// Unix time minus the actor system's clock. Empty: read the system clock
+  /// at start. A deterministic simulation sets it, so that inbox times and
+  /// message ids follow virtual time.
+  std::optional<std::chrono::microseconds> unix_offset;
+  /// Mixed into the first message id (a simulation passes its seed).
+  uint64_t id_salt = 0;
+  /// Children the supervisor replaces within `restart_window` before it
+  /// gives up and stops the node.
+  uint32_t max_restarts = 5;
+  std::chrono::milliseconds restart_window{10000};
+};
+
 /// Binds the node's listening endpoint on `net` and spawns its supervisor,
-/// which dials the configured peers. Returns the supervisor, or a one-line
-/// reason why the node could not start (e.g. the port is in use). Binding is
-/// a quick, non-blocking socket call. `net` must outlive the node. To tear
-/// down: shut the nodes down, wait for their actors, destroy the transport,
-/// then the actor system (the transport's thread spawns actors).
+/// which spawns the node's actors and dials the configured peers. Returns
+/// the supervisor, or a one-line reason why the node could not start (e.g.
+/// the port is in use). Binding is a quick, non-blocking socket call. `net`
+/// must outlive the node. To tear down: shut the nodes down, wait for their
+/// actors, destroy the transport, then the actor system.
 std::variant<node_actor, std::string>
 start_node(caf::actor_system& sys, const node_config& cfg,
-           std::shared_ptr<transport> net);
+           std::shared_ptr<transport> net, node_options opts = {});
 
 /// Registers Quilt's message types with an actor system config.
 void add_quilt_types(caf::actor_system_config& cfg);

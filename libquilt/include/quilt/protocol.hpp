@@ -65,6 +65,9 @@ struct protocol_config {
   /// How often a node re-floods its link state unchanged; others forget an
   /// advertisement not refreshed for three times this.
   std::chrono::milliseconds lsa_refresh{30000};
+  /// Unix time minus `now` as handed to the protocol, for inbox times. Empty:
+  /// read the system clock (tests that drive the protocol by hand).
+  std::optional<std::chrono::microseconds> unix_offset;
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -168,6 +171,9 @@ public:
 
   /// Counters maintained by the protocol stage.
   const node_stats& stats() const { return stats_; }
+
+  /// Number of routes and the sum of their hop counts.
+  std::pair<size_t, uint64_t> route_digest() { return rt_.digest(); }
 
   /// Records a drop that happened outside the protocol (e.g. overload).
   node_stats& mutable_stats() { return stats_; }

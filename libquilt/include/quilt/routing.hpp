@@ -56,6 +56,11 @@ public:
   /// Every reachable destination except this node, sorted by name.
   std::vector<route_entry> routes();
 
+  /// Number of routes and the sum of their hop counts: compared with a
+  /// breadth-first search of the real graph, it tells whether this node's
+  /// routes are shortest paths without listing them.
+  std::pair<size_t, uint64_t> digest();
+
   /// Reachable nodes (this one included) and the confirmed links among
   /// them, each link once with the smaller name first.
   void topology(std::vector<std::string>& nodes,

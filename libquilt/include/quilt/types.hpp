@@ -1,7 +1,9 @@
 // Value types exchanged between a node's actors and with its users.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,8 +27,14 @@ struct decoded {
 
 using decoded_batch = std::vector<decoded>;
 
-/// Messages for one outgoing link.
-using message_batch = std::vector<message>;
+/// Typed messages from one node over a direct link (the direct transport):
+/// no frames, no decoding. `in_flight` is the sending link's bound, released
+/// by the receiving processor.
+struct direct_batch {
+  std::string from;
+  message_batch msgs;
+  std::shared_ptr<std::atomic<uint64_t>> in_flight;
+};
 
 /// The outcome of a ping request.
 struct ping_result {
@@ -62,11 +70,13 @@ struct traceroute_result {
   std::vector<trace_hop> hops;
 };
 
-/// One node of a simulation (console `nodes`).
+/// One node of a simulation (console `nodes`), and what a simulation checks
+/// convergence with: route count and hop sum against its own shortest paths.
 struct node_summary {
   std::string name;
   uint32_t peers_up = 0;
   uint32_t routes = 0;
+  uint64_t hop_sum = 0; ///< Sum of the hop counts of every route.
 };
 
 /// A node's identity and summary (console `status`).
@@ -151,7 +161,7 @@ typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_summary& x) {
   return f(caf::meta::type_name("quilt::node_summary"), x.name, x.peers_up,
-           x.routes);
+           x.routes, x.hop_sum);
 }
 
 template <class Inspector>

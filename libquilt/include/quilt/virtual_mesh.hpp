@@ -37,51 +37,10 @@
 #include "quilt/protocol.hpp"
 #include "quilt/routing.hpp"
 #include "quilt/stats.hpp"
+#include "quilt/topology.hpp"
 #include "quilt/types.hpp"
 
 namespace quilt {
-
-// -- topology generators (SPEC §9) ------------------------------------------
-
-/// An undirected graph whose nodes are named. Links are listed once each,
-/// as (smaller index, larger index) pairs, sorted.
-struct mesh_graph {
-  std::vector<std::string> nodes;
-  std::vector<std::pair<size_t, size_t>> links;
-
-  /// The links by name.
-  std::vector<std::pair<std::string, std::string>> named_links() const;
-};
-
-/// n0 - n1 - ... - n{N-1}.
-mesh_graph make_line(size_t n);
-
-/// The line closed by n{N-1} - n0 (no closing link below 3 nodes).
-mesh_graph make_ring(size_t n);
-
-/// Hub n0 linked to every other node.
-mesh_graph make_star(size_t n);
-
-/// Row-major grid of `width` nodes per row: n{r*width+c} links to its right
-/// and lower neighbours; the last row may be short.
-mesh_graph make_grid(size_t n, size_t width);
-
-/// Every pair linked.
-mesh_graph make_full(size_t n);
-
-/// Always connected: a random spanning tree, then random links until there
-/// are about n * degree / 2. Same n, degree and seed: same links.
-mesh_graph make_random(size_t n, size_t degree, uint64_t seed);
-
-/// Barabasi-Albert: a clique of m + 1 nodes, then each new node links to m
-/// distinct earlier nodes chosen in proportion to their degree. Connected.
-mesh_graph make_scale_free(size_t n, size_t m, uint64_t seed);
-
-/// By SPEC §9 kind name: line, ring, star, grid, full, random, scale-free
-/// ("explicit" is not a generator). Throws std::invalid_argument for an
-/// unknown kind or a zero width / m.
-mesh_graph make_topology(std::string_view kind, size_t n, size_t degree,
-                         size_t width, size_t m, uint64_t seed);
 
 // -- outcomes -----------------------------------------------------------------
 

@@ -26,8 +26,9 @@ public:
                        uint16_t port) const override;
 
   std::variant<listener_id, std::string>
-  listen(const std::string& endpoint, const listen_options& opts,
-         inbound_handler handler) override;
+  listen(const std::string& endpoint, const listen_options& opts) override;
+
+  void attach(listener_id id, inbound_sink_ptr sink) override;
 
   void close_listener(listener_id id) override;
 

@@ -1,0 +1,82 @@
+// quilt-sim's engine (SPEC §8-§9): runs a scenario's nodes, the same node
+// actors quiltd runs, many times over in one process, on ZeroMQ inproc,
+// ZeroMQ tcp on loopback, or direct actor links; drives its events and
+// writes the report.
+//
+// Time: every node and the driver read the actor system's clock. A
+// deterministic scenario (direct links) runs on CAF's test coordinator: one
+// thread, virtual time that jumps from one due timer to the next, so the
+// same scenario and seed give the same run and the same report (but for
+// wall_ms and peak_rss_bytes). Otherwise the clock is real time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quilt/message.hpp"
+#include "quilt/scenario.hpp"
+#include "quilt/stats.hpp"
+
+namespace quilt {
+
+/// Command-line options of quilt-sim beyond the scenario.
+struct sim_options {
+  std::string report_path; ///< --report; empty: the report goes to stdout.
+  std::string dot_path;    ///< --dot; empty: no picture.
+  /// --console-port: publish a console and keep running after the report
+  /// until its `shutdown`, SIGINT or SIGTERM.
+  std::optional<uint16_t> console_port;
+  /// Routes must converge within this much simulated time.
+  uint64_t converge_limit_ms = 60000;
+};
+
+/// One event's outcome in the report.
+struct sim_outcome {
+  uint64_t at_ms = 0;
+  sim_action action = sim_action::ping;
+  bool ok = false;
+  std::string detail;
+  std::optional<uint64_t> latency_us; ///< ping, traceroute, send, broadcast
+};
+
+/// What quilt-sim reports (SPEC §9).
+struct sim_report {
+  std::string scenario;
+  uint64_t seed = 0;
+  sim_transport transport = sim_transport::inproc;
+  bool deterministic = false;
+  size_t nodes = 0;
+  size_t links = 0;
+  /// The final topology: live nodes and the links among them not cut.
+  std::vector<std::string> topology_nodes;
+  std::vector<std::pair<std::string, std::string>> topology_links;
+  std::optional<uint64_t> converged_ms;
+  std::vector<sim_outcome> events;
+  std::array<uint64_t, command_count> messages{};
+  uint64_t deliveries = 0;
+  uint64_t duplicate_deliveries = 0;
+  node_stats drops; ///< Only the dropped_* counters are used.
+  uint64_t peak_rss_bytes = 0;
+  uint64_t wall_ms = 0;
+
+  /// The report as one JSON document, keys in SPEC §9 order.
+  std::string to_json() const;
+};
+
+/// The final topology as Graphviz: every node and link of the scenario,
+/// dead nodes and cut links dashed.
+std::string sim_dot(const scenario& sc, const std::vector<bool>& alive,
+                    const std::vector<bool>& link_cut);
+
+/// Runs `sc`, printing progress to `progress`, and fills `report`. Returns
+/// the exit status: 0 when routes converged and every expectation held, 1
+/// otherwise. Writes --report and --dot itself; a failure to write them
+/// (or to publish the console) is reported on `progress` with status 1.
+int run_simulation(const scenario& sc, const sim_options& opts,
+                   std::ostream& progress, sim_report& report);
+
+} // namespace quilt

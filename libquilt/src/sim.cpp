@@ -1,0 +1,1030 @@
+// quilt-sim's driver: starts a scenario's nodes with start_node, waits for
+// their routes to converge, runs the events and collects the report.
+//
+// The driver never blocks an actor and never reads the real clock for the
+// simulation's time. It talks to nodes through short-lived probe actors that
+// fill a shared box; the driver's thread waits for boxes with
+// sim_clock::run_until, which sleeps on real time or, in deterministic mode,
+// runs the test coordinator's jobs and jumps virtual time to the next due
+// timer. So one code path drives both kinds of run.
+#include "quilt/sim.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <ostream>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+
+#include "quilt/actors.hpp"
+#include "quilt/direct_transport.hpp"
+#include "quilt/error.hpp"
+#include "quilt/log.hpp"
+#include "quilt/node.hpp"
+#include "quilt/traceroute.hpp"
+#include "quilt/zmq_transport.hpp"
+
+namespace quilt {
+
+namespace {
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+/// Unix time at virtual time zero of a deterministic run: 2026-01-01 UTC.
+constexpr microseconds virtual_epoch{1767225600LL * 1000000};
+
+/// How long a ping, a traceroute hop or a delivery is waited for (SPEC §9).
+constexpr milliseconds answer_wait{2000};
+
+std::atomic<int> stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) { stop_signal = sig; }
+
+uint64_t peak_rss_bytes() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+/// A value filled in by a probe actor and read by the driver's thread.
+template <class T>
+struct box {
+  std::atomic<bool> done{false};
+  T value{};
+
+  void set(T x) {
+    value = std::move(x);
+    done.store(true, std::memory_order_release);
+  }
+  bool ready() const { return done.load(std::memory_order_acquire); }
+};
+
+/// Answers from many nodes to the same request.
+template <class T>
+struct gather_box {
+  std::vector<std::optional<T>> values;
+  std::atomic<size_t> remaining;
+
+  explicit gather_box(size_t n) : values(n), remaining(n) {
+  }
+  bool ready() const { return remaining.load(std::memory_order_acquire) == 0; }
+};
+
+/// An event's outcome as a probe reports it.
+struct outcome_value {
+  bool ok = false;
+  std::string detail;
+  std::optional<uint64_t> latency_us;
+  uint64_t message_id = 0; ///< send, broadcast: the id, for the audit
+};
+
+using outcome_box = box<outcome_value>;
+
+std::string micros_text(uint64_t us) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f ms", static_cast<double>(us) / 1000);
+  return buf;
+}
+
+/// Whether the outcome meets the expectation (none: it ran).
+bool meets(sim_expect e, bool reached) {
+  switch (e) {
+    case sim_expect::none:
+      return true;
+    case sim_expect::delivered:
+    case sim_expect::all:
+      return reached;
+    case sim_expect::unreachable:
+      return !reached;
+  }
+  return false;
+}
+
+// -- time -----------------------------------------------------------------------
+
+/// The simulation's clock: the actor system's, real or virtual.
+class sim_clock {
+public:
+  sim_clock(caf::actor_system& sys, bool deterministic)
+    : sys_(sys),
+      sched_(deterministic
+               ? &dynamic_cast<caf::scheduler::test_coordinator&>(
+                   sys.scheduler())
+               : nullptr) {
+  }
+
+  bool deterministic() const { return sched_ != nullptr; }
+
+  time_point now() const { return sys_.clock().now(); }
+
+  /// Runs the simulation until `t`, or until `stop` holds. Returns whether
+  /// `stop` held.
+  bool run_until(time_point t, const std::function<bool()>& stop = {}) {
+    if (!sched_) {
+      for (;;) {
+        if (stop && stop())
+          return true;
+        if (stop_signal != 0)
+          return false;
+        auto left = t - now();
+        if (left <= time_point::duration::zero())
+          return false;
+        std::this_thread::sleep_for(
+          std::min<time_point::duration>(left, 2ms));
+      }
+    }
+    for (;;) {
+      sched_->run();
+      if (stop && stop())
+        return true;
+      auto current = now();
+      if (current >= t)
+        return false;
+      auto& pending = sched_->clock().schedule();
+      auto next = pending.empty() ? t : std::min(t, pending.begin()->first);
+      if (next <= current)
+        sched_->trigger_timeouts();
+      else
+        sched_->advance_time(next - current);
+    }
+  }
+
+  bool run_for(time_point::duration d, const std::function<bool()>& stop = {}) {
+    return run_until(now() + d, stop);
+  }
+
+  /// Runs until `stop` holds, at most `limit`.
+  bool wait(const std::function<bool()>& stop,
+            time_point::duration limit = 30s) {
+    return run_for(limit, stop);
+  }
+
+  /// Lets every pending job run (deterministic mode), e.g. at teardown.
+  void drain() {
+    if (sched_)
+      sched_->run();
+  }
+
+private:
+  caf::actor_system& sys_;
+  caf::scheduler::test_coordinator* sched_;
+};
+
+// -- probes -------------------------------------------------------------------
+
+/// Asks every node in `targets` the same question; empty handles are skipped.
+template <class T, class... Ts>
+std::shared_ptr<gather_box<T>> gather(caf::actor_system& sys,
+                                      const std::vector<node_actor>& targets,
+                                      Ts... xs) {
+  auto result = std::make_shared<gather_box<T>>(targets.size());
+  if (targets.empty())
+    return result;
+  sys.spawn([=](caf::event_based_actor* self) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (!targets[i]) {
+        result->remaining.fetch_sub(1, std::memory_order_acq_rel);
+        continue;
+      }
+      self->request(targets[i], 10s, xs...)
+        .then(
+          [=](T& x) {
+            result->values[i] = std::move(x);
+            result->remaining.fetch_sub(1, std::memory_order_acq_rel);
+          },
+          [=](caf::error&) {
+            result->remaining.fetch_sub(1, std::memory_order_acq_rel);
+          });
+    }
+  });
+  return result;
+}
+
+std::shared_ptr<outcome_box> probe_ping(caf::actor_system& sys,
+                                        node_actor from, std::string to,
+                                        uint8_t ttl, sim_expect expect) {
+  auto out = std::make_shared<outcome_box>();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self
+      ->request(from, answer_wait + 1s, ping_atom::value, to, ttl,
+                static_cast<uint32_t>(answer_wait.count()))
+      .then(
+        [=](const ping_result& r) {
+          outcome_value v;
+          v.ok = meets(expect, r.replied);
+          if (r.replied) {
+            v.detail = "pong from " + r.from + " in " + micros_text(r.rtt_us);
+            v.latency_us = r.rtt_us;
+          } else {
+            v.detail = r.error == "timeout"
+                         ? "unreachable: no answer within 2 s"
+                         : "unreachable: " + r.error
+                             + (r.from.empty() ? "" : " from " + r.from);
+          }
+          out->set(std::move(v));
+        },
+        [=](const caf::error& e) {
+          out->set({meets(expect, false),
+                    "unreachable: " + self->system().render(e), {}, 0});
+        });
+  });
+  return out;
+}
+
+struct trace_state {
+  traceroute_result result;
+  int silent = 0;
+};
+
+std::shared_ptr<outcome_box> probe_traceroute(caf::actor_system& sys,
+                                              node_actor from, std::string to,
+                                              uint8_t max_hops,
+                                              sim_expect expect) {
+  auto out = std::make_shared<outcome_box>();
+  auto finish = [=](const traceroute_result& r) {
+    outcome_value v;
+    v.ok = meets(expect, r.reached);
+    std::string path;
+    for (auto& h : r.hops)
+      path += (path.empty() ? "" : " ") + h.node.value_or("*");
+    v.detail = (r.reached ? "reached in " : "not reached after ")
+               + std::to_string(r.hops.size()) + " hops: " + path;
+    if (r.reached && !r.hops.empty())
+      v.latency_us = r.hops.back().rtt_us;
+    out->set(std::move(v));
+  };
+  sys.spawn([=](caf::stateful_actor<trace_state>* self) -> caf::behavior {
+    self->state.result.target = to;
+    self->send(self, tick_atom::value, uint64_t{1});
+    return {
+      [=](tick_atom, uint64_t ttl) {
+        self
+          ->request(from, answer_wait + 1s, ping_atom::value, to,
+                    static_cast<uint8_t>(ttl),
+                    static_cast<uint32_t>(answer_wait.count()))
+          .then(
+            [=](const ping_result& r) {
+              auto& st = self->state;
+              if (trace_step(st.result, static_cast<uint32_t>(ttl), r,
+                             st.silent)
+                  && ttl < max_hops) {
+                self->send(self, tick_atom::value, ttl + 1);
+                return;
+              }
+              finish(st.result);
+              self->quit();
+            },
+            [=](const caf::error&) {
+              finish(self->state.result);
+              self->quit();
+            });
+      },
+    };
+  });
+  return out;
+}
+
+/// Polls `targets`' inboxes for (origin, id) every `every` until each has
+/// it or `limit` passed. `found` counts, per target, how often it is there.
+struct delivery_state {
+  std::vector<uint32_t> found;
+  uint64_t id = 0;
+  time_point started{};
+};
+
+std::shared_ptr<outcome_box>
+probe_send(caf::actor_system& sys, node_actor from, std::string origin,
+           std::string dest, std::string text, std::vector<node_actor> targets,
+           std::vector<std::string> target_names, sim_expect expect) {
+  auto out = std::make_shared<outcome_box>();
+  bool broadcast = dest == "all";
+  sys.spawn([=](caf::stateful_actor<delivery_state>* self) -> caf::behavior {
+    self->state.found.assign(targets.size(), 0);
+    auto finish = [=](bool sent) {
+      auto& st = self->state;
+      size_t reached = static_cast<size_t>(
+        std::count_if(st.found.begin(), st.found.end(),
+                      [](uint32_t n) { return n > 0; }));
+      outcome_value v;
+      v.message_id = st.id;
+      bool all = sent && reached == targets.size();
+      v.ok = meets(expect, all);
+      if (!sent) {
+        v.detail = "unreachable: not sent, no route";
+      } else if (broadcast) {
+        v.detail = "reached " + std::to_string(reached) + "/"
+                   + std::to_string(targets.size()) + " live nodes";
+        if (!all)
+          for (size_t i = 0; i < targets.size(); ++i)
+            if (st.found[i] == 0) {
+              v.detail += ", first missing: " + target_names[i];
+              break;
+            }
+      } else {
+        v.detail = all ? "delivered to " + dest
+                       : "unreachable: not in " + dest + "'s inbox within 2 s";
+      }
+      if (all) {
+        auto us = duration_cast<microseconds>(self->clock().now() - st.started);
+        v.latency_us = static_cast<uint64_t>(us.count());
+      }
+      out->set(std::move(v));
+      self->quit();
+    };
+    self->state.started = self->clock().now();
+    self->request(from, 10s, send_atom::value, dest, text)
+      .then(
+        [=](const send_result& r) {
+          if (!r.accepted) {
+            finish(false);
+            return;
+          }
+          self->state.id = r.id;
+          self->send(self, tick_atom::value, uint64_t{0});
+        },
+        [=](const caf::error&) { finish(false); });
+    return {
+      [=](tick_atom, uint64_t round) {
+        auto& st = self->state;
+        auto pending = std::make_shared<size_t>(0);
+        auto check_done = [=] {
+          if (--*pending > 0)
+            return;
+          auto& st = self->state;
+          bool all = std::all_of(st.found.begin(), st.found.end(),
+                                 [](uint32_t n) { return n > 0; });
+          auto waited = self->clock().now() - st.started;
+          if (all || waited >= answer_wait) {
+            finish(true);
+            return;
+          }
+          self->delayed_send(self, 50ms, tick_atom::value, round + 1);
+        };
+        for (size_t i = 0; i < targets.size(); ++i)
+          if (st.found[i] == 0)
+            ++*pending;
+        if (*pending == 0) {
+          finish(true);
+          return;
+        }
+        ++*pending; // released below, after every request is out
+        for (size_t i = 0; i < targets.size(); ++i) {
+          if (st.found[i] != 0)
+            continue;
+          self->request(targets[i], 10s, inbox_atom::value, uint32_t{1000})
+            .then(
+              [=](const std::vector<inbox_entry>& inbox) {
+                auto& st = self->state;
+                for (auto& e : inbox)
+                  if (e.from == origin && e.id == st.id)
+                    ++st.found[i];
+                check_done();
+              },
+              [=](const caf::error&) { check_done(); });
+        }
+        check_done();
+      },
+    };
+  });
+  return out;
+}
+
+/// Stops a node after taking its counters; `stats` holds them.
+std::shared_ptr<box<std::optional<node_stats>>> probe_kill(caf::actor_system& sys,
+                                                           node_actor node) {
+  auto out = std::make_shared<box<std::optional<node_stats>>>();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(node, 10s, stats_atom::value)
+      .then(
+        [=](const node_stats& s) {
+          self->request(node, 10s, shutdown_atom::value)
+            .then([=](bool) { out->set(s); },
+                  [=](const caf::error&) { out->set(s); });
+        },
+        [=](const caf::error&) {
+          self->send(node, shutdown_atom::value);
+          out->set(std::nullopt);
+        });
+  });
+  return out;
+}
+
+// -- the driver -----------------------------------------------------------------
+
+class driver {
+public:
+  driver(const scenario& sc, const sim_options& opts, std::ostream& log,
+         sim_report& report)
+    : sc_(sc), opts_(opts), log_(log), report_(report) {
+  }
+
+  int run();
+
+private:
+  size_t size() const { return sc_.graph.nodes.size(); }
+  const std::string& name(size_t i) const { return sc_.graph.nodes[i]; }
+
+  void say(const std::string& text) { log_ << "quilt-sim: " << text << '\n' << std::flush; }
+
+  void make_system();
+  node_config config_of(size_t i) const;
+  std::optional<std::string> start(size_t i);
+  std::vector<node_actor> live_handles() const;
+  bool converge();
+  /// Neighbours over links that work, among live nodes.
+  std::vector<std::vector<size_t>> live_adjacency() const;
+  std::vector<size_t> reachable_from(size_t origin) const;
+  void launch(const sim_event& ev, size_t index);
+  void kill(size_t i);
+  std::pair<bool, std::string> restart(size_t i);
+  void collect_outcomes(bool all);
+  void audit_deliveries();
+  void final_counts();
+  void teardown();
+  size_t index_of(const std::string& n) const;
+  size_t link_index(const std::string& a, const std::string& b) const;
+  void set_cut(size_t link, bool cut);
+
+  const scenario& sc_;
+  const sim_options& opts_;
+  std::ostream& log_;
+  sim_report& report_;
+
+  std::unique_ptr<caf::actor_system_config> cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::unique_ptr<sim_clock> clock_;
+  std::shared_ptr<transport> net_;
+  std::unordered_map<std::string, size_t> index_;
+  std::vector<node_actor> nodes_;
+  std::vector<bool> alive_;
+  std::vector<bool> cut_;
+  std::vector<std::vector<std::pair<size_t, size_t>>> links_of_; // (peer, link)
+  node_stats retired_;
+
+  struct pending_event {
+    size_t index;
+    std::shared_ptr<outcome_box> box;
+  };
+  std::deque<pending_event> pending_;
+  /// send and broadcast ids with their origin, for the duplicate audit.
+  std::vector<std::pair<std::string, uint64_t>> sent_;
+  time_point t0_{};
+  steady_clock::time_point wall_start_ = steady_clock::now();
+};
+
+void driver::make_system() {
+  cfg_ = std::make_unique<caf::actor_system_config>();
+  configure_actor_system(*cfg_);
+  if (sc_.deterministic)
+    cfg_->set("scheduler.policy", caf::atom("testing"));
+  if (opts_.console_port)
+    cfg_->load<caf::io::middleman>();
+  sys_ = std::make_unique<caf::actor_system>(*cfg_);
+  clock_ = std::make_unique<sim_clock>(*sys_, sc_.deterministic);
+  if (sc_.deterministic)
+    sys_->await_actors_before_shutdown(false);
+  switch (sc_.transport) {
+    case sim_transport::direct:
+      net_ = std::make_shared<direct_transport>();
+      break;
+    case sim_transport::inproc:
+      net_ = std::make_shared<zmq_transport>(zmq_transport::scheme::inproc);
+      break;
+    case sim_transport::tcp:
+      net_ = std::make_shared<zmq_transport>(zmq_transport::scheme::tcp);
+      break;
+  }
+}
+
+node_config driver::config_of(size_t i) const {
+  node_config c = sc_.defaults;
+  c.name = name(i);
+  c.console_port = 0;
+  c.level = log_level::warning;
+  auto where = [&](size_t k, std::string& address, uint16_t& port) {
+    if (sc_.transport == sim_transport::tcp) {
+      address = "127.0.0.1";
+      port = static_cast<uint16_t>(sc_.base_port + k);
+    } else {
+      // In-process endpoints: the name keeps them apart, whatever the size.
+      address = name(k);
+      port = sc_.base_port;
+    }
+  };
+  where(i, c.host, c.port);
+  c.advertise = c.host;
+  // Each link is dialled by its smaller-indexed end (the other learns it
+  // from the server_connect and dials back).
+  for (auto [peer, link] : links_of_[i]) {
+    if (peer < i)
+      continue;
+    peer_config p;
+    where(peer, p.address, p.port);
+    c.peers.push_back(p);
+  }
+  return c;
+}
+
+std::optional<std::string> driver::start(size_t i) {
+  node_options o;
+  // Ids and inbox times follow the simulation's clock, salted by the seed.
+  if (sc_.deterministic)
+    o.unix_offset = virtual_epoch
+                    - duration_cast<microseconds>(
+                      clock_->now().time_since_epoch());
+  o.id_salt = sc_.seed * 1000003 + i;
+  auto res = start_node(*sys_, config_of(i), net_, o);
+  if (auto err = std::get_if<std::string>(&res))
+    return *err;
+  nodes_[i] = std::get<node_actor>(res);
+  alive_[i] = true;
+  return std::nullopt;
+}
+
+std::vector<node_actor> driver::live_handles() const {
+  std::vector<node_actor> result(size());
+  for (size_t i = 0; i < size(); ++i)
+    if (alive_[i])
+      result[i] = nodes_[i];
+  return result;
+}
+
+size_t driver::index_of(const std::string& n) const { return index_.at(n); }
+
+size_t driver::link_index(const std::string& a, const std::string& b) const {
+  auto ia = index_of(a);
+  auto ib = index_of(b);
+  for (auto [peer, link] : links_of_[ia])
+    if (peer == ib)
+      return link;
+  return sc_.graph.links.size(); // the loader rejects unknown links
+}
+
+void driver::set_cut(size_t link, bool cut) {
+  if (link >= cut_.size())
+    return;
+  cut_[link] = cut;
+  auto [a, b] = sc_.graph.links[link];
+  net_->faults().set_cut(name(a), name(b), cut);
+}
+
+std::vector<std::vector<size_t>> driver::live_adjacency() const {
+  std::vector<std::vector<size_t>> adj(size());
+  for (size_t k = 0; k < sc_.graph.links.size(); ++k) {
+    auto [a, b] = sc_.graph.links[k];
+    if (cut_[k] || !alive_[a] || !alive_[b])
+      continue;
+    adj[a].push_back(b);
+    adj[b].push_back(a);
+  }
+  return adj;
+}
+
+std::vector<size_t> driver::reachable_from(size_t origin) const {
+  auto adj = live_adjacency();
+  std::vector<bool> seen(size(), false);
+  std::vector<size_t> order{origin};
+  seen[origin] = true;
+  for (size_t k = 0; k < order.size(); ++k)
+    for (auto v : adj[order[k]])
+      if (!seen[v]) {
+        seen[v] = true;
+        order.push_back(v);
+      }
+  order.erase(order.begin()); // not the origin itself
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
+bool driver::converge() {
+  auto start = clock_->now();
+  auto deadline = start + milliseconds(opts_.converge_limit_ms);
+  auto interval = sc_.deterministic ? milliseconds(50) : milliseconds(100);
+  auto next_progress = steady_clock::now() + 2s;
+  for (;;) {
+    // The live graph's components, then each node's routes against them:
+    // first the count (cheap), then the hop sums (a search per node).
+    auto adj = live_adjacency();
+    std::vector<size_t> comp(size(), SIZE_MAX);
+    std::vector<size_t> comp_size;
+    for (size_t i = 0; i < size(); ++i) {
+      if (!alive_[i] || comp[i] != SIZE_MAX)
+        continue;
+      auto c = comp_size.size();
+      std::vector<size_t> queue{i};
+      comp[i] = c;
+      for (size_t k = 0; k < queue.size(); ++k)
+        for (auto v : adj[queue[k]])
+          if (comp[v] == SIZE_MAX) {
+            comp[v] = c;
+            queue.push_back(v);
+          }
+      comp_size.push_back(queue.size());
+    }
+    auto answers = gather<node_summary>(*sys_, live_handles(),
+                                        summary_atom::value);
+    clock_->wait([&] { return answers->ready(); });
+    size_t full = 0;
+    size_t live = 0;
+    for (size_t i = 0; i < size(); ++i) {
+      if (!alive_[i])
+        continue;
+      ++live;
+      auto& s = answers->values[i];
+      if (s && s->routes + 1 == comp_size[comp[i]])
+        ++full;
+    }
+    bool ok = full == live;
+    if (ok) {
+      std::vector<uint32_t> dist(size());
+      for (size_t i = 0; i < size() && ok; ++i) {
+        if (!alive_[i])
+          continue;
+        std::fill(dist.begin(), dist.end(), UINT32_MAX);
+        std::vector<size_t> queue{i};
+        dist[i] = 0;
+        uint64_t sum = 0;
+        for (size_t k = 0; k < queue.size(); ++k)
+          for (auto v : adj[queue[k]])
+            if (dist[v] == UINT32_MAX) {
+              dist[v] = dist[queue[k]] + 1;
+              sum += dist[v];
+              queue.push_back(v);
+            }
+        ok = answers->values[i]->hop_sum == sum;
+      }
+    }
+    if (ok) {
+      auto ms = duration_cast<milliseconds>(clock_->now() - start).count();
+      report_.converged_ms = static_cast<uint64_t>(ms);
+      say("converged: every node has full routes after " + std::to_string(ms)
+          + " ms");
+      return true;
+    }
+    if (steady_clock::now() >= next_progress) {
+      next_progress = steady_clock::now() + 2s;
+      say("converging: " + std::to_string(full) + "/" + std::to_string(live)
+          + " nodes have full routes");
+    }
+    if (clock_->now() >= deadline || stop_signal != 0) {
+      say("routes did not converge within "
+          + std::to_string(opts_.converge_limit_ms / 1000) + " s ("
+          + std::to_string(full) + "/" + std::to_string(live)
+          + " nodes had full routes)");
+      return false;
+    }
+    clock_->run_for(interval);
+  }
+}
+
+void driver::kill(size_t i) {
+  if (!alive_[i])
+    return;
+  alive_[i] = false;
+  auto b = probe_kill(*sys_, nodes_[i]);
+  clock_->wait([&] { return b->ready(); }, 10s);
+  if (b->ready() && b->value)
+    retired_ += *b->value;
+  nodes_[i] = node_actor{};
+}
+
+std::pair<bool, std::string> driver::restart(size_t i) {
+  bool was_alive = alive_[i];
+  kill(i);
+  // The old listener closes asynchronously: try binding for a moment.
+  std::optional<std::string> err;
+  auto until = clock_->now() + 3s;
+  do {
+    err = start(i);
+    if (!err)
+      break;
+    clock_->run_for(10ms);
+  } while (clock_->now() < until);
+  if (err)
+    return {false, "cannot restart: " + *err};
+  return {true, was_alive ? "restarted " + name(i) + " (it was running)"
+                          : "restarted " + name(i)};
+}
+
+void driver::launch(const sim_event& ev, size_t index) {
+  auto& out = report_.events[index];
+  auto ttl = static_cast<uint8_t>(sc_.defaults.default_ttl);
+  auto node_of = [&](const std::string& n) {
+    auto i = index_of(n);
+    return alive_[i] ? nodes_[i] : node_actor{};
+  };
+  auto immediate = [&](std::string detail, bool ok = true) {
+    out.ok = ok;
+    out.detail = std::move(detail);
+    say("t=" + std::to_string(ev.at_ms) + " ms " + to_string(ev.action) + " "
+        + (ok ? "ok" : "FAILED") + ": " + out.detail);
+  };
+  auto dead_origin = [&](const std::string& n) {
+    out.ok = meets(ev.expect, false);
+    out.detail = "unreachable: " + n + " is not running";
+    say("t=" + std::to_string(ev.at_ms) + " ms " + to_string(ev.action) + " "
+        + (out.ok ? "ok" : "FAILED") + ": " + out.detail);
+  };
+  switch (ev.action) {
+    case sim_action::ping:
+    case sim_action::traceroute: {
+      auto from = node_of(ev.from);
+      if (!from)
+        return dead_origin(ev.from);
+      auto b = ev.action == sim_action::ping
+                 ? probe_ping(*sys_, from, ev.to, ttl, ev.expect)
+                 : probe_traceroute(*sys_, from, ev.to, ttl, ev.expect);
+      pending_.push_back({index, b});
+      return;
+    }
+    case sim_action::send:
+    case sim_action::broadcast: {
+      auto from = node_of(ev.from);
+      if (!from)
+        return dead_origin(ev.from);
+      std::vector<node_actor> targets;
+      std::vector<std::string> names;
+      if (ev.action == sim_action::send) {
+        targets.push_back(node_of(ev.to));
+        names.push_back(ev.to);
+      } else {
+        for (auto k : reachable_from(index_of(ev.from))) {
+          targets.push_back(nodes_[k]);
+          names.push_back(name(k));
+        }
+      }
+      if (ev.action == sim_action::send && !targets.front()) {
+        // The target is dead: sending still goes out, nothing can arrive.
+        targets.clear();
+        names.clear();
+      }
+      auto b = probe_send(*sys_, from, ev.from,
+                          ev.action == sim_action::send ? ev.to : "all",
+                          ev.text, targets, names, ev.expect);
+      pending_.push_back({index, b});
+      return;
+    }
+    case sim_action::kill: {
+      bool was = alive_[index_of(ev.node)];
+      kill(index_of(ev.node));
+      return immediate(was ? "killed " + ev.node
+                           : ev.node + " was not running");
+    }
+    case sim_action::restart: {
+      auto [ok, detail] = restart(index_of(ev.node));
+      return immediate(detail, ok);
+    }
+    case sim_action::cut:
+      set_cut(link_index(ev.a, ev.b), true);
+      return immediate("cut " + ev.a + "-" + ev.b);
+    case sim_action::heal:
+      set_cut(link_index(ev.a, ev.b), false);
+      return immediate("healed " + ev.a + "-" + ev.b);
+    case sim_action::partition: {
+      std::vector<bool> in_side(size(), false);
+      for (auto& n : ev.side)
+        in_side[index_of(n)] = true;
+      size_t n = 0;
+      for (size_t k = 0; k < sc_.graph.links.size(); ++k) {
+        auto [a, b] = sc_.graph.links[k];
+        if (in_side[a] != in_side[b]) {
+          set_cut(k, true);
+          ++n;
+        }
+      }
+      return immediate("partitioned " + std::to_string(ev.side.size())
+                       + " nodes from the rest (" + std::to_string(n)
+                       + " links cut)");
+    }
+    case sim_action::heal_all: {
+      size_t n = static_cast<size_t>(std::count(cut_.begin(), cut_.end(), true));
+      std::fill(cut_.begin(), cut_.end(), false);
+      net_->faults().heal_all();
+      return immediate("healed " + std::to_string(n) + " links");
+    }
+  }
+}
+
+void driver::collect_outcomes(bool all) {
+  while (!pending_.empty()) {
+    auto& p = pending_.front();
+    if (!p.box->ready()) {
+      if (!all)
+        return;
+      clock_->wait([&] { return p.box->ready(); }, 120s);
+      if (!p.box->ready()) {
+        report_.events[p.index].ok = false;
+        report_.events[p.index].detail = "no outcome: the probe never answered";
+        pending_.pop_front();
+        continue;
+      }
+    }
+    auto& v = p.box->value;
+    auto& out = report_.events[p.index];
+    out.ok = v.ok;
+    out.detail = v.detail;
+    out.latency_us = v.latency_us;
+    auto& ev = sc_.events[p.index];
+    if (v.message_id != 0)
+      sent_.emplace_back(ev.from, v.message_id);
+    say("t=" + std::to_string(ev.at_ms) + " ms " + to_string(ev.action) + " "
+        + ev.from + (ev.to.empty() || ev.action == sim_action::broadcast
+                       ? ""
+                       : " -> " + ev.to)
+        + " " + (out.ok ? "ok" : "FAILED") + ": " + out.detail);
+    pending_.pop_front();
+  }
+}
+
+void driver::audit_deliveries() {
+  // Every message a send or broadcast event made, counted in every live
+  // node's inbox: more than once anywhere is a duplicate delivery.
+  if (sent_.empty())
+    return;
+  auto inboxes = gather<std::vector<inbox_entry>>(*sys_, live_handles(),
+                                                  inbox_atom::value,
+                                                  uint32_t{1000});
+  clock_->wait([&] { return inboxes->ready(); });
+  for (auto& inbox : inboxes->values) {
+    if (!inbox)
+      continue;
+    for (auto& [origin, id] : sent_) {
+      auto n = std::count_if(inbox->begin(), inbox->end(), [&](auto& e) {
+        return e.id == id && e.from == origin;
+      });
+      if (n > 1)
+        report_.duplicate_deliveries += static_cast<uint64_t>(n - 1);
+    }
+  }
+}
+
+void driver::final_counts() {
+  auto stats = gather<node_stats>(*sys_, live_handles(), stats_atom::value);
+  clock_->wait([&] { return stats->ready(); });
+  node_stats total = retired_;
+  for (auto& s : stats->values)
+    if (s)
+      total += *s;
+  report_.messages = total.tx_by_command;
+  report_.deliveries = total.delivered;
+  report_.drops = total;
+  report_.topology_nodes.clear();
+  report_.topology_links.clear();
+  // In the scenario's order: n0, n1, ... as generated.
+  for (size_t i = 0; i < size(); ++i)
+    if (alive_[i])
+      report_.topology_nodes.push_back(name(i));
+  for (size_t k = 0; k < sc_.graph.links.size(); ++k) {
+    auto [a, b] = sc_.graph.links[k];
+    if (!cut_[k] && alive_[a] && alive_[b])
+      report_.topology_links.emplace_back(name(a), name(b));
+  }
+}
+
+void driver::teardown() {
+  for (size_t i = 0; i < size(); ++i)
+    if (alive_[i])
+      caf::anon_send(nodes_[i], shutdown_atom::value);
+  nodes_.clear();
+  if (clock_->deterministic()) {
+    clock_->drain();
+  } else {
+    sys_->await_all_actors_done();
+  }
+  // Nodes first, then the transport they used, then the actor system.
+  net_.reset();
+  clock_.reset();
+  sys_.reset();
+}
+
+int driver::run() {
+  report_.scenario = sc_.path;
+  report_.seed = sc_.seed;
+  report_.transport = sc_.transport;
+  report_.deterministic = sc_.deterministic;
+  report_.nodes = size();
+  report_.links = sc_.graph.links.size();
+  for (size_t i = 0; i < size(); ++i)
+    index_[name(i)] = i;
+  links_of_.resize(size());
+  for (size_t k = 0; k < sc_.graph.links.size(); ++k) {
+    auto [a, b] = sc_.graph.links[k];
+    links_of_[a].emplace_back(b, k);
+    links_of_[b].emplace_back(a, k);
+  }
+  cut_.assign(sc_.graph.links.size(), false);
+  nodes_.resize(size());
+  alive_.assign(size(), false);
+  set_log_level(log_level::warning);
+  make_system();
+  say("starting " + std::to_string(size()) + " nodes, "
+      + std::to_string(report_.links) + " links (" + sc_.kind + ", "
+      + to_string(sc_.transport) + (sc_.deterministic ? ", deterministic" : "")
+      + ", seed " + std::to_string(sc_.seed) + ")");
+  auto wall = [&] {
+    return std::to_string(
+      duration_cast<milliseconds>(steady_clock::now() - wall_start_).count());
+  };
+  int status = 0;
+  for (size_t i = 0; i < size(); ++i) {
+    if (auto err = start(i)) {
+      say("cannot start " + name(i) + ": " + *err);
+      teardown();
+      return 1;
+    }
+  }
+  say(std::to_string(size()) + " nodes up after " + wall() + " ms");
+  for (size_t i = 0; i < sc_.events.size(); ++i) {
+    sim_outcome o;
+    o.at_ms = sc_.events[i].at_ms;
+    o.action = sc_.events[i].action;
+    report_.events.push_back(o);
+  }
+  if (!converge()) {
+    status = 1;
+    for (auto& o : report_.events)
+      o.detail = "not run: routes never converged";
+  } else {
+    t0_ = clock_->now();
+    for (size_t i = 0; i < sc_.events.size(); ++i) {
+      auto& ev = sc_.events[i];
+      clock_->run_until(t0_ + milliseconds(ev.at_ms), [&] {
+        collect_outcomes(false);
+        return stop_signal != 0;
+      });
+      if (stop_signal != 0)
+        break;
+      launch(ev, i);
+    }
+    collect_outcomes(true);
+    clock_->run_for(milliseconds(sc_.settle_ms),
+                    [&] { return stop_signal != 0; });
+    audit_deliveries();
+  }
+  final_counts();
+  for (auto& o : report_.events)
+    if (!o.ok)
+      status = 1;
+  if (report_.duplicate_deliveries > 0)
+    status = 1;
+  report_.peak_rss_bytes = peak_rss_bytes();
+  report_.wall_ms = static_cast<uint64_t>(
+    duration_cast<milliseconds>(steady_clock::now() - wall_start_).count());
+  auto json = report_.to_json();
+  if (opts_.report_path.empty()) {
+    std::cout << json << '\n' << std::flush;
+  } else {
+    std::ofstream f{opts_.report_path};
+    f << json << '\n';
+    if (!f) {
+      say("cannot write the report to " + opts_.report_path);
+      status = 1;
+    } else {
+      say("report written to " + opts_.report_path);
+    }
+  }
+  if (!opts_.dot_path.empty()) {
+    std::ofstream f{opts_.dot_path};
+    f << sim_dot(sc_, alive_, cut_);
+    if (!f) {
+      say("cannot write the picture to " + opts_.dot_path);
+      status = 1;
+    }
+  }
+  size_t held = static_cast<size_t>(
+    std::count_if(report_.events.begin(), report_.events.end(),
+                  [](const sim_outcome& o) { return o.ok; }));
+  say(std::string{status == 0 ? "done" : "FAILED"} + ": "
+      + std::to_string(held) + "/" + std::to_string(report_.events.size())
+      + " events ok, " + std::to_string(report_.duplicate_deliveries)
+      + " duplicate deliveries, " + wall() + " ms");
+  teardown();
+  return status;
+}
+
+} // namespace
+
+int run_simulation(const scenario& sc, const sim_options& opts,
+                   std::ostream& progress, sim_report& report) {
+  stop_signal = 0;
+  auto old_int = std::signal(SIGINT, on_stop_signal);
+  auto old_term = std::signal(SIGTERM, on_stop_signal);
+  driver d{sc, opts, progress, report};
+  auto status = d.run();
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+  return status;
+}
+
+} // namespace quilt

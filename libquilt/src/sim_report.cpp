@@ -1,0 +1,76 @@
+// quilt-sim's report (SPEC §9) as JSON, and its topology as Graphviz.
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "quilt/sim.hpp"
+
+namespace quilt {
+
+std::string sim_report::to_json() const {
+  using json = nlohmann::ordered_json;
+  json top;
+  top["scenario"] = scenario;
+  top["seed"] = seed;
+  top["transport"] = to_string(transport);
+  top["deterministic"] = deterministic;
+  top["nodes"] = nodes;
+  top["links"] = links;
+  json links_json = json::array();
+  for (auto& [a, b] : topology_links)
+    links_json.push_back({a, b});
+  top["topology"] = {{"nodes", topology_nodes}, {"links", links_json}};
+  top["converged_ms"] = converged_ms ? json(*converged_ms) : json(nullptr);
+  json evs = json::array();
+  for (auto& e : events)
+    evs.push_back({{"at_ms", e.at_ms},
+                   {"action", to_string(e.action)},
+                   {"ok", e.ok},
+                   {"detail", e.detail},
+                   {"latency_us",
+                    e.latency_us ? json(*e.latency_us) : json(nullptr)}});
+  top["events"] = evs;
+  json msgs;
+  for (size_t i = 0; i < command_count; ++i)
+    msgs[to_string(static_cast<command>(i))] = messages[i];
+  top["messages"] = msgs;
+  top["deliveries"] = deliveries;
+  top["duplicate_deliveries"] = duplicate_deliveries;
+  top["drops"] = {{"invalid", drops.dropped_invalid},
+                  {"duplicate", drops.dropped_duplicate},
+                  {"loop", drops.dropped_loop},
+                  {"ttl", drops.dropped_ttl},
+                  {"unroutable", drops.dropped_unroutable},
+                  {"queue_full", drops.dropped_queue_full},
+                  {"overload", drops.dropped_overload}};
+  top["peak_rss_bytes"] = peak_rss_bytes;
+  top["wall_ms"] = wall_ms;
+  return top.dump();
+}
+
+std::string sim_dot(const scenario& sc, const std::vector<bool>& alive,
+                    const std::vector<bool>& link_cut) {
+  std::ostringstream out;
+  auto quoted = [](const std::string& s) { return '"' + s + '"'; };
+  out << "graph quilt {\n  node [shape=circle];\n";
+  for (size_t i = 0; i < sc.graph.nodes.size(); ++i) {
+    out << "  " << quoted(sc.graph.nodes[i]);
+    if (i < alive.size() && !alive[i])
+      out << " [style=dashed]";
+    out << ";\n";
+  }
+  for (size_t k = 0; k < sc.graph.links.size(); ++k) {
+    auto [a, b] = sc.graph.links[k];
+    bool dead = (a < alive.size() && !alive[a]) || (b < alive.size() && !alive[b]);
+    bool cut = k < link_cut.size() && link_cut[k];
+    out << "  " << quoted(sc.graph.nodes[a]) << " -- "
+        << quoted(sc.graph.nodes[b]);
+    if (cut || dead)
+      out << " [style=dashed]";
+    out << ";\n";
+  }
+  out << "}\n";
+  return out.str();
+}
+
+} // namespace quilt
