@@ -69,6 +69,10 @@ outcome request_failed(caf::scoped_actor& self, const caf::error& err) {
       return failure(failed, "not_a_simulation",
                      "this console belongs to a single node, not a "
                      "simulation");
+    if (code == ec::needs_node)
+      return failure(failed, "needs_node",
+                     "this console belongs to a simulation: name a node "
+                     "with --node NAME (quilt-console nodes lists them)");
     return failure(failed, to_string(code), self->system().render(err));
   }
   if (err == caf::sec::request_timeout)

@@ -15,6 +15,7 @@
 
 #include "line_interface.hpp"
 #include "quilt/config.hpp"
+#include "quilt/console.hpp"
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
 #include "quilt/zmq_transport.hpp"
@@ -28,31 +29,6 @@ constexpr int exit_usage = 2;
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1"
          || host.rfind("127.", 0) == 0;
-}
-
-/// Tries the console's address before anything starts: CAF's publish error
-/// does not say why a port could not be opened, this does ("Address already
-/// in use"). Empty when the port is free.
-std::string console_port_problem(const quilt::node_config& cfg) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  auto port = std::to_string(cfg.console_port);
-  if (int rc = getaddrinfo(cfg.console_host.c_str(), port.c_str(), &hints, &res);
-      rc != 0)
-    return gai_strerror(rc);
-  std::string problem;
-  int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0)
-    problem = std::strerror(errno);
-  if (fd >= 0)
-    close(fd);
-  freeaddrinfo(res);
-  return problem;
 }
 
 const char* usage =
@@ -144,7 +120,7 @@ int main(int argc, char** argv) {
   mallopt(M_TOP_PAD, 16 << 20);
 
   if (cfg.console_port != 0) {
-    if (auto problem = console_port_problem(cfg); !problem.empty()) {
+    if (auto problem = quilt::console_port_problem(cfg.console_host, cfg.console_port); !problem.empty()) {
       std::cerr << "quiltd: cannot open console on " << cfg.console_host << ':'
                 << cfg.console_port << ": " << problem << '\n';
       return exit_runtime;

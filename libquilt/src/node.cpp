@@ -41,6 +41,8 @@ const char* to_string(ec x) {
       return "shutting_down";
     case ec::too_many_restarts:
       return "too_many_restarts";
+    case ec::needs_node:
+      return "needs_node";
   }
   return "unknown";
 }

@@ -27,12 +27,14 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include "quilt/actors.hpp"
+#include "quilt/console.hpp"
 #include "quilt/direct_transport.hpp"
 #include "quilt/error.hpp"
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
 #include "quilt/traceroute.hpp"
 #include "quilt/zmq_transport.hpp"
+#include "sim_console.hpp"
 
 namespace quilt {
 
@@ -227,10 +229,12 @@ std::shared_ptr<outcome_box> probe_ping(caf::actor_system& sys,
             v.detail = "pong from " + r.from + " in " + micros_text(r.rtt_us);
             v.latency_us = r.rtt_us;
           } else {
-            v.detail = r.error == "timeout"
-                         ? "unreachable: no answer within 2 s"
-                         : "unreachable: " + r.error
-                             + (r.from.empty() ? "" : " from " + r.from);
+            if (r.error == "timeout")
+              v.detail = "unreachable: no answer within 2 s";
+            else if (r.from.empty())
+              v.detail = "unreachable: no route (" + r.error + ")";
+            else
+              v.detail = "unreachable: error " + r.error + " from " + r.from;
           }
           out->set(std::move(v));
         },
@@ -455,6 +459,8 @@ private:
   size_t index_of(const std::string& n) const;
   size_t link_index(const std::string& a, const std::string& b) const;
   void set_cut(size_t link, bool cut);
+  bool open_console();
+  void serve_console();
 
   const scenario& sc_;
   const sim_options& opts_;
@@ -471,6 +477,8 @@ private:
   std::vector<bool> cut_;
   std::vector<std::vector<std::pair<size_t, size_t>>> links_of_; // (peer, link)
   node_stats retired_;
+  std::shared_ptr<sim_directory> dir_;
+  node_actor console_;
 
   struct pending_event {
     size_t index;
@@ -549,6 +557,8 @@ std::optional<std::string> driver::start(size_t i) {
     return *err;
   nodes_[i] = std::get<node_actor>(res);
   alive_[i] = true;
+  if (dir_)
+    dir_->set(i, nodes_[i]);
   return std::nullopt;
 }
 
@@ -697,6 +707,8 @@ void driver::kill(size_t i) {
   if (b->ready() && b->value)
     retired_ += *b->value;
   nodes_[i] = node_actor{};
+  if (dir_)
+    dir_->set(i, {});
 }
 
 std::pair<bool, std::string> driver::restart(size_t i) {
@@ -892,7 +904,42 @@ void driver::final_counts() {
   }
 }
 
+bool driver::open_console() {
+  auto port = *opts_.console_port;
+  auto where = "127.0.0.1:" + std::to_string(port);
+  if (auto problem = console_port_problem("127.0.0.1", port); !problem.empty()) {
+    say("cannot open the console on " + where + ": " + problem);
+    return false;
+  }
+  dir_ = std::make_shared<sim_directory>(sc_.graph.nodes);
+  console_ = spawn_sim_console(*sys_, dir_);
+  // From the driver's own thread, never a scheduler's: publishing may block.
+  auto published = sys_->middleman().publish(console_, port, "127.0.0.1", true);
+  if (!published) {
+    say("cannot open the console on " + where + ": "
+        + sys_->render(published.error()));
+    return false;
+  }
+  say("console on " + where + ": quilt-console --port " + std::to_string(port)
+      + " nodes (or --node NAME COMMAND)");
+  return true;
+}
+
+void driver::serve_console() {
+  auto port = std::to_string(*opts_.console_port);
+  say("still running for the console: quilt-console --port " + port
+      + " shutdown, SIGINT or SIGTERM ends the simulation");
+  while (!clock_->run_for(100ms, [&] {
+    return stop_signal != 0 || dir_->shutdown_requested.load();
+  })) {
+  }
+  say(stop_signal != 0 ? "signal received: stopping the simulation"
+                       : "the console asked to stop: stopping the simulation");
+}
+
 void driver::teardown() {
+  if (console_)
+    caf::anon_send_exit(console_, caf::exit_reason::user_shutdown);
   for (size_t i = 0; i < size(); ++i)
     if (alive_[i])
       caf::anon_send(nodes_[i], shutdown_atom::value);
@@ -937,6 +984,10 @@ int driver::run() {
       duration_cast<milliseconds>(steady_clock::now() - wall_start_).count());
   };
   int status = 0;
+  if (opts_.console_port && !open_console()) {
+    teardown();
+    return 1;
+  }
   for (size_t i = 0; i < size(); ++i) {
     if (auto err = start(i)) {
       say("cannot start " + name(i) + ": " + *err);
@@ -1009,6 +1060,8 @@ int driver::run() {
       + std::to_string(held) + "/" + std::to_string(report_.events.size())
       + " events ok, " + std::to_string(report_.duplicate_deliveries)
       + " duplicate deliveries, " + wall() + " ms");
+  if (console_ && stop_signal == 0)
+    serve_console();
   teardown();
   return status;
 }

@@ -22,6 +22,8 @@ enum class ec : uint8_t {
   shutting_down,
   /// The node's supervisor replaced too many failed actors and stopped it.
   too_many_restarts,
+  /// A node command sent to a simulation's console without `--node NAME`.
+  needs_node,
 };
 
 /// The token of `x`, e.g. "not_a_simulation".

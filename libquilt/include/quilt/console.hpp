@@ -1,0 +1,14 @@
+// Publishing a console: what quiltd and quilt-sim share.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace quilt {
+
+/// Tries to bind host:port before anything starts: CAF's publish error does
+/// not say why a port could not be opened, this does ("Address already in
+/// use"). Empty when the port is free.
+std::string console_port_problem(const std::string& host, uint16_t port);
+
+} // namespace quilt
