@@ -441,6 +441,7 @@ decode_result decode(const std::string_view* frames, size_t count,
   out.origin.assign(frames[2].data(), frames[2].size());
   out.id = id;
   out.ttl = static_cast<uint8_t>(ttl);
+  out.advert.reset();
   out.args.resize(nargs);
   for (size_t i = 0; i < nargs; ++i)
     out.args[i].assign(args[i].data(), args[i].size());
@@ -462,7 +463,7 @@ decode_result decode(const std::vector<std::string>& frames, size_t max_bytes,
 
 void encode(const message& x, std::vector<std::string>& out) {
   // resize + assign keeps the capacity of strings already in `out`.
-  out.resize(first_arg + x.args.size());
+  out.resize(first_arg + x.arg_count());
   out[0].assign(x.destination);
   out[1].assign(to_string(x.cmd));
   out[2].assign(x.origin);
@@ -472,8 +473,8 @@ void encode(const message& x, std::vector<std::string>& out) {
   out[3].assign(first, end);
   first = format_decimal(x.ttl, end);
   out[4].assign(first, end);
-  for (size_t i = 0; i < x.args.size(); ++i)
-    out[first_arg + i].assign(x.args[i]);
+  for (size_t i = 0; i < x.arg_count(); ++i)
+    out[first_arg + i].assign(x.arg(i));
 }
 
 std::vector<std::string> encode(const message& x) {

@@ -17,6 +17,7 @@ namespace {
 struct incoming_link_state {
   static inline const char* name = "quilt.incoming-link";
   std::vector<processor_actor> processors;
+  protocol_actor protocol;
 };
 
 /// Posts to an incoming link actor from the transport's side.
@@ -93,17 +94,21 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
         }
       },
       [=](direct_batch& batch) {
-        node->counters.rx += batch.msgs.size();
-        if (overloaded(*node) || self->state.processors.empty()) {
-          *batch.in_flight -= batch.msgs.size();
-          node->counters.dropped_overload += batch.msgs.size();
+        // Made by a node's protocol: nothing to decode, so no processor.
+        auto n = batch.msgs.size();
+        node->counters.rx += n;
+        *batch.in_flight -= n;
+        if (overloaded(*node) || !self->state.protocol) {
+          node->counters.dropped_overload += n;
           return;
         }
-        auto& dest = *pick(batch.from);
-        self->send(dest, std::move(batch));
+        node->backlog += static_cast<int64_t>(n);
+        self->send(self->state.protocol, std::move(batch));
       },
-      [=](wire_atom, std::vector<processor_actor>& procs) {
+      [=](wire_atom, std::vector<processor_actor>& procs,
+          protocol_actor& proto) {
         self->state.processors = std::move(procs);
+        self->state.protocol = std::move(proto);
       },
     };
   };

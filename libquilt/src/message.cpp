@@ -1,6 +1,14 @@
 #include "quilt/message.hpp"
 
+#include "quilt/routing.hpp"
+
 namespace quilt {
+
+std::string_view message::arg(size_t i) const {
+  if (advert && args.empty())
+    return advert->text;
+  return args[i];
+}
 
 const char* to_string(command x) {
   switch (x) {

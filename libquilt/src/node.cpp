@@ -125,13 +125,14 @@ void spawn_protocol_actor(supervisor_ptr self) {
     self->send(st.protocol, subscribe_atom::value, s);
   for (auto& p : st.processors)
     self->send(p, wire_atom::value, st.protocol);
+  self->send(st.incoming, wire_atom::value, st.processors, st.protocol);
 }
 
 void spawn_incoming(supervisor_ptr self) {
   auto& st = self->state;
   st.incoming = spawn_incoming_link(st.node);
   self->monitor(st.incoming);
-  self->send(st.incoming, wire_atom::value, st.processors);
+  self->send(st.incoming, wire_atom::value, st.processors, st.protocol);
   st.node->net->attach(st.node->listener, make_sink(st.incoming));
 }
 
@@ -209,7 +210,7 @@ void on_child_down(supervisor_ptr self, const caf::down_msg& msg) {
     if (restart("processor")) {
       p = spawn_processor(st.node, st.protocol);
       self->monitor(p);
-      self->send(st.incoming, wire_atom::value, st.processors);
+      self->send(st.incoming, wire_atom::value, st.processors, st.protocol);
     }
     return;
   }

@@ -9,8 +9,8 @@ namespace quilt {
 void pack_message(const message& x, std::string& out) {
   out.clear();
   size_t size = 5 * 4 + x.destination.size() + x.origin.size() + 14 + 20 + 3;
-  for (auto& a : x.args)
-    size += 4 + a.size();
+  for (size_t i = 0; i < x.arg_count(); ++i)
+    size += 4 + x.arg(i).size();
   out.reserve(size);
   pack_frame(out, x.destination);
   pack_frame(out, to_string(x.cmd));
@@ -21,8 +21,8 @@ void pack_message(const message& x, std::string& out) {
   pack_frame(out, std::string_view{digits, static_cast<size_t>(n)});
   n = std::snprintf(digits, sizeof(digits), "%u", unsigned{x.ttl});
   pack_frame(out, std::string_view{digits, static_cast<size_t>(n)});
-  for (auto& a : x.args)
-    pack_frame(out, a);
+  for (size_t i = 0; i < x.arg_count(); ++i)
+    pack_frame(out, x.arg(i));
 }
 
 std::string pack_frames(const std::vector<std::string>& frames) {

@@ -1,6 +1,5 @@
 // The PROCESSOR actor: decodes and validates raw frames, answers lock-step
-// clients, and hands valid messages to the protocol actor. Messages from a
-// direct link were made by a node's protocol and need no decoding.
+// clients, and hands valid messages to the protocol actor.
 #include <caf/all.hpp>
 
 #include "node_context.hpp"
@@ -61,16 +60,6 @@ processor_actor spawn_processor(const node_context_ptr& node,
         }
         if (invalid > 0)
           node->counters.dropped_invalid += invalid;
-        hand_over(std::move(out));
-      },
-      [=](direct_batch& batch) {
-        *batch.in_flight -= batch.msgs.size();
-        decoded_batch out;
-        out.resize(batch.msgs.size());
-        for (size_t i = 0; i < out.size(); ++i) {
-          out[i].prev_hop = batch.from;
-          out[i].msg = std::move(batch.msgs[i]);
-        }
         hand_over(std::move(out));
       },
       [=](wire_atom, protocol_actor& proto) {

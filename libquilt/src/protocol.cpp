@@ -151,7 +151,7 @@ void protocol::handle(message& x, const std::string& prev_hop,
     // Our own advertisements only come back with a sequence number we sent;
     // a newer one is another node using our name.
     if (x.cmd == command::link_state
-        && x.id > rt_.database().at(cfg_.name).seq) {
+        && x.id > rt_.own()->seq) {
       ++stats_.name_conflicts;
       QUILT_ERROR(cfg_.name, "name conflict: a link_state from "
                                << (prev_hop.empty() ? "?" : prev_hop)
@@ -183,6 +183,29 @@ void protocol::handle(message& x, const std::string& prev_hop,
     rename(q, prev_hop);
     heard_from(q, now);
   }
+  dispatch(x, prev_hop, now);
+}
+
+void protocol::handle_batch(message_batch& batch, const std::string& prev_hop,
+                            time_point now) {
+  // Once one message of the batch counted as hearing from its previous hop,
+  // the others (same hop, same time) need not look the peer up again. A
+  // server_connect may rename or merge peers, so it always goes through
+  // handle(), and so does the next message after it.
+  bool heard = false;
+  for (auto& x : batch) {
+    if (heard && x.cmd != command::server_connect && x.origin != cfg_.name) {
+      dispatch(x, prev_hop, now);
+      continue;
+    }
+    handle(x, prev_hop, now);
+    heard = !prev_hop.empty() && x.cmd != command::server_connect
+            && x.origin != cfg_.name;
+  }
+}
+
+void protocol::dispatch(message& x, const std::string& prev_hop,
+                        time_point now) {
   if (x.cmd == command::link_state
       && (is_broadcast(x.destination) || x.destination == cfg_.name))
     on_link_state(x, prev_hop, now);
@@ -434,8 +457,16 @@ void protocol::tick(time_point now) {
     remove_peer(p);
   if (rt_.expire(now, 3 * cfg_.lsa_refresh))
     QUILT_DEBUG(cfg_.name, "forgot stale link-state advertisements");
+  if (last_lsa_ == time_point{}) {
+    // The first advertisement waits for the first neighbours (no empty
+    // one goes out at start), the first refresh a full period.
+    last_lsa_ = now;
+    next_lsa_refresh_ = now + cfg_.lsa_refresh;
+  }
   if (now >= next_lsa_refresh_)
     update_own_lsa(now, true);
+  else if (lsa_pending_ && now >= last_lsa_ + lsa_min_interval())
+    flood_own_lsa(now);
   if (rt_.version() != rt_version_seen_) {
     rt_version_seen_ = rt_.version();
     rt_changed_at_ = now;
@@ -474,6 +505,8 @@ void protocol::tick(time_point now) {
 void protocol::recompute_wakeup(time_point) {
   auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
   next_wakeup_ = std::min(next_heartbeat_, next_lsa_refresh_);
+  if (lsa_pending_)
+    next_wakeup_ = std::min(next_wakeup_, last_lsa_ + lsa_min_interval());
   for (auto& p : peers_)
     if (p->info.state == peer_state::up)
       next_wakeup_ = std::min(next_wakeup_, p->last_seen + dead_after);
@@ -481,69 +514,82 @@ void protocol::recompute_wakeup(time_point) {
 
 // -- routing ------------------------------------------------------------------
 
-namespace {
-
-std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (auto& n : names) {
-    if (!out.empty())
-      out += ' ';
-    out += n;
-  }
-  return out;
-}
-
-std::vector<std::string> split_names(const std::string& text) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    auto end = text.find(' ', pos);
-    if (end == std::string::npos)
-      end = text.size();
-    out.emplace_back(text, pos, end - pos);
-    pos = end + 1;
-  }
-  return out;
-}
-
-} // namespace
-
-void protocol::send_lsa(peer& p, const std::string& destination,
-                        const std::string& origin, uint64_t seq,
-                        const std::vector<std::string>& neighbours,
-                        uint8_t ttl) {
+void protocol::send_advert(peer& p, const std::string& destination,
+                           const advert_ptr& ad, uint8_t ttl) {
   scratch_.destination = destination;
   scratch_.cmd = command::link_state;
-  scratch_.origin = origin;
-  scratch_.id = seq;
+  scratch_.origin = name_of(ad->origin);
+  scratch_.id = ad->seq;
   scratch_.ttl = ttl;
-  scratch_.args.assign({join_names(neighbours)});
+  scratch_.args.clear();
+  scratch_.advert = ad; // shared with every node that installs it
   send_on(p, scratch_);
+  scratch_.advert.reset();
+}
+
+std::chrono::milliseconds protocol::lsa_min_interval() const {
+  return std::min(std::chrono::milliseconds(cfg_.heartbeat_ms / 4),
+                  std::chrono::milliseconds(250));
 }
 
 void protocol::update_own_lsa(time_point now, bool force) {
-  auto seq = next_id();
-  if (!rt_.set_own(neighbours(), seq) && !force)
+  if (!rt_.set_own(neighbours(), next_id_, force) && !force)
     return;
+  ++next_id_;
+  // Neighbours that come and go together (a start, a restart, a partition)
+  // make one advertisement, not one each: as OSPF's MinLSInterval.
+  if (!force && now < last_lsa_ + lsa_min_interval()) {
+    lsa_pending_ = true;
+    next_wakeup_ = std::min(next_wakeup_, last_lsa_ + lsa_min_interval());
+    return;
+  }
+  flood_own_lsa(now);
+}
+
+void protocol::flood_own_lsa(time_point now) {
+  lsa_pending_ = false;
+  last_lsa_ = now;
+  published_ = rt_.own();
   next_lsa_refresh_ = now + cfg_.lsa_refresh;
-  const auto& own = rt_.database().at(cfg_.name);
+  const auto& own = rt_.own();
   for (auto& p : peers_)
     if (p->link && p->info.state == peer_state::up && !p->info.name.empty())
-      send_lsa(*p, "all", cfg_.name, own.seq, own.neighbours,
-               cfg_.default_ttl);
+      send_advert(*p, "all", own, cfg_.default_ttl);
 }
 
 void protocol::sync_database(peer& p) {
   // Addressed to the neighbour with ttl 1: it installs what is newer and
   // floods that on, like any advertisement.
-  for (auto& [origin, ad] : rt_.database())
-    if (origin != p.info.name) // its own it knows best
-      send_lsa(p, p.info.name, origin, ad.seq, ad.neighbours, 1);
+  auto them = find_name(p.info.name);
+  rt_.for_each_advert([&](const advert_ptr& ad) {
+    if (ad->origin == them || ad->origin == rt_.self())
+      return; // its own it knows best; ours goes as last flooded
+    send_advert(p, p.info.name, ad, 1);
+  });
+  // Not a newer own version than the mesh has: that one waits for the
+  // flood that lsa_min_interval() holds back, or every neighbour coming up
+  // would release one.
+  if (published_)
+    send_advert(p, p.info.name, published_, 1);
 }
 
 void protocol::on_link_state(message& x, const std::string& prev_hop,
                              time_point now) {
-  if (!rt_.install(x.origin, x.id, split_names(x.args[0]), now)) {
+  // Between nodes of one process the advertisement itself travels; from
+  // the wire it is parsed (and its names interned) once, here.
+  advert_ptr ad = x.advert;
+  if (!ad) {
+    auto origin = intern_name(x.origin);
+    if (origin != no_node)
+      ad = parse_advert(origin, x.id, x.args[0]);
+    if (!ad) {
+      ++stats_.dropped_invalid;
+      QUILT_WARN(cfg_.name, "name table full: dropped a link_state from "
+                              << x.origin);
+      return;
+    }
+  }
+  if (!rt_.install(ad, now)) {
     ++stats_.dropped_duplicate; // already known, or older
     return;
   }
@@ -553,15 +599,16 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
   // still hears our heartbeats, but has no link back to answer them. Tell it
   // who we are now rather than wait until we declare it dead.
   if (auto p = find_by_name(x.origin);
-      p && p->link && p->info.state == peer_state::up) {
-    const auto& listed = rt_.database().at(x.origin).neighbours;
-    if (!std::binary_search(listed.begin(), listed.end(), cfg_.name))
-      announce(*p, "*");
-  }
+      p && p->link && p->info.state == peer_state::up
+      && !ad->lists(rt_.self()))
+    announce(*p, "*");
   // Flood it on with the mesh-wide ttl, also when it came from a database
-  // sync (ttl 1): every node must see every advertisement once.
+  // sync (ttl 1): every node must see every advertisement once. The copies
+  // share the advertisement.
   x.destination = "all";
   x.ttl = x.ttl > 1 ? x.ttl - 1 : cfg_.default_ttl;
+  x.args.clear();
+  x.advert = std::move(ad);
   for (auto& p : peers_) {
     if (!p->link || p->info.state != peer_state::up || p->info.name.empty()
         || p->info.name == prev_hop || p->info.name == x.origin)

@@ -44,6 +44,7 @@ struct protocol_state : protocol_callee {
   std::vector<event_sink_actor> sinks;
   time_point timer_at = time_point::max();
   uint64_t timer_gen = 0; // only the newest timer counts
+  int deferred = 0;       // inputs handled since the last flush
   /// Counts of links already closed, kept in the node's totals.
   uint64_t retired_tx = 0;
   uint64_t retired_dropped = 0;
@@ -161,8 +162,24 @@ struct protocol_state : protocol_callee {
       self->send(s, node_event{kind, text});
   }
 
+  /// Sends what the protocol queued once the mailbox is drained (or every
+  /// 64 inputs under steady load): messages from many inputs for the same
+  /// link travel as one batch, one actor message instead of one per input.
+  void flush_when_idle() {
+    if (dirty.empty() && timer_armed())
+      return;
+    if (++deferred < 64 && !self->mailbox().empty())
+      return;
+    flush();
+  }
+
+  bool timer_armed() const {
+    return proto->next_wakeup() >= timer_at && timer_at != time_point::max();
+  }
+
   /// Sends what the protocol queued, one batch per link.
   void flush() {
+    deferred = 0;
     for (auto id : dirty) {
       auto i = links.find(id);
       if (i != links.end())
@@ -248,13 +265,19 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   st.proto->tick(now);
   st.flush();
   return {
+    [=](direct_batch& batch) {
+      auto& st = self->state;
+      node->backlog -= static_cast<int64_t>(batch.msgs.size());
+      st.proto->handle_batch(batch.msgs, batch.from, st.now());
+      st.flush_when_idle();
+    },
     [=](decoded_batch& batch) {
       auto& st = self->state;
       node->backlog -= static_cast<int64_t>(batch.size());
       auto now = st.now();
       for (auto& d : batch)
         st.proto->handle(d.msg, d.prev_hop, now);
-      st.flush();
+      st.flush_when_idle();
     },
     [=](tick_atom, uint64_t gen) {
       auto& st = self->state;
@@ -267,6 +290,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     [=](timeout_atom, uint64_t ping_id) {
       self->state.answer(ping_id, ping_result{false, {}, 0, "timeout"});
       self->state.early_answers.erase(ping_id);
+      self->state.flush_when_idle();
     },
     [=](connect_atom, const std::string& address, uint16_t port) {
       auto& st = self->state;
@@ -318,21 +342,36 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
         return; // closed meanwhile
       i->second.peer = std::move(peer);
       st.flush(i->second);
+      st.flush_when_idle();
     },
+    // Queries send nothing, but may be the last message before the mailbox
+    // runs dry: what earlier inputs queued goes out then.
     [=](peers_atom) {
       auto& st = self->state;
+      st.flush_when_idle();
       return st.proto->peers(st.now());
     },
-    [=](routes_atom) { return self->state.proto->routes(); },
+    [=](routes_atom) {
+      self->state.flush_when_idle();
+      return self->state.proto->routes();
+    },
     [=](topology_atom) {
+      self->state.flush_when_idle();
       mesh_topology t;
       self->state.proto->topology(t.nodes, t.links);
       return t;
     },
-    [=](inbox_atom, uint32_t n) { return self->state.proto->inbox(n); },
-    [=](stats_atom) { return self->state.stats(); },
+    [=](inbox_atom, uint32_t n) {
+      self->state.flush_when_idle();
+      return self->state.proto->inbox(n);
+    },
+    [=](stats_atom) {
+      self->state.flush_when_idle();
+      return self->state.stats();
+    },
     [=](status_atom) {
       auto& st = self->state;
+      st.flush_when_idle();
       node_status s;
       s.name = cfg.name;
       s.listen = cfg.listen_endpoint();
@@ -347,6 +386,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     },
     [=](summary_atom) {
       auto& st = self->state;
+      st.flush_when_idle();
       auto [routes, hops] = st.proto->route_digest();
       return node_summary{cfg.name, static_cast<uint32_t>(st.proto->peers_up()),
                           static_cast<uint32_t>(routes), hops};

@@ -1,57 +1,229 @@
 #include "quilt/routing.hpp"
 
 #include <algorithm>
-#include <deque>
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <shared_mutex>
 
 namespace quilt {
 
-routing_table::routing_table(std::string self) : self_(std::move(self)) {
-  db_[self_] = advert{};
+// -- node names ---------------------------------------------------------------
+
+namespace {
+
+/// The process's interned names. Names live in fixed-size chunks that never
+/// move, so name_of() reads without a lock: a thread only ever holds an id
+/// that reached it through some synchronised hand-over (a mailbox, a lock)
+/// after the id's string was written.
+class name_table {
+public:
+  static constexpr size_t chunk_size = 1024;
+  static constexpr size_t chunk_count = max_interned_names / chunk_size;
+
+  node_id intern(std::string_view name) {
+    {
+      std::shared_lock<std::shared_mutex> guard{mtx_};
+      if (auto i = ids_.find(name); i != ids_.end())
+        return i->second;
+    }
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    if (auto i = ids_.find(name); i != ids_.end())
+      return i->second;
+    auto id = size_;
+    if (id >= max_interned_names)
+      return no_node;
+    auto& chunk = chunks_[id / chunk_size];
+    auto* strings = chunk.load(std::memory_order_relaxed);
+    if (!strings) {
+      strings = new std::string[chunk_size];
+      chunk.store(strings, std::memory_order_release);
+    }
+    auto& slot = strings[id % chunk_size];
+    slot.assign(name);
+    ids_.emplace(std::string_view{slot}, id);
+    ++size_;
+    return static_cast<node_id>(id);
+  }
+
+  size_t size() const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    return size_;
+  }
+
+  node_id find(std::string_view name) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    auto i = ids_.find(name);
+    return i == ids_.end() ? no_node : i->second;
+  }
+
+  const std::string& name(node_id id) const {
+    static const std::string none;
+    if (id >= max_interned_names)
+      return none;
+    auto* strings = chunks_[id / chunk_size].load(std::memory_order_acquire);
+    return strings ? strings[id % chunk_size] : none;
+  }
+
+private:
+  mutable std::shared_mutex mtx_;
+  std::unordered_map<std::string_view, node_id> ids_;
+  std::array<std::atomic<std::string*>, chunk_count> chunks_{};
+  size_t size_ = 0;
+};
+
+name_table& names() {
+  // Never destroyed: nodes may still look names up while the process exits.
+  static auto* table = new name_table;
+  return *table;
+}
+
+/// Orders ids by the names they stand for.
+bool by_name(node_id a, node_id b) {
+  return name_of(a) < name_of(b);
+}
+
+} // namespace
+
+node_id intern_name(std::string_view name) {
+  return names().intern(name);
+}
+
+node_id find_name(std::string_view name) {
+  return names().find(name);
+}
+
+const std::string& name_of(node_id id) {
+  return names().name(id);
+}
+
+size_t interned_names() {
+  return names().size();
+}
+
+// -- advertisements -------------------------------------------------------------
+
+bool advert_body::lists(node_id x) const {
+  return std::binary_search(sorted.begin(), sorted.end(), x);
+}
+
+advert_ptr make_advert(node_id origin, uint64_t seq,
+                       std::vector<node_id> neighbours) {
+  auto ad = std::make_shared<advert_body>();
+  ad->origin = origin;
+  ad->seq = seq;
+  std::sort(neighbours.begin(), neighbours.end());
+  neighbours.erase(std::unique(neighbours.begin(), neighbours.end()),
+                   neighbours.end());
+  ad->sorted = neighbours;
+  std::sort(neighbours.begin(), neighbours.end(), by_name);
+  for (auto n : neighbours) {
+    if (!ad->text.empty())
+      ad->text += ' ';
+    ad->text += name_of(n);
+  }
+  ad->neighbours = std::move(neighbours);
+  return ad;
+}
+
+advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text) {
+  std::vector<node_id> ids;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find(' ', pos);
+    if (end == std::string_view::npos)
+      end = text.size();
+    if (end > pos) {
+      auto id = intern_name(text.substr(pos, end - pos));
+      if (id == no_node)
+        return nullptr;
+      ids.push_back(id);
+    }
+    pos = end + 1;
+  }
+  return make_advert(origin, seq, std::move(ids));
+}
+
+// -- the table ----------------------------------------------------------------
+
+routing_table::routing_table(std::string self) : self_(intern_name(self)) {
+  grow(self_);
+  db_[self_] = make_advert(self_, 0, {});
+}
+
+void routing_table::grow(node_id id) {
+  if (id < db_.size())
+    return;
+  // Room for everyone interned so far: a table usually learns them all.
+  auto n = std::max<size_t>(id + 1, interned_names());
+  db_.resize(n);
+  received_.resize(n);
+}
+
+void routing_table::store(advert_ptr ad, clock::time_point now) {
+  auto id = ad->origin;
+  grow(id);
+  auto& slot = db_[id];
+  bool changed = !slot || slot->sorted != ad->sorted;
+  if (!slot)
+    ++count_;
+  slot = std::move(ad);
+  received_[id] = now;
+  if (changed)
+    ++version_;
+}
+
+bool routing_table::install(advert_ptr ad, clock::time_point now) {
+  if (!ad || ad->origin == self_)
+    return false;
+  if (auto held = advert_of(ad->origin); held && held->seq >= ad->seq)
+    return false;
+  store(std::move(ad), now);
+  return true;
 }
 
 bool routing_table::install(const std::string& origin, uint64_t seq,
                             std::vector<std::string> neighbours,
                             clock::time_point now) {
-  if (origin == self_)
+  auto id = intern_name(origin);
+  if (id == no_node || id == self_)
     return false;
-  auto i = db_.find(origin);
-  if (i != db_.end() && i->second.seq >= seq)
+  if (auto held = advert_of(id); held && held->seq >= seq)
     return false;
-  std::sort(neighbours.begin(), neighbours.end());
-  neighbours.erase(std::unique(neighbours.begin(), neighbours.end()),
-                   neighbours.end());
-  auto& a = db_[origin];
-  bool changed = i == db_.end() || a.neighbours != neighbours;
-  a.seq = seq;
-  a.neighbours = std::move(neighbours);
-  a.received = now;
-  if (changed)
-    ++version_;
+  std::vector<node_id> ids;
+  for (auto& n : neighbours)
+    if (auto x = intern_name(n); x != no_node)
+      ids.push_back(x);
+  store(make_advert(id, seq, std::move(ids)), now);
   return true;
 }
 
-bool routing_table::set_own(std::vector<std::string> neighbours, uint64_t seq) {
-  std::sort(neighbours.begin(), neighbours.end());
-  neighbours.erase(std::unique(neighbours.begin(), neighbours.end()),
-                   neighbours.end());
-  auto& a = db_[self_];
-  a.seq = seq;
-  if (a.neighbours == neighbours)
+bool routing_table::set_own(std::vector<std::string> neighbours, uint64_t seq,
+                            bool renew) {
+  std::vector<node_id> ids;
+  for (auto& n : neighbours)
+    if (auto x = intern_name(n); x != no_node)
+      ids.push_back(x);
+  auto ad = make_advert(self_, seq, std::move(ids));
+  bool changed = db_[self_]->sorted != ad->sorted;
+  if (!changed && !renew)
     return false;
-  a.neighbours = std::move(neighbours);
-  ++version_;
-  return true;
+  db_[self_] = std::move(ad);
+  if (changed)
+    ++version_;
+  return changed;
 }
 
 bool routing_table::expire(clock::time_point now, clock::duration max_age) {
+  if (count_ == 0)
+    return false;
   bool changed = false;
-  for (auto i = db_.begin(); i != db_.end();) {
-    if (i->first != self_ && now - i->second.received > max_age) {
-      i = db_.erase(i);
-      changed = true;
-    } else {
-      ++i;
-    }
+  for (size_t i = 0; i < db_.size(); ++i) {
+    if (i == self_ || !db_[i] || now - received_[i] <= max_age)
+      continue;
+    db_[i].reset();
+    --count_;
+    changed = true;
   }
   if (changed)
     ++version_;
@@ -59,104 +231,119 @@ bool routing_table::expire(clock::time_point now, clock::duration max_age) {
 }
 
 void routing_table::clear_learned() {
-  auto own = db_[self_];
-  db_.clear();
-  db_[self_] = std::move(own);
+  for (size_t i = 0; i < db_.size(); ++i)
+    if (i != self_)
+      db_[i].reset();
+  count_ = 0;
   ++version_;
 }
 
-bool routing_table::confirmed(const std::string& a,
-                              const std::string& b) const {
-  auto ia = db_.find(a);
-  if (ia == db_.end()
-      || !std::binary_search(ia->second.neighbours.begin(),
-                             ia->second.neighbours.end(), b))
+bool routing_table::confirmed(node_id a, node_id b) const {
+  auto ia = advert_of(a);
+  if (!ia || !ia->lists(b))
     return false;
-  auto ib = db_.find(b);
-  return ib == db_.end()
-         || std::binary_search(ib->second.neighbours.begin(),
-                               ib->second.neighbours.end(), a);
+  auto ib = advert_of(b);
+  return !ib || ib->lists(a);
 }
 
-void routing_table::bfs(const std::string& root,
-                        std::unordered_map<std::string, std::string>& parent,
-                        std::unordered_map<std::string, uint32_t>& hops) const {
-  parent.clear();
-  hops.clear();
-  std::deque<const std::string*> queue;
-  hops[root] = 0;
-  queue.push_back(&root);
-  if (db_.count(root) == 0) {
-    // A root without an advertisement (a leaf that sends no advertisements, e.g. the origin of a
-    // broadcast that does not speak link-state): its links are the ones the
-    // others confirm towards it. Without this, tree_children() of such a leaf
-    // origin would be empty everywhere and its broadcast would stop at its
-    // first hop.
-    for (const auto& [v, ad] : db_) {
-      if (!confirmed(v, root))
-        continue;
-      hops[v] = 1;
-      parent[v] = root;
-      queue.push_back(&v);
+const std::vector<node_id>& routing_table::bfs(node_id root) {
+  // Scratch sized to every name interned so far; only reached entries are
+  // written, and reset from the order list afterwards.
+  for (auto v : order_) {
+    parent_[v] = no_node;
+    hops_[v] = UINT32_MAX;
+  }
+  order_.clear();
+  auto grow_scratch = [&](node_id v) {
+    if (v >= parent_.size()) {
+      auto n = std::max<size_t>(v + 1, db_.size());
+      parent_.resize(n, no_node);
+      hops_.resize(n, UINT32_MAX);
+    }
+  };
+  grow_scratch(root);
+  hops_[root] = 0;
+  order_.push_back(root);
+  if (!advert_of(root)) {
+    // A root without an advertisement (a leaf that sends none, e.g. the
+    // origin of a broadcast that does not speak link-state): its links are
+    // the ones the others confirm towards it, in name order like every
+    // other neighbour list, so every node builds the same tree.
+    std::vector<node_id> first;
+    for (size_t v = 0; v < db_.size(); ++v)
+      if (db_[v] && confirmed(static_cast<node_id>(v), root))
+        first.push_back(static_cast<node_id>(v));
+    std::sort(first.begin(), first.end(), by_name);
+    for (auto v : first) {
+      grow_scratch(v);
+      hops_[v] = 1;
+      parent_[v] = root;
+      order_.push_back(v);
     }
   }
-  while (!queue.empty()) {
-    const auto& u = *queue.front();
-    queue.pop_front();
-    auto i = db_.find(u);
-    if (i == db_.end())
+  for (size_t k = 0; k < order_.size(); ++k) {
+    auto u = order_[k];
+    auto ad = advert_of(u);
+    if (!ad)
       continue; // a leaf: reachable, but says nothing about its links
-    auto h = hops[u] + 1;
-    // Sorted neighbour lists make the tree the same on every node.
-    for (const auto& v : i->second.neighbours) {
-      if (hops.count(v) > 0 || !confirmed(u, v))
+    auto h = hops_[u] + 1;
+    for (auto v : ad->neighbours) {
+      grow_scratch(v);
+      if (hops_[v] != UINT32_MAX || !confirmed(u, v))
         continue;
-      hops[v] = h;
-      parent[v] = u;
-      queue.push_back(&v); // stable: db_ does not change during a search
+      hops_[v] = h;
+      parent_[v] = u;
+      order_.push_back(v);
     }
   }
+  return order_;
 }
 
 void routing_table::recompute() {
   if (computed_ == version_)
     return;
   computed_ = version_;
-  routes_.clear();
-  std::unordered_map<std::string, std::string> parent;
-  std::unordered_map<std::string, uint32_t> hops;
-  bfs(self_, parent, hops);
-  // Resolve first hops by walking up each parent chain once, memoized.
-  std::unordered_map<std::string, const std::string*> first;
-  for (auto& [dest, h] : hops) {
-    if (dest == self_)
-      continue;
-    std::vector<const std::string*> chain;
-    const std::string* hop = &dest;
-    while (parent[*hop] != self_ && first.count(*hop) == 0) {
-      chain.push_back(hop);
-      hop = &parent[*hop];
-    }
-    const std::string* result = first.count(*hop) > 0 ? first[*hop] : hop;
-    first[*hop] = result;
-    for (auto c : chain)
-      first[*c] = result;
-    routes_[dest] = route_entry{dest, *result, h};
+  for (auto v : reached_)
+    routes_[v] = route_slot{};
+  reached_.clear();
+  auto& order = bfs(self_);
+  if (routes_.size() < parent_.size())
+    routes_.resize(parent_.size());
+  // In search order a node's parent comes first: its first hop is known.
+  for (size_t k = 1; k < order.size(); ++k) {
+    auto v = order[k];
+    auto p = parent_[v];
+    routes_[v].next = p == self_ ? v : routes_[p].next;
+    routes_[v].hops = hops_[v];
+    reached_.push_back(v);
   }
+}
+
+node_id routing_table::next_hop(node_id destination) {
+  recompute();
+  if (destination >= routes_.size())
+    return no_node;
+  return routes_[destination].next;
 }
 
 const route_entry* routing_table::lookup(const std::string& destination) {
   recompute();
-  auto i = routes_.find(destination);
-  return i == routes_.end() ? nullptr : &i->second;
+  auto id = find_name(destination);
+  if (id == no_node || id >= routes_.size() || routes_[id].next == no_node)
+    return nullptr;
+  lookup_result_.destination = destination;
+  lookup_result_.next_hop = name_of(routes_[id].next);
+  lookup_result_.hops = routes_[id].hops;
+  return &lookup_result_;
 }
 
 std::vector<route_entry> routing_table::routes() {
   recompute();
   std::vector<route_entry> result;
-  result.reserve(routes_.size());
-  for (auto& [dest, r] : routes_)
-    result.push_back(r);
+  result.reserve(reached_.size());
+  for (auto v : reached_)
+    result.push_back(
+      route_entry{name_of(v), name_of(routes_[v].next), routes_[v].hops});
   std::sort(result.begin(), result.end(),
             [](const auto& a, const auto& b) {
               return a.destination < b.destination;
@@ -167,9 +354,9 @@ std::vector<route_entry> routing_table::routes() {
 std::pair<size_t, uint64_t> routing_table::digest() {
   recompute();
   uint64_t sum = 0;
-  for (auto& [dest, r] : routes_)
-    sum += r.hops;
-  return {routes_.size(), sum};
+  for (auto v : reached_)
+    sum += routes_[v].hops;
+  return {reached_.size(), sum};
 }
 
 void routing_table::topology(
@@ -178,23 +365,26 @@ void routing_table::topology(
   recompute();
   nodes.clear();
   links.clear();
-  nodes.push_back(self_);
-  for (auto& [dest, r] : routes_)
-    nodes.push_back(dest);
+  nodes.push_back(name_of(self_));
+  for (auto v : reached_)
+    nodes.push_back(name_of(v));
   std::sort(nodes.begin(), nodes.end());
-  for (auto& a : nodes) {
-    auto i = db_.find(a);
-    if (i == db_.end())
+  std::vector<node_id> ids{self_};
+  ids.insert(ids.end(), reached_.begin(), reached_.end());
+  std::sort(ids.begin(), ids.end());
+  for (auto a : ids) {
+    auto ad = advert_of(a);
+    if (!ad)
       continue;
-    for (auto& b : i->second.neighbours) {
-      if (!std::binary_search(nodes.begin(), nodes.end(), b)
-          || !confirmed(a, b))
+    for (auto b : ad->neighbours) {
+      if (!std::binary_search(ids.begin(), ids.end(), b) || !confirmed(a, b))
         continue;
       // Each link once: from the smaller name, or from the side that
       // advertises it when the other is a leaf.
-      bool b_has_ad = db_.count(b) > 0;
-      if (a < b || !b_has_ad)
-        links.emplace_back(std::min(a, b), std::max(a, b));
+      const auto& na = name_of(a);
+      const auto& nb = name_of(b);
+      if (na < nb || !advert_of(b))
+        links.emplace_back(std::min(na, nb), std::max(na, nb));
     }
   }
   std::sort(links.begin(), links.end());
@@ -207,23 +397,38 @@ routing_table::tree_children(const std::string& origin) {
     children_.clear();
     children_version_ = version_;
   }
-  auto i = children_.find(origin);
+  auto root = intern_name(origin);
+  auto i = children_.find(root);
   if (i != children_.end())
     return i->second;
-  std::unordered_map<std::string, std::string> parent;
-  std::unordered_map<std::string, uint32_t> hops;
-  bfs(origin, parent, hops);
   std::vector<std::string> kids;
-  auto own = db_.find(self_);
-  for (auto& n : own->second.neighbours) {
-    auto p = parent.find(n);
-    if (p != parent.end() && p->second == self_)
-      kids.push_back(n);
+  if (root != no_node) {
+    bfs(root);
+    for (auto n : own()->neighbours)
+      if (n < parent_.size() && parent_[n] == self_)
+        kids.push_back(name_of(n));
   }
   // Bound the cache: a broadcast storm from many origins recomputes.
   if (children_.size() > 4096)
     children_.clear();
-  return children_.emplace(origin, std::move(kids)).first->second;
+  return children_.emplace(root, std::move(kids)).first->second;
+}
+
+std::map<std::string, routing_table::advert> routing_table::database() const {
+  std::map<std::string, advert> result;
+  for (size_t i = 0; i < db_.size(); ++i) {
+    auto& ad = db_[i];
+    if (!ad)
+      continue;
+    advert a;
+    a.seq = ad->seq;
+    for (auto n : ad->sorted)
+      a.neighbours.push_back(name_of(n));
+    std::sort(a.neighbours.begin(), a.neighbours.end());
+    a.received = received_[i];
+    result.emplace(name_of(static_cast<node_id>(i)), std::move(a));
+  }
+  return result;
 }
 
 } // namespace quilt

@@ -99,6 +99,8 @@ using node_requests_actor = caf::typed_actor<
 using protocol_actor = node_requests_actor::extend<
   /// Validated messages from a processor.
   caf::reacts_to<decoded_batch>,
+  /// Messages from a direct link, passed on by the incoming link.
+  caf::reacts_to<direct_batch>,
   /// From the supervisor: the outgoing peer actor serving link `id`.
   caf::reacts_to<link_atom, link_id, peer_link_handle>,
   /// Timer: heartbeats and dead-neighbour detection.
@@ -110,21 +112,20 @@ using protocol_actor = node_requests_actor::extend<
 using processor_actor = caf::typed_actor<
   /// Raw messages admitted by the incoming link.
   caf::reacts_to<inbound_batch>,
-  /// Typed messages from a direct link.
-  caf::reacts_to<direct_batch>,
   /// From the supervisor: the protocol actor to hand messages to.
   caf::reacts_to<wire_atom, protocol_actor>>;
 
 /// The INCOMING LINK actor interface: one per node, the listener's sink
-/// (the original's incoming thread). It admits or rejects what arrives
-/// and keeps each sender's messages in order on one processor.
+/// (the original's incoming thread). It admits or rejects what arrives and
+/// keeps each sender's messages in order on one processor; typed messages
+/// from a direct link need no decoding and go to the protocol actor.
 using incoming_link_actor = caf::typed_actor<
   /// Raw messages read from the listening socket.
   caf::reacts_to<inbound_batch>,
   /// Typed messages from a direct link.
   caf::reacts_to<direct_batch>,
-  /// From the supervisor: the processors to hand messages to.
-  caf::reacts_to<wire_atom, std::vector<processor_actor>>>;
+  /// From the supervisor: the processors and the protocol actor.
+  caf::reacts_to<wire_atom, std::vector<processor_actor>, protocol_actor>>;
 
 /// The NODE SUPERVISOR actor interface: the node's front door. It answers
 /// users' requests (by delegating to the protocol actor) and owns the

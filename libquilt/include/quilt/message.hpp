@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,8 @@ inline bool is_broadcast(std::string_view destination) {
   return destination == "all" || destination == "*";
 }
 
+struct advert_body;
+
 /// One decoded message. Args are the frames after ttl, in order.
 struct message {
   std::string destination;
@@ -50,6 +53,16 @@ struct message {
   uint64_t id = 0;
   uint8_t ttl = 0;
   std::vector<std::string> args;
+  /// A link_state message between nodes of one process may carry its
+  /// advertisement instead of args: shared, not copied per hop. Encoding
+  /// writes the advertisement's text as the one arg.
+  std::shared_ptr<const advert_body> advert;
+
+  /// The number of args on the wire.
+  size_t arg_count() const { return advert && args.empty() ? 1 : args.size(); }
+
+  /// Arg `i` as on the wire.
+  std::string_view arg(size_t i) const;
 };
 
 /// Messages for one outgoing link, or from one incoming link.

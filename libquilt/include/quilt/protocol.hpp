@@ -118,6 +118,10 @@ public:
   /// when it is a node name, else empty (a foreign client).
   void handle(message& x, const std::string& prev_hop, time_point now);
 
+  /// Handles a batch of valid messages that all came from `prev_hop`.
+  void handle_batch(message_batch& batch, const std::string& prev_hop,
+                    time_point now);
+
   /// Runs timers: heartbeats, dead-neighbour detection, re-announcements.
   void tick(time_point now);
 
@@ -198,6 +202,8 @@ private:
   void announce(peer& p, const std::string& destination);
   uint64_t next_id() { return next_id_++; }
 
+  /// What handle() does once the sender is accounted for.
+  void dispatch(message& x, const std::string& prev_hop, time_point now);
   void on_server_connect(message& x, const std::string& prev_hop,
                          time_point now);
   void on_local(message& x, time_point now);
@@ -219,13 +225,16 @@ private:
   // -- routing ---------------------------------------------------------------
 
   void on_link_state(message& x, const std::string& prev_hop, time_point now);
-  /// Re-advertises this node's neighbours when they changed (or `force`).
+  /// Re-advertises this node's neighbours when they changed (or `force`),
+  /// at most once per lsa_min_interval() unless forced.
   void update_own_lsa(time_point now, bool force);
+  /// Floods this node's own advertisement to every up neighbour.
+  void flood_own_lsa(time_point now);
+  std::chrono::milliseconds lsa_min_interval() const;
   /// Sends every advertisement held to a neighbour that just came up.
   void sync_database(peer& p);
-  void send_lsa(peer& p, const std::string& destination,
-                const std::string& origin, uint64_t seq,
-                const std::vector<std::string>& neighbours, uint8_t ttl);
+  void send_advert(peer& p, const std::string& destination,
+                   const advert_ptr& ad, uint8_t ttl);
   /// Whether reverse-path broadcast may be used: routes have been stable
   /// long enough for every node to agree on them.
   bool routes_settled(time_point now) const;
@@ -247,6 +256,9 @@ private:
   uint64_t rt_version_seen_ = 0;
   time_point rt_changed_at_{};
   time_point next_lsa_refresh_{};
+  time_point last_lsa_{};    ///< When the own advertisement was last flooded.
+  bool lsa_pending_ = false; ///< A changed own advertisement waits to go.
+  advert_ptr published_;     ///< The own advertisement last flooded.
 };
 
 } // namespace quilt

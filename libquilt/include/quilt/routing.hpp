@@ -8,17 +8,80 @@
 // neighbour whose name sorts first, so every node computes the same
 // shortest-path trees from the same database, which is what reverse-path
 // broadcast needs.
+//
+// What nodes in one process hold in common is stored once: node names are
+// interned process-wide (tables hold 4-byte ids), and an advertisement is an
+// immutable object that every node installing it shares by pointer, so a
+// node's database costs a pointer per origin, not a copy of every list.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace quilt {
+
+// -- node names ---------------------------------------------------------------
+
+/// A node name interned in this process.
+using node_id = uint32_t;
+
+/// No node: a name that could not be interned.
+inline constexpr node_id no_node = UINT32_MAX;
+
+/// Names interned at most: a bound on what a flood of made-up names in
+/// foreign advertisements can cost the process.
+inline constexpr size_t max_interned_names = 4u << 20;
+
+/// The id of `name`, interning it on first use; no_node when the table is
+/// full. Thread-safe.
+node_id intern_name(std::string_view name);
+
+/// The id of `name` if it was interned, else no_node. Thread-safe.
+node_id find_name(std::string_view name);
+
+/// How many names are interned.
+size_t interned_names();
+
+/// The name of an interned id. Thread-safe; the reference stays valid for
+/// the life of the process.
+const std::string& name_of(node_id id);
+
+// -- advertisements -------------------------------------------------------------
+
+/// One link-state advertisement: immutable once made, shared by every node
+/// that installs it and by every message that carries it between nodes of
+/// one process.
+struct advert_body {
+  node_id origin = no_node;
+  uint64_t seq = 0;
+  /// The origin's up neighbours, sorted by name (the search order).
+  std::vector<node_id> neighbours;
+  /// The same ids sorted by value, for membership tests.
+  std::vector<node_id> sorted;
+  /// The wire form: the names joined by single spaces.
+  std::string text;
+
+  bool lists(node_id x) const;
+};
+
+using advert_ptr = std::shared_ptr<const advert_body>;
+
+/// Makes an advertisement; sorts and de-duplicates `neighbours`.
+advert_ptr make_advert(node_id origin, uint64_t seq,
+                       std::vector<node_id> neighbours);
+
+/// Parses the wire form (space-separated names). Null when a name cannot be
+/// interned.
+advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text);
+
+// -- routes ---------------------------------------------------------------------
 
 /// One route as shown by the console's `routes`.
 struct route_entry {
@@ -34,14 +97,35 @@ public:
 
   explicit routing_table(std::string self);
 
-  /// Installs `origin`'s advertisement when `seq` is newer than the one held.
+  /// Installs `ad` when its seq is newer than the one held for its origin.
   /// Returns true when installed (the caller floods it on).
+  bool install(advert_ptr ad, clock::time_point now);
+
+  /// The same from names (tests, tools).
   bool install(const std::string& origin, uint64_t seq,
                std::vector<std::string> neighbours, clock::time_point now);
 
-  /// Sets this node's own neighbour list (not aged). Returns true when it
-  /// differs from the previous one.
-  bool set_own(std::vector<std::string> neighbours, uint64_t seq);
+  /// Sets this node's own neighbour list (not aged) with `seq` when it
+  /// differs from the previous one, or when `renew` (a periodic refresh).
+  /// Returns true when it differed.
+  bool set_own(std::vector<std::string> neighbours, uint64_t seq,
+               bool renew = true);
+
+  /// This node's own advertisement.
+  const advert_ptr& own() const { return db_[self_]; }
+
+  /// The advertisement held for `origin`, or null.
+  const advert_body* advert_of(node_id origin) const {
+    return origin < db_.size() ? db_[origin].get() : nullptr;
+  }
+
+  /// Calls f(ad) for every advertisement held, own included.
+  template <class F>
+  void for_each_advert(F f) const {
+    for (auto& ad : db_)
+      if (ad)
+        f(ad);
+  }
 
   /// Forgets advertisements older than `max_age`. Returns true on a change.
   bool expire(clock::time_point now, clock::duration max_age);
@@ -50,8 +134,12 @@ public:
   /// owner); keeps the own entry.
   void clear_learned();
 
-  /// The next hop and hop count towards `destination`, if reachable.
+  /// The next hop and hop count towards `destination`, if reachable. The
+  /// pointer is valid until the next call.
   const route_entry* lookup(const std::string& destination);
+
+  /// The next hop towards `destination` (no_node if unreachable).
+  node_id next_hop(node_id destination);
 
   /// Every reachable destination except this node, sorted by name.
   std::vector<route_entry> routes();
@@ -70,35 +158,52 @@ public:
   /// tree rooted at `origin`: where a broadcast from `origin` goes next.
   const std::vector<std::string>& tree_children(const std::string& origin);
 
-  /// Advertisements held, own included, as (origin, seq, neighbours).
+  /// Advertisements held, own included, as (origin, seq, neighbours), for
+  /// tests: a snapshot built on each call.
   struct advert {
     uint64_t seq = 0;
     std::vector<std::string> neighbours; ///< Sorted.
     clock::time_point received{};
   };
-  const std::map<std::string, advert>& database() const { return db_; }
+  std::map<std::string, advert> database() const;
 
   /// Counts changes; bumps whenever routes may have changed.
   uint64_t version() const { return version_; }
 
+  node_id self() const { return self_; }
+
 private:
+  struct route_slot {
+    node_id next = no_node;
+    uint32_t hops = 0;
+  };
+
   /// Whether the link a-b is confirmed: a lists b, and b lists a or has no
   /// advertisement at all (a neighbour that does not speak link-state).
-  bool confirmed(const std::string& a, const std::string& b) const;
+  bool confirmed(node_id a, node_id b) const;
 
-  /// Breadth-first search from `root`; fills parent and hop count maps.
-  void bfs(const std::string& root,
-           std::unordered_map<std::string, std::string>& parent,
-           std::unordered_map<std::string, uint32_t>& hops) const;
+  /// Breadth-first search from `root` into the scratch arrays; returns the
+  /// nodes reached in search order (root first).
+  const std::vector<node_id>& bfs(node_id root);
 
   void recompute();
+  void grow(node_id id);
+  void store(advert_ptr ad, clock::time_point now);
 
-  std::string self_;
-  std::map<std::string, advert> db_; // sorted: deterministic iteration
+  node_id self_;
+  std::vector<advert_ptr> db_;           // by origin id
+  std::vector<clock::time_point> received_; // by origin id
+  size_t count_ = 0;                      // learned adverts held
   uint64_t version_ = 0;
   uint64_t computed_ = ~uint64_t{0};
-  std::unordered_map<std::string, route_entry> routes_;
-  std::unordered_map<std::string, std::vector<std::string>> children_;
+  std::vector<route_slot> routes_;        // by destination id
+  std::vector<node_id> reached_;          // route destinations, search order
+  route_entry lookup_result_;
+  // Search scratch, by node id: parents and hop counts of the last search.
+  std::vector<node_id> parent_;
+  std::vector<uint32_t> hops_;
+  std::vector<node_id> order_;
+  std::unordered_map<node_id, std::vector<std::string>> children_;
   uint64_t children_version_ = ~uint64_t{0};
 };
 
