@@ -254,7 +254,9 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
     [=](inbox_atom a, uint32_t n) { return self->delegate(to_protocol(), a, n); },
     [=](stats_atom a) { return self->delegate(to_protocol(), a); },
     [=](status_atom a) { return self->delegate(to_protocol(), a); },
-    [=](summary_atom a) { return self->delegate(to_protocol(), a); },
+    [=](summary_atom a, uint32_t want) {
+      return self->delegate(to_protocol(), a, want);
+    },
     [=](subscribe_atom a, event_sink_actor& sink) {
       self->state.sinks.push_back(sink);
       self->send(to_protocol(), a, std::move(sink));

@@ -51,6 +51,7 @@ protocol::protocol(protocol_config cfg, protocol_callee& callee,
   : cfg_(std::move(cfg)),
     callee_(callee),
     next_id_(first_id),
+    first_id_(first_id),
     dedupe_(cfg_.dedupe_capacity, cfg_.dedupe_window),
     rt_(cfg_.name) {
 }
@@ -459,8 +460,18 @@ void protocol::tick(time_point now) {
     QUILT_DEBUG(cfg_.name, "forgot stale link-state advertisements");
   if (last_lsa_ == time_point{}) {
     // The first advertisement waits for the first neighbours (no empty
-    // one goes out at start), the first refresh a full period.
-    last_lsa_ = now;
+    // one goes out at start), the first refresh a full period. Nodes that
+    // start together spread their first floods over one more interval
+    // (by their first id, which a simulation derives from its seed), so
+    // thousands of floods are not all on their way at the same moment; in
+    // four waves, so that each wave still travels in large batches.
+    auto spread = lsa_min_interval().count() / 4;
+    auto h = first_id_ + 0x9e3779b97f4a7c15ULL;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    last_lsa_ = now + std::chrono::milliseconds(static_cast<int64_t>(h % 4)
+                                                * spread);
     next_lsa_refresh_ = now + cfg_.lsa_refresh;
   }
   if (now >= next_lsa_refresh_)

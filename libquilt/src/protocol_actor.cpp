@@ -384,9 +384,14 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       s.default_ttl = cfg.default_ttl;
       return s;
     },
-    [=](summary_atom) {
+    [=](summary_atom, uint32_t want) {
       auto& st = self->state;
       st.flush_when_idle();
+      auto held = st.proto->routing().adverts();
+      if (held < want)
+        return node_summary{cfg.name,
+                            static_cast<uint32_t>(st.proto->peers_up()),
+                            static_cast<uint32_t>(held - 1), 0};
       auto [routes, hops] = st.proto->route_digest();
       return node_summary{cfg.name, static_cast<uint32_t>(st.proto->peers_up()),
                           static_cast<uint32_t>(routes), hops};

@@ -477,6 +477,7 @@ private:
   std::vector<bool> cut_;
   std::vector<std::vector<std::pair<size_t, size_t>>> links_of_; // (peer, link)
   node_stats retired_;
+  microseconds unix_offset_{0}; ///< Deterministic runs: virtual unix time.
   std::shared_ptr<sim_directory> dir_;
   node_actor console_;
 
@@ -500,8 +501,12 @@ void driver::make_system() {
     cfg_->load<caf::io::middleman>();
   sys_ = std::make_unique<caf::actor_system>(*cfg_);
   clock_ = std::make_unique<sim_clock>(*sys_, sc_.deterministic);
-  if (sc_.deterministic)
+  if (sc_.deterministic) {
     sys_->await_actors_before_shutdown(false);
+    unix_offset_ = virtual_epoch
+                   - duration_cast<microseconds>(
+                     clock_->now().time_since_epoch());
+  }
   switch (sc_.transport) {
     case sim_transport::direct:
       net_ = std::make_shared<direct_transport>();
@@ -547,10 +552,10 @@ node_config driver::config_of(size_t i) const {
 std::optional<std::string> driver::start(size_t i) {
   node_options o;
   // Ids and inbox times follow the simulation's clock, salted by the seed.
+  // One offset for the whole run: a node restarted later starts later on
+  // the same unix clock, so its ids are above its former self's.
   if (sc_.deterministic)
-    o.unix_offset = virtual_epoch
-                    - duration_cast<microseconds>(
-                      clock_->now().time_since_epoch());
+    o.unix_offset = unix_offset_;
   o.id_salt = sc_.seed * 1000003 + i;
   auto res = start_node(*sys_, config_of(i), net_, o);
   if (auto err = std::get_if<std::string>(&res))
@@ -620,7 +625,12 @@ std::vector<size_t> driver::reachable_from(size_t origin) const {
 bool driver::converge() {
   auto start = clock_->now();
   auto deadline = start + milliseconds(opts_.converge_limit_ms);
-  auto interval = sc_.deterministic ? milliseconds(50) : milliseconds(100);
+  // Each check asks every node; on real time a large mesh is asked less
+  // often, so that checking does not slow down what it checks.
+  auto interval = sc_.deterministic
+                    ? milliseconds(50)
+                    : std::max(milliseconds(100),
+                               milliseconds(static_cast<int64_t>(size() / 20)));
   auto next_progress = steady_clock::now() + 2s;
   for (;;) {
     // The live graph's components, then each node's routes against them:
@@ -642,8 +652,14 @@ bool driver::converge() {
           }
       comp_size.push_back(queue.size());
     }
+    // Every node of a component must hold an advertisement from each of
+    // its members before its routes can be complete: until then the nodes
+    // answer from that count alone, without computing routes.
+    auto want = static_cast<uint32_t>(
+      comp_size.empty() ? 0
+                        : *std::min_element(comp_size.begin(), comp_size.end()));
     auto answers = gather<node_summary>(*sys_, live_handles(),
-                                        summary_atom::value);
+                                        summary_atom::value, want);
     clock_->wait([&] { return answers->ready(); });
     size_t full = 0;
     size_t live = 0;

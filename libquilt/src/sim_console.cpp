@@ -71,7 +71,9 @@ node_actor spawn_sim_console(caf::actor_system& sys,
       },
       [=](stats_atom) -> caf::result<node_stats> { return needs_node(); },
       [=](status_atom) -> caf::result<node_status> { return needs_node(); },
-      [=](summary_atom) -> caf::result<node_summary> { return needs_node(); },
+      [=](summary_atom, uint32_t) -> caf::result<node_summary> {
+        return needs_node();
+      },
       [=](subscribe_atom, const event_sink_actor&) {},
       [=](shutdown_atom) {
         dir->shutdown_requested = true;
@@ -93,7 +95,7 @@ node_actor spawn_sim_console(caf::actor_system& sys,
               rp.deliver(std::move(acc->values));
           };
           self->request(nodes[i].second, std::chrono::seconds(3),
-                        summary_atom::value)
+                        summary_atom::value, uint32_t{0})
             .then(
               [=](const node_summary& s) mutable {
                 acc->values[i] = s;

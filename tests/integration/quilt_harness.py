@@ -57,6 +57,10 @@ def quiltd_path():
     return binary_path("QUILTD", "apps", "quiltd", "quiltd")
 
 
+def sim_path():
+    return binary_path("QUILT_SIM", "apps", "quilt-sim", "quilt-sim")
+
+
 # -- ports ------------------------------------------------------------------
 #
 # A port handed out stays reserved by this process until it exits: a socket

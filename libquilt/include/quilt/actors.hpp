@@ -90,7 +90,11 @@ using node_requests_actor = caf::typed_actor<
   /// Returns the node's summary.
   caf::replies_to<status_atom>::with<node_status>,
   /// Returns the node's name, peers up and routes (a simulation's `nodes`).
-  caf::replies_to<summary_atom>::with<node_summary>,
+  /// With `want` > 0, a node holding fewer advertisements than that
+  /// answers without computing routes (routes: a lower bound, hop_sum 0):
+  /// a convergence check need not pay a route computation per node while
+  /// the flood is still on its way.
+  caf::replies_to<summary_atom, uint32_t>::with<node_summary>,
   /// Sends node events to the sink from now on.
   caf::reacts_to<subscribe_atom, event_sink_actor>>;
 

@@ -242,6 +242,7 @@ private:
   protocol_config cfg_;
   protocol_callee& callee_;
   uint64_t next_id_;
+  uint64_t first_id_;
   link_id next_link_ = 1;
   std::vector<std::unique_ptr<peer>> peers_; // in the order they appeared
   std::unordered_map<std::string, peer*> by_name_;

@@ -167,6 +167,9 @@ public:
   };
   std::map<std::string, advert> database() const;
 
+  /// Advertisements held, own included.
+  size_t adverts() const { return count_ + 1; }
+
   /// Counts changes; bumps whenever routes may have changed.
   uint64_t version() const { return version_; }
 

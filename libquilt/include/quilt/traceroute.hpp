@@ -14,7 +14,8 @@ namespace quilt {
 /// Records the answer `r` to the ping sent with ttl `ttl` in `result`, and
 /// returns false when the trace is over: the target answered, there is no
 /// route, or `silent` (consecutive silent hops, updated here) reached 3.
-/// Shared by every way of sending the pings (actors, the virtual mesh).
+/// Shared by every way of sending the pings (a blocking console, the
+/// simulator's probe actors).
 bool trace_step(traceroute_result& result, uint32_t ttl, const ping_result& r,
                 int& silent);
 
