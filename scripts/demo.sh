@@ -2,12 +2,13 @@
 # Sets up and builds Quilt, then runs the 3-node demo mesh of config/:
 # beta and gamma in the background, alpha in front through its line
 # interface, which pings the others, sends messages, shows peers and
-# counters, then everything stops cleanly.
+# counters, then everything stops cleanly. Then quilt-sim runs a ring of 20
+# nodes in one process (config/sim-demo.toml).
 #   bash scripts/demo.sh            # scripted tour, then stop
 #   bash scripts/demo.sh --stay     # scripted tour, then alpha's prompt is yours
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh quiltd quilt-console
+bash scripts/setup.sh quiltd quilt-console quilt-sim
 
 quiltd=${QUILTD:-build/apps/quiltd/quiltd}
 logs=build/demo
@@ -49,3 +50,9 @@ sleep 0.5
 cleanup
 grep -h -E "hello" "$logs"/beta.log "$logs"/gamma.log 2>/dev/null || true
 echo "demo: all nodes stopped"
+
+echo
+echo "demo: the same node, 20 times in one process (quilt-sim config/sim-demo.toml):"
+"${QUILT_SIM:-build/apps/quilt-sim/quilt-sim}" config/sim-demo.toml \
+  --report "$logs/sim-demo.json" --dot "$logs/sim-demo.dot"
+echo "demo: report in $logs/sim-demo.json, topology in $logs/sim-demo.dot"

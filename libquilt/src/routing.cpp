@@ -103,13 +103,22 @@ size_t interned_names() {
 
 // -- advertisements -------------------------------------------------------------
 
+void retain(const advert_body* x) noexcept {
+  x->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(const advert_body* x) noexcept {
+  if (x->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete x;
+}
+
 bool advert_body::lists(node_id x) const {
   return std::binary_search(sorted.begin(), sorted.end(), x);
 }
 
 advert_ptr make_advert(node_id origin, uint64_t seq,
                        std::vector<node_id> neighbours) {
-  auto ad = std::make_shared<advert_body>();
+  auto* ad = new advert_body;
   ad->origin = origin;
   ad->seq = seq;
   std::sort(neighbours.begin(), neighbours.end());
@@ -123,7 +132,7 @@ advert_ptr make_advert(node_id origin, uint64_t seq,
     ad->text += name_of(n);
   }
   ad->neighbours = std::move(neighbours);
-  return ad;
+  return advert_ptr{ad};
 }
 
 advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text) {
@@ -136,7 +145,7 @@ advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text) {
     if (end > pos) {
       auto id = intern_name(text.substr(pos, end - pos));
       if (id == no_node)
-        return nullptr;
+        return {};
       ids.push_back(id);
     }
     pos = end + 1;
@@ -168,7 +177,12 @@ void routing_table::store(advert_ptr ad, clock::time_point now) {
   if (!slot)
     ++count_;
   slot = std::move(ad);
-  received_[id] = now;
+  if (!has_epoch_) {
+    epoch_ = now;
+    has_epoch_ = true;
+  }
+  received_[id] = static_cast<int32_t>(
+    std::chrono::duration_cast<std::chrono::seconds>(now - epoch_).count());
   if (changed)
     ++version_;
 }
@@ -219,7 +233,8 @@ bool routing_table::expire(clock::time_point now, clock::duration max_age) {
     return false;
   bool changed = false;
   for (size_t i = 0; i < db_.size(); ++i) {
-    if (i == self_ || !db_[i] || now - received_[i] <= max_age)
+    if (i == self_ || !db_[i]
+        || now - (epoch_ + std::chrono::seconds(received_[i])) <= max_age)
       continue;
     db_[i].reset();
     --count_;
@@ -246,24 +261,30 @@ bool routing_table::confirmed(node_id a, node_id b) const {
   return !ib || ib->lists(a);
 }
 
+routing_table::scratch& routing_table::search() {
+  thread_local scratch s;
+  return s;
+}
+
 const std::vector<node_id>& routing_table::bfs(node_id root) {
   // Scratch sized to every name interned so far; only reached entries are
-  // written, and reset from the order list afterwards.
-  for (auto v : order_) {
-    parent_[v] = no_node;
-    hops_[v] = UINT32_MAX;
+  // written, and reset from the order list before the next search.
+  auto& s = search();
+  for (auto v : s.order) {
+    s.parent[v] = no_node;
+    s.hops[v] = UINT32_MAX;
   }
-  order_.clear();
+  s.order.clear();
   auto grow_scratch = [&](node_id v) {
-    if (v >= parent_.size()) {
-      auto n = std::max<size_t>(v + 1, db_.size());
-      parent_.resize(n, no_node);
-      hops_.resize(n, UINT32_MAX);
+    if (v >= s.parent.size()) {
+      auto n = std::max<size_t>(v + 1, interned_names());
+      s.parent.resize(n, no_node);
+      s.hops.resize(n, UINT32_MAX);
     }
   };
   grow_scratch(root);
-  hops_[root] = 0;
-  order_.push_back(root);
+  s.hops[root] = 0;
+  s.order.push_back(root);
   if (!advert_of(root)) {
     // A root without an advertisement (a leaf that sends none, e.g. the
     // origin of a broadcast that does not speak link-state): its links are
@@ -276,27 +297,27 @@ const std::vector<node_id>& routing_table::bfs(node_id root) {
     std::sort(first.begin(), first.end(), by_name);
     for (auto v : first) {
       grow_scratch(v);
-      hops_[v] = 1;
-      parent_[v] = root;
-      order_.push_back(v);
+      s.hops[v] = 1;
+      s.parent[v] = root;
+      s.order.push_back(v);
     }
   }
-  for (size_t k = 0; k < order_.size(); ++k) {
-    auto u = order_[k];
+  for (size_t k = 0; k < s.order.size(); ++k) {
+    auto u = s.order[k];
     auto ad = advert_of(u);
     if (!ad)
       continue; // a leaf: reachable, but says nothing about its links
-    auto h = hops_[u] + 1;
+    auto h = s.hops[u] + 1;
     for (auto v : ad->neighbours) {
       grow_scratch(v);
-      if (hops_[v] != UINT32_MAX || !confirmed(u, v))
+      if (s.hops[v] != UINT32_MAX || !confirmed(u, v))
         continue;
-      hops_[v] = h;
-      parent_[v] = u;
-      order_.push_back(v);
+      s.hops[v] = h;
+      s.parent[v] = u;
+      s.order.push_back(v);
     }
   }
-  return order_;
+  return s.order;
 }
 
 void routing_table::recompute() {
@@ -307,14 +328,15 @@ void routing_table::recompute() {
     routes_[v] = route_slot{};
   reached_.clear();
   auto& order = bfs(self_);
-  if (routes_.size() < parent_.size())
-    routes_.resize(parent_.size());
+  auto& s = search();
   // In search order a node's parent comes first: its first hop is known.
   for (size_t k = 1; k < order.size(); ++k) {
     auto v = order[k];
-    auto p = parent_[v];
+    if (v >= routes_.size())
+      routes_.resize(std::max<size_t>(v + 1, interned_names()));
+    auto p = s.parent[v];
     routes_[v].next = p == self_ ? v : routes_[p].next;
-    routes_[v].hops = hops_[v];
+    routes_[v].hops = s.hops[v];
     reached_.push_back(v);
   }
 }
@@ -404,8 +426,9 @@ routing_table::tree_children(const std::string& origin) {
   std::vector<std::string> kids;
   if (root != no_node) {
     bfs(root);
+    auto& s = search();
     for (auto n : own()->neighbours)
-      if (n < parent_.size() && parent_[n] == self_)
+      if (n < s.parent.size() && s.parent[n] == self_)
         kids.push_back(name_of(n));
   }
   // Bound the cache: a broadcast storm from many origins recomputes.
@@ -425,7 +448,7 @@ std::map<std::string, routing_table::advert> routing_table::database() const {
     for (auto n : ad->sorted)
       a.neighbours.push_back(name_of(n));
     std::sort(a.neighbours.begin(), a.neighbours.end());
-    a.received = received_[i];
+    a.received = epoch_ + std::chrono::seconds(received_[i]);
     result.emplace(name_of(static_cast<node_id>(i)), std::move(a));
   }
   return result;

@@ -299,105 +299,120 @@ std::shared_ptr<outcome_box> probe_traceroute(caf::actor_system& sys,
   return out;
 }
 
-/// Polls `targets`' inboxes for (origin, id) every `every` until each has
-/// it or `limit` passed. `found` counts, per target, how often it is there.
+/// A send or broadcast being watched: polls the targets' inboxes for
+/// (origin, id) every 50 ms until each has it or 2 s passed. Everything the
+/// request handlers need lives here, so that each pending request carries a
+/// pointer, not a copy of the target list.
 struct delivery_state {
-  std::vector<uint32_t> found;
+  std::vector<node_actor> targets;
+  std::vector<std::string> names;
+  std::string origin;
+  std::string dest;
+  sim_expect expect = sim_expect::none;
+  std::shared_ptr<outcome_box> out;
+  std::vector<uint32_t> found; ///< Per target: how often it is there.
   uint64_t id = 0;
   time_point started{};
+  size_t pending = 0; ///< Inbox requests of this round not answered yet.
 };
+
+using delivery_ptr = caf::stateful_actor<delivery_state>*;
+
+void finish_delivery(delivery_ptr self, bool sent) {
+  auto& st = self->state;
+  size_t reached = static_cast<size_t>(std::count_if(
+    st.found.begin(), st.found.end(), [](uint32_t n) { return n > 0; }));
+  outcome_value v;
+  v.message_id = st.id;
+  bool all = sent && reached == st.targets.size();
+  v.ok = meets(st.expect, all);
+  if (!sent) {
+    v.detail = "unreachable: not sent, no route";
+  } else if (st.dest == "all") {
+    v.detail = "reached " + std::to_string(reached) + "/"
+               + std::to_string(st.targets.size()) + " live nodes";
+    if (!all)
+      for (size_t i = 0; i < st.targets.size(); ++i)
+        if (st.found[i] == 0) {
+          v.detail += ", first missing: " + st.names[i];
+          break;
+        }
+  } else {
+    v.detail = all ? "delivered to " + st.dest
+                   : "unreachable: not in " + st.dest + "'s inbox within 2 s";
+  }
+  if (all) {
+    auto us = duration_cast<microseconds>(self->clock().now() - st.started);
+    v.latency_us = static_cast<uint64_t>(us.count());
+  }
+  st.out->set(std::move(v));
+  self->quit();
+}
+
+/// One inbox request of the current round answered.
+void delivery_answered(delivery_ptr self, uint64_t round) {
+  auto& st = self->state;
+  if (--st.pending > 0)
+    return;
+  bool all = std::all_of(st.found.begin(), st.found.end(),
+                         [](uint32_t n) { return n > 0; });
+  if (all || self->clock().now() - st.started >= answer_wait) {
+    finish_delivery(self, true);
+    return;
+  }
+  self->delayed_send(self, 50ms, tick_atom::value, round + 1);
+}
 
 std::shared_ptr<outcome_box>
 probe_send(caf::actor_system& sys, node_actor from, std::string origin,
            std::string dest, std::string text, std::vector<node_actor> targets,
            std::vector<std::string> target_names, sim_expect expect) {
   auto out = std::make_shared<outcome_box>();
-  bool broadcast = dest == "all";
-  sys.spawn([=](caf::stateful_actor<delivery_state>* self) -> caf::behavior {
-    self->state.found.assign(targets.size(), 0);
-    auto finish = [=](bool sent) {
-      auto& st = self->state;
-      size_t reached = static_cast<size_t>(
-        std::count_if(st.found.begin(), st.found.end(),
-                      [](uint32_t n) { return n > 0; }));
-      outcome_value v;
-      v.message_id = st.id;
-      bool all = sent && reached == targets.size();
-      v.ok = meets(expect, all);
-      if (!sent) {
-        v.detail = "unreachable: not sent, no route";
-      } else if (broadcast) {
-        v.detail = "reached " + std::to_string(reached) + "/"
-                   + std::to_string(targets.size()) + " live nodes";
-        if (!all)
-          for (size_t i = 0; i < targets.size(); ++i)
-            if (st.found[i] == 0) {
-              v.detail += ", first missing: " + target_names[i];
-              break;
-            }
-      } else {
-        v.detail = all ? "delivered to " + dest
-                       : "unreachable: not in " + dest + "'s inbox within 2 s";
-      }
-      if (all) {
-        auto us = duration_cast<microseconds>(self->clock().now() - st.started);
-        v.latency_us = static_cast<uint64_t>(us.count());
-      }
-      out->set(std::move(v));
-      self->quit();
-    };
-    self->state.started = self->clock().now();
-    self->request(from, 10s, send_atom::value, dest, text)
+  auto init = std::make_shared<delivery_state>();
+  init->targets = std::move(targets);
+  init->names = std::move(target_names);
+  init->origin = std::move(origin);
+  init->dest = std::move(dest);
+  init->expect = expect;
+  init->out = out;
+  sys.spawn([init, from, text](delivery_ptr self) -> caf::behavior {
+    auto& st = self->state;
+    st = std::move(*init);
+    st.found.assign(st.targets.size(), 0);
+    st.started = self->clock().now();
+    self->request(from, 10s, send_atom::value, st.dest, text)
       .then(
-        [=](const send_result& r) {
+        [self](const send_result& r) {
           if (!r.accepted) {
-            finish(false);
+            finish_delivery(self, false);
             return;
           }
           self->state.id = r.id;
           self->send(self, tick_atom::value, uint64_t{0});
         },
-        [=](const caf::error&) { finish(false); });
+        [self](const caf::error&) { finish_delivery(self, false); });
     return {
-      [=](tick_atom, uint64_t round) {
+      [self](tick_atom, uint64_t round) {
         auto& st = self->state;
-        auto pending = std::make_shared<size_t>(0);
-        auto check_done = [=] {
-          if (--*pending > 0)
-            return;
-          auto& st = self->state;
-          bool all = std::all_of(st.found.begin(), st.found.end(),
-                                 [](uint32_t n) { return n > 0; });
-          auto waited = self->clock().now() - st.started;
-          if (all || waited >= answer_wait) {
-            finish(true);
-            return;
-          }
-          self->delayed_send(self, 50ms, tick_atom::value, round + 1);
-        };
-        for (size_t i = 0; i < targets.size(); ++i)
-          if (st.found[i] == 0)
-            ++*pending;
-        if (*pending == 0) {
-          finish(true);
-          return;
-        }
-        ++*pending; // released below, after every request is out
-        for (size_t i = 0; i < targets.size(); ++i) {
+        st.pending = 1; // released below, after every request is out
+        for (size_t i = 0; i < st.targets.size(); ++i) {
           if (st.found[i] != 0)
             continue;
-          self->request(targets[i], 10s, inbox_atom::value, uint32_t{1000})
+          ++st.pending;
+          self->request(st.targets[i], 10s, inbox_atom::value, uint32_t{1000})
             .then(
-              [=](const std::vector<inbox_entry>& inbox) {
+              [self, i, round](const std::vector<inbox_entry>& inbox) {
                 auto& st = self->state;
                 for (auto& e : inbox)
-                  if (e.from == origin && e.id == st.id)
+                  if (e.from == st.origin && e.id == st.id)
                     ++st.found[i];
-                check_done();
+                delivery_answered(self, round);
               },
-              [=](const caf::error&) { check_done(); });
+              [self, round](const caf::error&) {
+                delivery_answered(self, round);
+              });
         }
-        check_done();
+        delivery_answered(self, round);
       },
     };
   });
@@ -695,7 +710,11 @@ bool driver::converge() {
       auto ms = duration_cast<milliseconds>(clock_->now() - start).count();
       report_.converged_ms = static_cast<uint64_t>(ms);
       say("converged: every node has full routes after " + std::to_string(ms)
-          + " ms");
+          + " ms" + (sc_.deterministic ? " of virtual time" : "") + " ("
+          + std::to_string(duration_cast<milliseconds>(steady_clock::now()
+                                                       - wall_start_)
+                             .count())
+          + " ms since start)");
       return true;
     }
     if (steady_clock::now() >= next_progress) {

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <utility>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +45,44 @@ inline bool is_broadcast(std::string_view destination) {
 
 struct advert_body;
 
+/// Reference counting of advert_body (routing.hpp), defined beside it.
+void retain(const advert_body* x) noexcept;
+void release(const advert_body* x) noexcept;
+
+/// A counted reference to an immutable link-state advertisement. Eight
+/// bytes, half a shared_ptr: a simulation holds one per node and origin.
+class advert_ptr {
+public:
+  advert_ptr() noexcept = default;
+  /// Takes a new reference to `p` (which may be null).
+  explicit advert_ptr(const advert_body* p) noexcept : p_(p) {
+    if (p_)
+      retain(p_);
+  }
+  advert_ptr(const advert_ptr& x) noexcept : advert_ptr(x.p_) {
+  }
+  advert_ptr(advert_ptr&& x) noexcept : p_(x.p_) {
+    x.p_ = nullptr;
+  }
+  advert_ptr& operator=(advert_ptr x) noexcept {
+    std::swap(p_, x.p_);
+    return *this;
+  }
+  ~advert_ptr() {
+    if (p_)
+      release(p_);
+  }
+  void reset() noexcept { advert_ptr{}.swap_with(*this); }
+  const advert_body* get() const noexcept { return p_; }
+  const advert_body* operator->() const noexcept { return p_; }
+  const advert_body& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+private:
+  void swap_with(advert_ptr& x) noexcept { std::swap(p_, x.p_); }
+  const advert_body* p_ = nullptr;
+};
+
 /// One decoded message. Args are the frames after ttl, in order.
 struct message {
   std::string destination;
@@ -56,7 +94,7 @@ struct message {
   /// A link_state message between nodes of one process may carry its
   /// advertisement instead of args: shared, not copied per hop. Encoding
   /// writes the advertisement's text as the one arg.
-  std::shared_ptr<const advert_body> advert;
+  advert_ptr advert;
 
   /// The number of args on the wire.
   size_t arg_count() const { return advert && args.empty() ? 1 : args.size(); }

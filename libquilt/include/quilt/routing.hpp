@@ -15,6 +15,7 @@
 // node's database costs a pointer per origin, not a copy of every list.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -24,6 +25,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "quilt/message.hpp"
 
 namespace quilt {
 
@@ -69,9 +72,10 @@ struct advert_body {
   std::string text;
 
   bool lists(node_id x) const;
-};
 
-using advert_ptr = std::shared_ptr<const advert_body>;
+  /// References held (advert_ptr).
+  mutable std::atomic<uint32_t> refs{0};
+};
 
 /// Makes an advertisement; sorts and de-duplicates `neighbours`.
 advert_ptr make_advert(node_id origin, uint64_t seq,
@@ -195,17 +199,26 @@ private:
 
   node_id self_;
   std::vector<advert_ptr> db_;           // by origin id
-  std::vector<clock::time_point> received_; // by origin id
+  /// When each advertisement arrived, in seconds since `epoch_`: four bytes
+  /// a slot, precise enough for ageing out after minutes.
+  std::vector<int32_t> received_;
+  clock::time_point epoch_{};
+  bool has_epoch_ = false;
   size_t count_ = 0;                      // learned adverts held
   uint64_t version_ = 0;
   uint64_t computed_ = ~uint64_t{0};
   std::vector<route_slot> routes_;        // by destination id
   std::vector<node_id> reached_;          // route destinations, search order
   route_entry lookup_result_;
-  // Search scratch, by node id: parents and hop counts of the last search.
-  std::vector<node_id> parent_;
-  std::vector<uint32_t> hops_;
-  std::vector<node_id> order_;
+  /// Search scratch, by node id: parents and hop counts of the last search.
+  /// One per thread, not per table: thousands of tables share a process,
+  /// and a search is over before another starts on the same thread.
+  struct scratch {
+    std::vector<node_id> parent;
+    std::vector<uint32_t> hops;
+    std::vector<node_id> order;
+  };
+  static scratch& search();
   std::unordered_map<node_id, std::vector<std::string>> children_;
   uint64_t children_version_ = ~uint64_t{0};
 };
