@@ -588,9 +588,21 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
                              time_point now) {
   // Between nodes of one process the advertisement itself travels; from
   // the wire it is parsed (and its names interned) once, here.
-  advert_ptr ad = x.advert;
-  if (!ad) {
+  // Most copies of a flood are ones we have: tell them apart before any
+  // reference count or parsing is paid for.
+  advert_ptr ad;
+  if (x.advert) {
+    if (!rt_.is_newer(x.advert->origin, x.advert->seq)) {
+      ++stats_.dropped_duplicate; // already known, or older
+      return;
+    }
+    ad = std::move(x.advert);
+  } else {
     auto origin = intern_name(x.origin);
+    if (origin != no_node && !rt_.is_newer(origin, x.id)) {
+      ++stats_.dropped_duplicate;
+      return;
+    }
     if (origin != no_node)
       ad = parse_advert(origin, x.id, x.args[0]);
     if (!ad) {
@@ -601,7 +613,7 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
     }
   }
   if (!rt_.install(ad, now)) {
-    ++stats_.dropped_duplicate; // already known, or older
+    ++stats_.dropped_duplicate; // our own, come back
     return;
   }
   ++stats_.delivered;

@@ -310,7 +310,11 @@ const std::vector<node_id>& routing_table::bfs(node_id root) {
     auto h = s.hops[u] + 1;
     for (auto v : ad->neighbours) {
       grow_scratch(v);
-      if (s.hops[v] != UINT32_MAX || !confirmed(u, v))
+      if (s.hops[v] != UINT32_MAX)
+        continue;
+      // u lists v (we walk u's list): confirmed unless v's own
+      // advertisement leaves u out.
+      if (auto other = advert_of(v); other && !other->lists(u))
         continue;
       s.hops[v] = h;
       s.parent[v] = u;

@@ -9,12 +9,17 @@
 // timer. So one code path drives both kinds of run.
 #include "quilt/sim.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -475,6 +480,8 @@ private:
   size_t link_index(const std::string& a, const std::string& b) const;
   void set_cut(size_t link, bool cut);
   bool open_console();
+  std::optional<std::string> reserve_ports();
+  void release_port(size_t i);
   void serve_console();
 
   const scenario& sc_;
@@ -493,6 +500,10 @@ private:
   std::vector<std::vector<std::pair<size_t, size_t>>> links_of_; // (peer, link)
   node_stats retired_;
   microseconds unix_offset_{0}; ///< Deterministic runs: virtual unix time.
+  /// tcp: a bound socket per node's port until the node binds it, so the
+  /// kernel never hands one out as the source port of another node's
+  /// connection (ports from 32768 up are in Linux's ephemeral range).
+  std::vector<int> reserved_;
   std::shared_ptr<sim_directory> dir_;
   node_actor console_;
 
@@ -572,6 +583,7 @@ std::optional<std::string> driver::start(size_t i) {
   if (sc_.deterministic)
     o.unix_offset = unix_offset_;
   o.id_salt = sc_.seed * 1000003 + i;
+  release_port(i);
   auto res = start_node(*sys_, config_of(i), net_, o);
   if (auto err = std::get_if<std::string>(&res))
     return *err;
@@ -706,7 +718,8 @@ bool driver::converge() {
         ok = answers->values[i]->hop_sum == sum;
       }
     }
-    if (ok) {
+    // Found after the deadline is too late, however close.
+    if (ok && clock_->now() <= deadline) {
       auto ms = duration_cast<milliseconds>(clock_->now() - start).count();
       report_.converged_ms = static_cast<uint64_t>(ms);
       say("converged: every node has full routes after " + std::to_string(ms)
@@ -972,7 +985,46 @@ void driver::serve_console() {
                        : "the console asked to stop: stopping the simulation");
 }
 
+std::optional<std::string> driver::reserve_ports() {
+  if (sc_.transport != sim_transport::tcp)
+    return std::nullopt;
+  reserved_.assign(size(), -1);
+  for (size_t i = 0; i < size(); ++i) {
+    auto port = static_cast<uint16_t>(sc_.base_port + i);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+      std::string err = std::strerror(errno);
+      if (fd >= 0)
+        close(fd);
+      return "cannot start " + name(i) + ": port " + std::to_string(port)
+             + " on 127.0.0.1 is taken (" + err + ")"
+             + (port >= 32768 ? "; ports from 32768 up are Linux's ephemeral "
+                                "range, where connections come and go: pick "
+                                "simulation.base_port so that every node's "
+                                "port stays below 32768"
+                              : "");
+    }
+    reserved_[i] = fd;
+  }
+  return std::nullopt;
+}
+
+void driver::release_port(size_t i) {
+  if (i < reserved_.size() && reserved_[i] >= 0) {
+    close(reserved_[i]);
+    reserved_[i] = -1;
+  }
+}
+
 void driver::teardown() {
+  for (size_t i = 0; i < reserved_.size(); ++i)
+    release_port(i);
   if (console_)
     caf::anon_send_exit(console_, caf::exit_reason::user_shutdown);
   for (size_t i = 0; i < size(); ++i)
@@ -1023,6 +1075,11 @@ int driver::run() {
     teardown();
     return 1;
   }
+  if (auto err = reserve_ports()) {
+    say(*err);
+    teardown();
+    return 1;
+  }
   for (size_t i = 0; i < size(); ++i) {
     if (auto err = start(i)) {
       say("cannot start " + name(i) + ": " + *err);
@@ -1049,8 +1106,12 @@ int driver::run() {
         collect_outcomes(false);
         return stop_signal != 0;
       });
-      if (stop_signal != 0)
+      if (stop_signal != 0) {
+        say("signal received: the remaining events do not run");
+        for (size_t k = i; k < sc_.events.size(); ++k)
+          report_.events[k].detail = "not run: interrupted";
         break;
+      }
       launch(ev, i);
     }
     collect_outcomes(true);

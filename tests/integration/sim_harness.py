@@ -306,8 +306,11 @@ class SimProcess:
                                     self.stderr_text()[-5000:], where))
         for t in self.threads:
             t.join(timeout=5)
-        for f in (self.proc.stdout, self.proc.stderr):
-            f.close()
+        # A reader still blocked (something else holds the pipe open) is
+        # left to its daemon thread: closing under it would block.
+        if not any(t.is_alive() for t in self.threads):
+            for f in (self.proc.stdout, self.proc.stderr):
+                f.close()
         forget(self.proc)
         with self.cond:
             out = b"".join(self.out).decode("utf-8", "replace")

@@ -24,9 +24,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quilt_harness import REPO  # noqa: E402
 from console_harness import run_console  # noqa: E402
 from sim_harness import (DROP_KEYS, EVENT_KEYS, FAST,  # noqa: E402
-                         MESSAGE_KEYS, REPORT_KEYS, free_console_port, free_port_block,
-                         is_int, rewrite_simulation, run_sim, scenario_toml,
-                         stable_report, start_sim, write_scenario)
+                         MESSAGE_KEYS, REPORT_KEYS, free_console_port,
+                         free_port_block, is_int, rewrite_simulation,
+                         run_sim, scenario_toml, stable_report, start_sim,
+                         write_scenario)
 
 DET = {"transport": "direct", "deterministic": True}
 
@@ -275,6 +276,10 @@ class SimTestCase(unittest.TestCase):
             self.assertTrue(e["latency_us"] is None
                             or (is_int(e["latency_us"])
                                 and e["latency_us"] >= 0), e)
+            if e["action"] not in ("ping", "traceroute", "send",
+                                   "broadcast"):
+                # Nothing travels: no latency to report.
+                self.assertIsNone(e["latency_us"], e)
         self.assertEqual(set(rep["messages"]), MESSAGE_KEYS)
         self.assertEqual(set(rep["drops"]), DROP_KEYS)
         for d in (rep["messages"], rep["drops"]):

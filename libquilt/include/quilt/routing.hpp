@@ -105,6 +105,14 @@ public:
   /// Returns true when installed (the caller floods it on).
   bool install(advert_ptr ad, clock::time_point now);
 
+  /// Whether an advertisement from `origin` with `seq` would be installed.
+  bool is_newer(node_id origin, uint64_t seq) const {
+    if (origin == self_)
+      return false;
+    auto held = advert_of(origin);
+    return !held || held->seq < seq;
+  }
+
   /// The same from names (tests, tools).
   bool install(const std::string& origin, uint64_t seq,
                std::vector<std::string> neighbours, clock::time_point now);
