@@ -459,7 +459,24 @@ private:
   size_t size() const { return sc_.graph.nodes.size(); }
   const std::string& name(size_t i) const { return sc_.graph.nodes[i]; }
 
-  void say(const std::string& text) { log_ << "quilt-sim: " << text << '\n' << std::flush; }
+  void say(const std::string& text) {
+    log_ << "quilt-sim: " << text << '\n' << std::flush;
+    next_progress_ = steady_clock::now() + 2s;
+  }
+
+  /// Prints what() when nothing was printed for 2 s of wall time, so a long
+  /// phase always shows signs of life.
+  template <class F>
+  void every_2s(F what) {
+    if (steady_clock::now() >= next_progress_)
+      say(what());
+  }
+
+  /// Simulated time since t = 0 (full routes), in ms.
+  int64_t sim_ms(time_point t) const {
+    return duration_cast<milliseconds>(t - t0_).count();
+  }
+  int64_t sim_ms() const { return sim_ms(clock_->now()); }
 
   void make_system();
   node_config config_of(size_t i) const;
@@ -515,6 +532,7 @@ private:
   /// send and broadcast ids with their origin, for the duplicate audit.
   std::vector<std::pair<std::string, uint64_t>> sent_;
   time_point t0_{};
+  steady_clock::time_point next_progress_ = steady_clock::now() + 2s;
   steady_clock::time_point wall_start_ = steady_clock::now();
 };
 
@@ -658,7 +676,6 @@ bool driver::converge() {
                     ? milliseconds(50)
                     : std::max(milliseconds(100),
                                milliseconds(static_cast<int64_t>(size() / 20)));
-  auto next_progress = steady_clock::now() + 2s;
   for (;;) {
     // The live graph's components, then each node's routes against them:
     // first the count (cheap), then the hop sums (a search per node).
@@ -730,11 +747,10 @@ bool driver::converge() {
           + " ms since start)");
       return true;
     }
-    if (steady_clock::now() >= next_progress) {
-      next_progress = steady_clock::now() + 2s;
-      say("converging: " + std::to_string(full) + "/" + std::to_string(live)
-          + " nodes have full routes");
-    }
+    every_2s([&] {
+      return "converging: " + std::to_string(full) + "/" + std::to_string(live)
+             + " nodes have full routes";
+    });
     if (clock_->now() >= deadline || stop_signal != 0) {
       say("routes did not converge within "
           + std::to_string(opts_.converge_limit_ms / 1000) + " s ("
@@ -882,7 +898,15 @@ void driver::collect_outcomes(bool all) {
     if (!p.box->ready()) {
       if (!all)
         return;
-      clock_->wait([&] { return p.box->ready(); }, 120s);
+      clock_->wait(
+        [&] {
+          every_2s([&] {
+            return "t=" + std::to_string(sim_ms()) + " ms: waiting for "
+                   + std::to_string(pending_.size()) + " event outcomes";
+          });
+          return p.box->ready();
+        },
+        120s);
       if (!p.box->ready()) {
         report_.events[p.index].ok = false;
         report_.events[p.index].detail = "no outcome: the probe never answered";
@@ -1104,6 +1128,11 @@ int driver::run() {
       auto& ev = sc_.events[i];
       clock_->run_until(t0_ + milliseconds(ev.at_ms), [&] {
         collect_outcomes(false);
+        every_2s([&] {
+          return "t=" + std::to_string(sim_ms()) + " ms: next event at "
+                 + std::to_string(ev.at_ms) + " ms ("
+                 + std::to_string(pending_.size()) + " outcomes pending)";
+        });
         return stop_signal != 0;
       });
       if (stop_signal != 0) {
@@ -1115,8 +1144,14 @@ int driver::run() {
       launch(ev, i);
     }
     collect_outcomes(true);
-    clock_->run_for(milliseconds(sc_.settle_ms),
-                    [&] { return stop_signal != 0; });
+    auto settled = clock_->now() + milliseconds(sc_.settle_ms);
+    clock_->run_until(settled, [&] {
+      every_2s([&] {
+        return "t=" + std::to_string(sim_ms()) + " ms: settling until t="
+               + std::to_string(sim_ms(settled)) + " ms";
+      });
+      return stop_signal != 0;
+    });
     audit_deliveries();
   }
   final_counts();
