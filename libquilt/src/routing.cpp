@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
 
 namespace quilt {
@@ -108,30 +109,37 @@ void retain(const advert_body* x) noexcept {
 }
 
 void release(const advert_body* x) noexcept {
-  if (x->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
-    delete x;
+  if (x->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    x->~advert_body();
+    ::operator delete(const_cast<advert_body*>(x));
+  }
 }
 
 bool advert_body::lists(node_id x) const {
-  return std::binary_search(sorted.begin(), sorted.end(), x);
+  auto s = sorted();
+  return std::binary_search(s.begin(), s.end(), x);
 }
 
 advert_ptr make_advert(node_id origin, uint64_t seq,
                        std::vector<node_id> neighbours) {
-  auto* ad = new advert_body;
-  ad->origin = origin;
-  ad->seq = seq;
   std::sort(neighbours.begin(), neighbours.end());
   neighbours.erase(std::unique(neighbours.begin(), neighbours.end()),
                    neighbours.end());
-  ad->sorted = neighbours;
+  auto n = neighbours.size();
+  void* mem = ::operator new(sizeof(advert_body) + 2 * n * sizeof(node_id));
+  auto* ad = new (mem) advert_body;
+  ad->origin = origin;
+  ad->seq = seq;
+  ad->count = static_cast<uint32_t>(n);
+  auto* tail = reinterpret_cast<node_id*>(ad + 1);
+  std::copy(neighbours.begin(), neighbours.end(), tail + n);
   std::sort(neighbours.begin(), neighbours.end(), by_name);
-  for (auto n : neighbours) {
+  std::copy(neighbours.begin(), neighbours.end(), tail);
+  for (auto x : neighbours) {
     if (!ad->text.empty())
       ad->text += ' ';
-    ad->text += name_of(n);
+    ad->text += name_of(x);
   }
-  ad->neighbours = std::move(neighbours);
   return advert_ptr{ad};
 }
 
@@ -173,7 +181,7 @@ void routing_table::store(advert_ptr ad, clock::time_point now) {
   auto id = ad->origin;
   grow(id);
   auto& slot = db_[id];
-  bool changed = !slot || slot->sorted != ad->sorted;
+  bool changed = !slot || slot->sorted() != ad->sorted();
   if (!slot)
     ++count_;
   slot = std::move(ad);
@@ -219,7 +227,7 @@ bool routing_table::set_own(std::vector<std::string> neighbours, uint64_t seq,
     if (auto x = intern_name(n); x != no_node)
       ids.push_back(x);
   auto ad = make_advert(self_, seq, std::move(ids));
-  bool changed = db_[self_]->sorted != ad->sorted;
+  bool changed = db_[self_]->sorted() != ad->sorted();
   if (!changed && !renew)
     return false;
   db_[self_] = std::move(ad);
@@ -308,7 +316,7 @@ const std::vector<node_id>& routing_table::bfs(node_id root) {
     if (!ad)
       continue; // a leaf: reachable, but says nothing about its links
     auto h = s.hops[u] + 1;
-    for (auto v : ad->neighbours) {
+    for (auto v : ad->neighbours()) {
       grow_scratch(v);
       if (s.hops[v] != UINT32_MAX)
         continue;
@@ -402,7 +410,7 @@ void routing_table::topology(
     auto ad = advert_of(a);
     if (!ad)
       continue;
-    for (auto b : ad->neighbours) {
+    for (auto b : ad->neighbours()) {
       if (!std::binary_search(ids.begin(), ids.end(), b) || !confirmed(a, b))
         continue;
       // Each link once: from the smaller name, or from the side that
@@ -431,7 +439,7 @@ routing_table::tree_children(const std::string& origin) {
   if (root != no_node) {
     bfs(root);
     auto& s = search();
-    for (auto n : own()->neighbours)
+    for (auto n : own()->neighbours())
       if (n < s.parent.size() && s.parent[n] == self_)
         kids.push_back(name_of(n));
   }
@@ -449,7 +457,7 @@ std::map<std::string, routing_table::advert> routing_table::database() const {
       continue;
     advert a;
     a.seq = ad->seq;
-    for (auto n : ad->sorted)
+    for (auto n : ad->sorted())
       a.neighbours.push_back(name_of(n));
     std::sort(a.neighbours.begin(), a.neighbours.end());
     a.received = epoch_ + std::chrono::seconds(received_[i]);

@@ -15,6 +15,7 @@
 // node's database costs a pointer per origin, not a copy of every list.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -62,19 +63,42 @@ const std::string& name_of(node_id id);
 /// that installs it and by every message that carries it between nodes of
 /// one process.
 struct advert_body {
+  /// A run of node ids.
+  struct ids {
+    const node_id* first;
+    const node_id* last;
+    const node_id* begin() const { return first; }
+    const node_id* end() const { return last; }
+    size_t size() const { return static_cast<size_t>(last - first); }
+    bool operator==(const ids& x) const {
+      return size() == x.size() && std::equal(first, last, x.first);
+    }
+    bool operator!=(const ids& x) const { return !(*this == x); }
+  };
+
   node_id origin = no_node;
+  /// Number of neighbours.
+  uint32_t count = 0;
   uint64_t seq = 0;
-  /// The origin's up neighbours, sorted by name (the search order).
-  std::vector<node_id> neighbours;
-  /// The same ids sorted by value, for membership tests.
-  std::vector<node_id> sorted;
+  /// References held (advert_ptr).
+  mutable std::atomic<uint32_t> refs{0};
   /// The wire form: the names joined by single spaces.
   std::string text;
 
+  /// The origin's up neighbours, sorted by name (the search order).
+  ids neighbours() const { return {tail(), tail() + count}; }
+
+  /// The same ids sorted by value, for membership tests.
+  ids sorted() const { return {tail() + count, tail() + 2 * count}; }
+
   bool lists(node_id x) const;
 
-  /// References held (advert_ptr).
-  mutable std::atomic<uint32_t> refs{0};
+private:
+  // Both lists live right behind the body, in the same allocation: a
+  // search that walks thousands of advertisements touches one block each.
+  const node_id* tail() const {
+    return reinterpret_cast<const node_id*>(this + 1);
+  }
 };
 
 /// Makes an advertisement; sorts and de-duplicates `neighbours`.
