@@ -354,6 +354,21 @@ TEST_CASE("a failed expectation gives status 1 and a report, all held 0",
   }
 }
 
+TEST_CASE("a send to a killed node is never reported delivered, even while "
+          "a route to it stands", "[sim][faults]") {
+  // Within dead_after_ms of the kill its neighbour still routes to it, so
+  // n0 can send; nothing can arrive.
+  scenario_text text{line(4)};
+  text.kill(100, "n3");
+  auto soon = text.send(110, "n0", "n3", "too late", "unreachable");
+  auto sure = text.send(120, "n0", "n3", "too late", "delivered");
+  auto r = simulate_ok(text);
+  CHECK(r.event(soon).ok);
+  CHECK(starts_with(r.event(soon).detail, "unreachable"));
+  CHECK_FALSE(r.event(sure).ok);
+  CHECK_FALSE(r.event(sure).latency_us);
+}
+
 // -- unicast ------------------------------------------------------------------
 
 TEST_CASE("pings across the mesh are answered both ways", "[sim][unicast]") {

@@ -176,6 +176,10 @@ void direct_transport::close_listener(listener_id id) {
     return;
   auto j = r.by_endpoint.find(i->second);
   last = std::move(j->second.sink);
+  // Batches that waited for a node that never attached: their senders get
+  // the room back (they count as sent and lost, as on a dead connection).
+  for (auto& w : j->second.waiting)
+    *w.in_flight -= w.batch.size();
   r.by_endpoint.erase(j);
   r.endpoints.erase(i);
 }

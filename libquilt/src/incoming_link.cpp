@@ -97,7 +97,7 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
         // Made by a node's protocol: nothing to decode, so no processor.
         auto n = batch.msgs.size();
         node->counters.rx += n;
-        *batch.in_flight -= n;
+        batch.release();
         if (overloaded(*node) || !self->state.protocol) {
           node->counters.dropped_overload += n;
           return;

@@ -607,8 +607,10 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
       ad = parse_advert(origin, x.id, x.args[0]);
     if (!ad) {
       ++stats_.dropped_invalid;
-      QUILT_WARN(cfg_.name, "name table full: dropped a link_state from "
-                              << x.origin);
+      QUILT_WARN(cfg_.name, "dropped a link_state from "
+                              << x.origin
+                              << ": more than 4096 neighbours, or the "
+                                 "process's name table is full");
       return;
     }
   }

@@ -46,9 +46,11 @@ struct protocol_state : protocol_callee {
   uint64_t timer_gen = 0; // only the newest timer counts
   int deferred = 0;       // inputs handled since the last flush
   /// Counts of links already closed, kept in the node's totals.
-  uint64_t retired_tx = 0;
-  uint64_t retired_dropped = 0;
-  std::array<uint64_t, command_count> retired_by_command{};
+  node_stats retired;
+  /// Counters of closed links that their transport may still update (a
+  /// ZeroMQ link counts its queue as dropped once the reactor closed it):
+  /// read live until only this actor holds them, then folded into retired.
+  std::vector<link_counters_ptr> closing;
 
   time_point now() const { return self->clock().now(); }
 
@@ -65,12 +67,10 @@ struct protocol_state : protocol_callee {
     auto i = links.find(id);
     if (i == links.end())
       return;
-    if (auto& c = i->second.peer.counters) {
-      retired_tx += c->tx;
-      retired_dropped += c->dropped;
-      for (size_t k = 0; k < command_count; ++k)
-        retired_by_command[k] += c->tx_by_command[k];
-    }
+    if (auto& c = i->second.peer.counters)
+      closing.push_back(c);
+    // What never reached a link is dropped here.
+    node->counters.dropped_queue_full += i->second.pending.size();
     self->send(supervisor, close_atom::value, id);
     links.erase(i);
   }
@@ -215,20 +215,27 @@ struct protocol_state : protocol_callee {
     s.dropped_invalid += c.dropped_invalid;
     s.dropped_overload += c.dropped_overload;
     s.dropped_queue_full += c.dropped_queue_full;
-    s.tx += retired_tx;
-    s.dropped_queue_full += retired_dropped;
-    for (size_t k = 0; k < command_count; ++k)
-      s.tx_by_command[k] += retired_by_command[k];
-    for (auto& [id, l] : links) {
-      if (!l.peer.counters)
-        continue;
-      auto& lc = *l.peer.counters;
-      s.tx += lc.tx;
-      s.dropped_queue_full += lc.dropped;
-      for (size_t k = 0; k < command_count; ++k)
-        s.tx_by_command[k] += lc.tx_by_command[k];
+    for (auto i = closing.begin(); i != closing.end();) {
+      if (i->use_count() == 1) {
+        add_link(retired, **i);
+        i = closing.erase(i);
+      } else {
+        add_link(s, **i);
+        ++i;
+      }
     }
+    s += retired;
+    for (auto& [id, l] : links)
+      if (l.peer.counters)
+        add_link(s, *l.peer.counters);
     return s;
+  }
+
+  static void add_link(node_stats& s, const link_counters& lc) {
+    s.tx += lc.tx;
+    s.dropped_queue_full += lc.dropped;
+    for (size_t k = 0; k < command_count; ++k)
+      s.tx_by_command[k] += lc.tx_by_command[k];
   }
 };
 
@@ -281,8 +288,10 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     },
     [=](tick_atom, uint64_t gen) {
       auto& st = self->state;
-      if (gen != st.timer_gen)
+      if (gen != st.timer_gen) {
+        st.flush_when_idle(); // a stale timer may be the mailbox's last
         return;
+      }
       st.timer_at = time_point::max();
       st.proto->tick(st.now());
       st.flush();
@@ -338,8 +347,13 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     [=](link_atom, link_id id, peer_link_handle& peer) {
       auto& st = self->state;
       auto i = st.links.find(id);
-      if (i == st.links.end())
-        return; // closed meanwhile
+      if (i == st.links.end()) {
+        st.flush_when_idle(); // closed meanwhile
+        return;
+      }
+      // A replaced peer actor (it failed) leaves its link's counts behind.
+      if (auto& old = i->second.peer.counters; old && old != peer.counters)
+        st.closing.push_back(old);
       i->second.peer = std::move(peer);
       st.flush(i->second);
       st.flush_when_idle();
@@ -398,6 +412,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     },
     [=](subscribe_atom, event_sink_actor sink) {
       self->state.sinks.push_back(std::move(sink));
+      self->state.flush_when_idle();
     },
   };
 }

@@ -151,6 +151,10 @@ advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text) {
     if (end == std::string_view::npos)
       end = text.size();
     if (end > pos) {
+      // No node has more neighbours than its peer table holds (4,096): a
+      // longer list is made up, and would only fill the name table.
+      if (ids.size() >= max_advert_neighbours)
+        return {};
       auto id = intern_name(text.substr(pos, end - pos));
       if (id == no_node)
         return {};
@@ -169,7 +173,7 @@ routing_table::routing_table(std::string self) : self_(intern_name(self)) {
 }
 
 void routing_table::grow(node_id id) {
-  if (id < db_.size())
+  if (id < db_.size() || id == no_node)
     return;
   // Room for everyone interned so far: a table usually learns them all.
   auto n = std::max<size_t>(id + 1, interned_names());

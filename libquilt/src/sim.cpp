@@ -136,14 +136,14 @@ public:
   time_point now() const { return sys_.clock().now(); }
 
   /// Runs the simulation until `t`, or until `stop` holds. Returns whether
-  /// `stop` held.
+  /// `stop` held. A signal ends a wait only through `stop`: collecting what
+  /// probes gather must finish even then, or the report would read boxes
+  /// still being filled.
   bool run_until(time_point t, const std::function<bool()>& stop = {}) {
     if (!sched_) {
       for (;;) {
         if (stop && stop())
           return true;
-        if (stop_signal != 0)
-          return false;
         auto left = t - now();
         if (left <= time_point::duration::zero())
           return false;
@@ -160,10 +160,10 @@ public:
         return false;
       auto& pending = sched_->clock().schedule();
       auto next = pending.empty() ? t : std::min(t, pending.begin()->first);
-      if (next <= current)
-        sched_->trigger_timeouts();
-      else
-        sched_->advance_time(next - current);
+      // advance_time fires what is due by then (trigger_timeouts would
+      // fire every pending timer, due or not).
+      sched_->advance_time(next > current ? next - current
+                                          : time_point::duration::zero());
     }
   }
 
@@ -401,7 +401,7 @@ probe_send(caf::actor_system& sys, node_actor from, std::string origin,
         auto& st = self->state;
         st.pending = 1; // released below, after every request is out
         for (size_t i = 0; i < st.targets.size(); ++i) {
-          if (st.found[i] != 0)
+          if (st.found[i] != 0 || !st.targets[i])
             continue;
           ++st.pending;
           self->request(st.targets[i], 10s, inbox_atom::value, uint32_t{1000})
@@ -705,6 +705,10 @@ bool driver::converge() {
     auto answers = gather<node_summary>(*sys_, live_handles(),
                                         summary_atom::value, want);
     clock_->wait([&] { return answers->ready(); });
+    if (!answers->ready()) {
+      clock_->run_for(interval, [&] { return stop_signal != 0; });
+      continue; // a node did not answer in 30 s: ask again
+    }
     size_t full = 0;
     size_t live = 0;
     for (size_t i = 0; i < size(); ++i) {
@@ -752,13 +756,15 @@ bool driver::converge() {
              + " nodes have full routes";
     });
     if (clock_->now() >= deadline || stop_signal != 0) {
-      say("routes did not converge within "
-          + std::to_string(opts_.converge_limit_ms / 1000) + " s ("
-          + std::to_string(full) + "/" + std::to_string(live)
+      say((stop_signal != 0 ? std::string{"interrupted before routes converged"}
+                            : "routes did not converge within "
+                                + std::to_string(opts_.converge_limit_ms / 1000)
+                                + " s")
+          + " (" + std::to_string(full) + "/" + std::to_string(live)
           + " nodes had full routes)");
       return false;
     }
-    clock_->run_for(interval);
+    clock_->run_for(interval, [&] { return stop_signal != 0; });
   }
 }
 
@@ -767,7 +773,8 @@ void driver::kill(size_t i) {
     return;
   alive_[i] = false;
   auto b = probe_kill(*sys_, nodes_[i]);
-  clock_->wait([&] { return b->ready(); }, 10s);
+  // The probe asks for stats, then for the shutdown, 10 s each at most.
+  clock_->wait([&] { return b->ready(); }, 25s);
   if (b->ready() && b->value)
     retired_ += *b->value;
   nodes_[i] = node_actor{};
@@ -840,11 +847,8 @@ void driver::launch(const sim_event& ev, size_t index) {
           names.push_back(name(k));
         }
       }
-      if (ev.action == sim_action::send && !targets.front()) {
-        // The target is dead: sending still goes out, nothing can arrive.
-        targets.clear();
-        names.clear();
-      }
+      // A target that is not running stays in the list as an empty
+      // handle: never asked, never found, so the send is not delivered.
       auto b = probe_send(*sys_, from, ev.from,
                           ev.action == sim_action::send ? ev.to : "all",
                           ev.text, targets, names, ev.expect);
@@ -904,12 +908,15 @@ void driver::collect_outcomes(bool all) {
             return "t=" + std::to_string(sim_ms()) + " ms: waiting for "
                    + std::to_string(pending_.size()) + " event outcomes";
           });
-          return p.box->ready();
+          return p.box->ready() || stop_signal != 0;
         },
         120s);
       if (!p.box->ready()) {
         report_.events[p.index].ok = false;
-        report_.events[p.index].detail = "no outcome: the probe never answered";
+        report_.events[p.index].detail = stop_signal != 0
+                                           ? "no outcome: interrupted"
+                                           : "no outcome: the probe never "
+                                             "answered";
         pending_.pop_front();
         continue;
       }
@@ -940,6 +947,10 @@ void driver::audit_deliveries() {
                                                   inbox_atom::value,
                                                   uint32_t{1000});
   clock_->wait([&] { return inboxes->ready(); });
+  if (!inboxes->ready()) {
+    say("the duplicate audit is incomplete: a node did not answer in 30 s");
+    return;
+  }
   for (auto& inbox : inboxes->values) {
     if (!inbox)
       continue;
@@ -957,9 +968,13 @@ void driver::final_counts() {
   auto stats = gather<node_stats>(*sys_, live_handles(), stats_atom::value);
   clock_->wait([&] { return stats->ready(); });
   node_stats total = retired_;
-  for (auto& s : stats->values)
-    if (s)
-      total += *s;
+  if (stats->ready()) {
+    for (auto& s : stats->values)
+      if (s)
+        total += *s;
+  } else {
+    say("the totals leave out running nodes: one did not answer in 30 s");
+  }
   report_.messages = total.tx_by_command;
   report_.deliveries = total.delivered;
   report_.drops = total;

@@ -105,8 +105,11 @@ private:
 advert_ptr make_advert(node_id origin, uint64_t seq,
                        std::vector<node_id> neighbours);
 
+/// Neighbours an advertisement may list (a node's peer table holds 4,096).
+inline constexpr size_t max_advert_neighbours = 4096;
+
 /// Parses the wire form (space-separated names). Null when a name cannot be
-/// interned.
+/// interned or there are more than max_advert_neighbours.
 advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text);
 
 // -- routes ---------------------------------------------------------------------

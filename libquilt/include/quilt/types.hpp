@@ -28,12 +28,45 @@ struct decoded {
 using decoded_batch = std::vector<decoded>;
 
 /// Typed messages from one node over a direct link (the direct transport):
-/// no frames, no decoding. `in_flight` is the sending link's bound, released
-/// by the receiving processor.
+/// no frames, no decoding. `in_flight` is the sending link's count of
+/// messages on their way, released when the receiver takes the batch, or
+/// when the batch is destroyed untaken (a receiver that stopped), so a dead
+/// receiver never shrinks its senders' room for good.
 struct direct_batch {
   std::string from;
   message_batch msgs;
   std::shared_ptr<std::atomic<uint64_t>> in_flight;
+  uint64_t held = 0; ///< What this batch counts in `in_flight`.
+
+  direct_batch() = default;
+  direct_batch(std::string f, message_batch m,
+               std::shared_ptr<std::atomic<uint64_t>> counter)
+    : from(std::move(f)), msgs(std::move(m)), in_flight(std::move(counter)),
+      held(msgs.size()) {
+  }
+  direct_batch(direct_batch&&) = default;
+  direct_batch& operator=(direct_batch&& x) noexcept {
+    release();
+    from = std::move(x.from);
+    msgs = std::move(x.msgs);
+    in_flight = std::move(x.in_flight);
+    held = x.held;
+    return *this;
+  }
+  /// A copy (CAF may make one) holds nothing: the original releases.
+  direct_batch(const direct_batch& x)
+    : from(x.from), msgs(x.msgs), in_flight(), held(0) {
+  }
+  direct_batch& operator=(const direct_batch&) = delete;
+  ~direct_batch() { release(); }
+
+  /// Gives the room back to the sending link.
+  void release() {
+    if (in_flight) {
+      *in_flight -= held;
+      in_flight.reset();
+    }
+  }
 };
 
 /// The outcome of a ping request.
