@@ -435,9 +435,11 @@ protocol::next_hop(const std::string& destination) {
   // A neighbour is reached directly, whatever the database says.
   if (auto direct = up_link(destination))
     return direct;
-  if (auto r = rt_.lookup(destination))
-    return up_link(r->next_hop);
-  return std::nullopt;
+  // By id: no route entry (two strings) built per forwarded message.
+  auto hop = rt_.next_hop(find_name(destination));
+  if (hop == no_node)
+    return std::nullopt;
+  return up_link(name_of(hop));
 }
 
 // -- timers -------------------------------------------------------------------

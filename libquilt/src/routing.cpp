@@ -359,7 +359,7 @@ void routing_table::recompute() {
 
 node_id routing_table::next_hop(node_id destination) {
   recompute();
-  if (destination >= routes_.size())
+  if (destination == no_node || destination >= routes_.size())
     return no_node;
   return routes_[destination].next;
 }
