@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -112,6 +113,17 @@ struct zmq_transport::impl {
   bool stopping = false;
 
   std::unordered_map<uint64_t, entry> entries;
+  /// Sinks of closed or re-attached listeners. A sink holds its node's
+  /// incoming link actor; releasing the last reference to it here could
+  /// tear down that node's actors, its transport and this reactor on the
+  /// reactor's own thread. They go when the reactor does, on its owner's
+  /// thread: one per listener ever closed.
+  std::vector<inbound_sink_ptr> graveyard;
+
+  void bury(inbound_sink_ptr&& sink) {
+    if (sink)
+      graveyard.push_back(std::move(sink));
+  }
   std::vector<uint64_t> ready;
   size_t queued_total = 0; // messages in all `out` queues
   steady::time_point last_expiry{};
@@ -137,10 +149,13 @@ struct zmq_transport::impl {
       stopping = true;
     }
     wake();
-    if (thread.get_id() == std::this_thread::get_id())
-      thread.detach(); // the last owner let go from a handler: run() ends
-    else
-      thread.join();
+    if (thread.get_id() == std::this_thread::get_id()) {
+      // Nothing released on the reactor thread owns the reactor (sinks are
+      // kept in the graveyard): if this ever happens, say so and stop.
+      QUILT_ERROR("zmq", "the reactor was destroyed from its own thread");
+      std::terminate();
+    }
+    thread.join();
     for (auto& [id, e] : entries)
       zmq_close(e.socket);
     entries.clear();
@@ -210,6 +225,8 @@ struct zmq_transport::impl {
                  || c.kind == command::add_dealer)
                 && c.socket)
               zmq_close(c.socket);
+          for (auto& c : incoming)
+            bury(std::move(c.sink));
           return;
         }
         for (auto& c : incoming)
@@ -262,8 +279,11 @@ struct zmq_transport::impl {
       }
       case command::attach: {
         auto i = entries.find(c.id);
-        if (i == entries.end())
+        if (i == entries.end()) {
+          bury(std::move(c.sink));
           break;
+        }
+        bury(std::move(i->second.sink));
         i->second.sink = std::move(c.sink);
         mark_ready(c.id);
         break;
@@ -302,6 +322,7 @@ struct zmq_transport::impl {
         }
         queued_total -= e.out.size();
         unwatch(e);
+        bury(std::move(e.sink));
         entries.erase(i);
         break;
       }
