@@ -158,7 +158,7 @@ struct mesh {
       shutdown_actor(n);
     nodes.clear();
     // Nodes first, then the transport they use (it must outlive them), then
-    // the actor system: the transport's thread spawns actors, and CAF 0.17
+    // the actor system: the transport's thread posts to actors, and CAF 0.17
     // keeps the system's logger alive from every thread that spawned.
     sys->await_all_actors_done();
     drain_transport(*net);
