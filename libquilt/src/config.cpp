@@ -151,20 +151,28 @@ const key_spec* find_spec(key_set keys, std::string_view key) {
 
 /// " (it belongs in [timing])" for a key of another section, else "".
 std::string belongs_hint(std::string_view key) {
-  std::vector<std::string_view> sections;
+  std::vector<std::string> sections;
   for (const auto& spec : specs)
     if (spec.key == key)
-      sections.push_back(spec.section);
+      sections.push_back(cat("[", spec.section, "]"));
+  return belongs_in(sections);
+}
+
+} // namespace
+
+std::string belongs_in(const std::vector<std::string>& sections) {
   if (sections.empty())
     return {};
   std::string result = " (it belongs in ";
   for (size_t i = 0; i < sections.size(); ++i) {
     if (i > 0)
       result += i + 1 == sections.size() ? " or " : ", ";
-    result += cat("[", sections[i], "]");
+    result += sections[i];
   }
   return result + ")";
 }
+
+namespace {
 
 uint32_t line_of(const toml::node& x) {
   return x.source().begin.line;

@@ -208,19 +208,11 @@ constexpr std::pair<std::string_view, std::string_view> all_keys[] = {
 /// " (it belongs in [topology])" for a key of a section other than `here`,
 /// else "".
 std::string belongs_hint(std::string_view key, std::string_view here) {
-  std::vector<std::string_view> sections;
+  std::vector<std::string> sections;
   for (auto& [section, k] : all_keys)
     if (k == key && section != here)
-      sections.push_back(section);
-  if (sections.empty())
-    return {};
-  std::string result = " (it belongs in ";
-  for (size_t i = 0; i < sections.size(); ++i) {
-    if (i > 0)
-      result += i + 1 == sections.size() ? " or " : ", ";
-    result += sections[i];
-  }
-  return result + ")";
+      sections.emplace_back(section);
+  return config_keys::belongs_in(sections);
 }
 
 // -- values -------------------------------------------------------------------

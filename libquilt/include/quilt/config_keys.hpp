@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <variant>
 
 #include <toml++/toml.h>
@@ -76,6 +77,10 @@ std::string_view type_name(const toml::node& x);
 
 /// `text` with control characters written \xNN, so a message stays one line.
 std::string escaped(std::string_view text);
+
+/// " (it belongs in A, B or C)" for the sections a misplaced key belongs
+/// in (already written as the message shows them), or "" for none.
+std::string belongs_in(const std::vector<std::string>& sections);
 
 /// `text` between single quotes, control characters escaped, shortened
 /// past 80 bytes, for quoting user input in messages.
