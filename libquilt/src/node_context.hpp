@@ -43,6 +43,9 @@ struct node_context {
   /// Unix time is the actor clock plus this.
   std::chrono::microseconds unix_offset{0};
   shared_counters counters;
+  /// The listener's own counters (CURVE refusals), bumped by the transport.
+  std::shared_ptr<listener_counters> listen_counters =
+    std::make_shared<listener_counters>();
   /// Messages handed to the protocol actor and not yet handled by it.
   std::atomic<int64_t> backlog{0};
 

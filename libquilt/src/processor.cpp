@@ -57,6 +57,7 @@ processor_actor spawn_processor(const node_context_ptr& node,
           }
           if (is_valid_name(in.peer))
             d.prev_hop = std::move(in.peer);
+          d.via = std::move(in.via);
         }
         if (invalid > 0)
           node->counters.dropped_invalid += invalid;

@@ -56,11 +56,27 @@ struct protocol_state : protocol_callee {
 
   // -- protocol_callee -------------------------------------------------------
 
-  void open_link(link_id id, const std::string& address,
-                 uint16_t port) override {
+  void open_link(link_id id, const std::string& address, uint16_t port,
+                 const std::string& server_key) override {
     links.emplace(id, link{});
+    auto key = server_key;
+    const auto& sec = node->cfg.security;
+    if (sec.curve && key.empty()) {
+      for (const auto& p : node->cfg.peers)
+        if (p.address == address && p.port == port)
+          key = p.public_key;
+      if (key.empty()) {
+        // Without the server's key there is no CURVE handshake to make:
+        // what waits for this link is dropped at its queue limit.
+        QUILT_WARN(node->cfg.name,
+                   "cannot dial " << address << ':' << port
+                                  << ": no CURVE public key known for it "
+                                     "(add it to [[peers]] with public_key)");
+        return;
+      }
+    }
     self->send(supervisor, open_atom::value, id,
-               node->net->endpoint(address, port));
+               node->net->endpoint(address, port), std::move(key));
   }
 
   void close_link(link_id id) override {
@@ -215,6 +231,7 @@ struct protocol_state : protocol_callee {
     s.dropped_invalid += c.dropped_invalid;
     s.dropped_overload += c.dropped_overload;
     s.dropped_queue_full += c.dropped_queue_full;
+    s.rejected_auth += node->listen_counters->rejected_auth;
     for (auto i = closing.begin(); i != closing.end();) {
       if (i->use_count() == 1) {
         add_link(retired, **i);
@@ -265,6 +282,9 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   pc.dead_after_ms = cfg.dead_after_ms;
   pc.default_ttl = static_cast<uint8_t>(cfg.default_ttl);
   pc.unix_offset = node->unix_offset;
+  pc.dial = dial_policy{};
+  for (const auto& entry : cfg.security.dial_allow)
+    pc.dial.add(entry); // checked when the configuration was read
   auto now = st.now();
   st.proto = std::make_unique<protocol>(pc, st, clock_derived_id(*node, now));
   for (auto& p : cfg.peers)
@@ -283,7 +303,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       node->backlog -= static_cast<int64_t>(batch.size());
       auto now = st.now();
       for (auto& d : batch)
-        st.proto->handle(d.msg, d.prev_hop, now);
+        st.proto->handle(d.msg, d.prev_hop, now, d.via.get());
       st.flush_when_idle();
     },
     [=](tick_atom, uint64_t gen) {

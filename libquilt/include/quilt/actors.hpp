@@ -151,7 +151,7 @@ using node_actor = node_requests_actor::extend<
 using supervisor_actor = node_actor::extend<
   /// Spawns an outgoing peer actor for link `id` to the endpoint; answers
   /// the protocol actor with link_atom.
-  caf::reacts_to<open_atom, link_id, std::string>,
+  caf::reacts_to<open_atom, link_id, std::string, std::string>,
   /// Stops the outgoing peer actor of link `id`.
   caf::reacts_to<close_atom, link_id>>;
 

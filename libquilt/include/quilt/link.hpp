@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -23,14 +24,28 @@
 #include <vector>
 
 #include "quilt/message.hpp"
+#include "quilt/security.hpp"
 
 namespace quilt {
+
+/// Where a message's connection came from, as its transport saw it. Only a
+/// server_connect carries it: the dial policy and CURVE's connect-back key
+/// need it (SPEC §10), nothing else does.
+struct connection_info {
+  /// Inside one process (inproc): no address, nothing to police.
+  bool in_process = false;
+  std::string address;   ///< The remote IP (libzmq's Peer-Address).
+  std::string curve_key; ///< Z85 client key it authenticated with, or "".
+};
+
+using connection_info_ptr = std::shared_ptr<const connection_info>;
 
 /// One multipart message received on a listening endpoint.
 struct inbound {
   std::string peer;   ///< Routing id of the sender's connection.
   bool req = false;   ///< Came with an empty delimiter: wants one reply.
   std::string packed; ///< Frames from destination on (see packed.hpp).
+  connection_info_ptr via; ///< Set on server_connect only.
 };
 
 using inbound_batch = std::vector<inbound>;
@@ -77,12 +92,27 @@ struct dial_options {
   /// a peer that comes back is not flooded with stale heartbeats.
   uint32_t max_queue_age_ms = 5000;
   uint64_t max_message_bytes = 65536;
+  /// CURVE client keys (Z85); all empty for a plain link.
+  std::string curve_public_key;
+  std::string curve_secret_key;
+  std::string curve_server_key;
+};
+
+/// Counters of a listening endpoint; updated from the transport's thread.
+struct listener_counters {
+  /// Connections refused in the CURVE handshake: a client key that is not
+  /// authorized, or a client that does not speak CURVE.
+  std::atomic<uint64_t> rejected_auth{0};
 };
 
 /// Options of a listening endpoint.
 struct listen_options {
   std::string name; ///< The listening node's name (for cut links).
   uint64_t max_message_bytes = 65536;
+  /// With a secret key the endpoint is a CURVE server that admits only
+  /// `curve.authorized` client keys.
+  std::optional<curve_identity> curve;
+  std::shared_ptr<listener_counters> counters;
 };
 
 /// A node's link to one peer's listening endpoint.

@@ -23,6 +23,7 @@ namespace quilt {
 struct decoded {
   std::string prev_hop; ///< Empty for a foreign client.
   message msg;
+  connection_info_ptr via; ///< Where a server_connect's connection came from.
 };
 
 using decoded_batch = std::vector<decoded>;
