@@ -60,8 +60,9 @@ struct fake_callee : protocol_callee {
   void close_link(link_id id) override {
     closes.push_back(id);
   }
-  void send(link_id id, const message& x) override {
+  bool send(link_id id, const message& x) override {
     sends.push_back({id, x});
+    return true;
   }
   void delivered(const message& x) override {
     deliveries.push_back(x);

@@ -121,7 +121,7 @@ void spawn_protocol_actor(supervisor_ptr self) {
   // A new protocol knows none of the old one's links: it opens its own.
   for (auto& [id, entry] : st.links) {
     self->demonitor(entry.handle.actor.address());
-    self->send_exit(entry.handle.actor, caf::exit_reason::user_shutdown);
+    self->send(entry.handle.actor, close_atom::value);
   }
   st.links.clear();
   st.node->backlog = 0;
@@ -302,7 +302,7 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
       if (i == st.links.end())
         return;
       self->demonitor(i->second.handle.actor.address());
-      self->send_exit(i->second.handle.actor, caf::exit_reason::user_shutdown);
+      self->send(i->second.handle.actor, close_atom::value);
       st.links.erase(i);
     },
     [=](shutdown_atom) {

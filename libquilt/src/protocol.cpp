@@ -374,10 +374,12 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
   // Forward first: delivering may move the payload out of `x`.
   if (x.ttl > 1) {
     x.ttl -= 1;
+    x.forwarded = true;
     auto send_to = [&](peer& p) {
-      callee_.send(*p.link, x);
-      ++stats_.forwarded;
-      ++stats_.broadcast_tx;
+      if (callee_.send(*p.link, x)) {
+        ++stats_.forwarded;
+        ++stats_.broadcast_tx;
+      }
     };
     if (routes_settled(now) && rt_.lookup(x.origin) != nullptr) {
       // Reverse-path forwarding: only to our children in the origin's
@@ -395,6 +397,7 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
           send_to(*p);
     }
     x.ttl += 1;
+    x.forwarded = false;
   }
   on_local(x, now);
 }
@@ -412,8 +415,9 @@ void protocol::forward(message& x, time_point) {
     return;
   }
   x.ttl -= 1;
-  ++stats_.forwarded;
-  callee_.send(*hop, std::move(x)); // the last use of x: no copy
+  x.forwarded = true;
+  if (callee_.send(*hop, std::move(x))) // the last use of x: no copy
+    ++stats_.forwarded;
 }
 
 void protocol::reply_error(const message& about, std::string_view code,
@@ -442,10 +446,9 @@ bool protocol::originate(message& x, time_point now) {
   if (is_broadcast(x.destination)) {
     dedupe_.insert(x.origin, x.id, now);
     for (auto& p : peers_) {
-      if (p->link && p->info.state == peer_state::up) {
-        callee_.send(*p->link, x);
+      if (p->link && p->info.state == peer_state::up
+          && callee_.send(*p->link, x))
         ++stats_.broadcast_tx;
-      }
     }
     return true;
   }
@@ -671,12 +674,13 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
   x.ttl = x.ttl > 1 ? x.ttl - 1 : cfg_.default_ttl;
   x.args.clear();
   x.advert = std::move(ad);
+  x.forwarded = true;
   for (auto& p : peers_) {
     if (!p->link || p->info.state != peer_state::up || p->info.name.empty()
         || p->info.name == prev_hop || p->info.name == x.origin)
       continue;
-    callee_.send(*p->link, x);
-    ++stats_.forwarded;
+    if (callee_.send(*p->link, x))
+      ++stats_.forwarded;
   }
   if (rt_.version() != rt_version_seen_) {
     rt_version_seen_ = rt_.version();

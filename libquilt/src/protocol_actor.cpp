@@ -4,6 +4,7 @@
 // simulation's virtual time.
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include "node_context.hpp"
@@ -86,19 +87,26 @@ struct protocol_state : protocol_callee {
     if (auto& c = i->second.peer.counters)
       closing.push_back(c);
     // What never reached a link is dropped here.
-    node->counters.dropped_queue_full += i->second.pending.size();
+    auto& pending = i->second.pending;
+    node->counters.dropped_queue_full += pending.size();
+    node->counters.forwarded_dropped += static_cast<uint64_t>(std::count_if(
+      pending.begin(), pending.end(), [](auto& m) { return m.forwarded; }));
     self->send(supervisor, close_atom::value, id);
     links.erase(i);
   }
 
-  void send(link_id id, const message& x) override {
-    if (auto batch = room_on(id))
+  bool send(link_id id, const message& x) override {
+    auto batch = room_on(id);
+    if (batch)
       batch->push_back(x);
+    return batch != nullptr;
   }
 
-  void send(link_id id, message&& x) override {
-    if (auto batch = room_on(id))
+  bool send(link_id id, message&& x) override {
+    auto batch = room_on(id);
+    if (batch)
       batch->push_back(std::move(x));
+    return batch != nullptr;
   }
 
   /// The batch for link `id` when it has room, else counts a drop.
@@ -107,9 +115,15 @@ struct protocol_state : protocol_callee {
     if (i == links.end())
       return nullptr;
     auto& l = i->second;
+    // Everything on its way to the peer counts: what waits here, what the
+    // peer actor has not handed on, and the link's own queue. The link
+    // then never has to drop what this accepted.
     auto waiting = static_cast<int64_t>(l.pending.size());
     if (l.peer.inflight)
       waiting += l.peer.inflight->load(std::memory_order_relaxed);
+    if (l.peer.counters)
+      waiting += static_cast<int64_t>(
+        l.peer.counters->queued.load(std::memory_order_relaxed));
     if (waiting >= static_cast<int64_t>(node->cfg.queue_limit)) {
       ++node->counters.dropped_queue_full;
       return nullptr;
@@ -231,6 +245,7 @@ struct protocol_state : protocol_callee {
     s.dropped_invalid += c.dropped_invalid;
     s.dropped_overload += c.dropped_overload;
     s.dropped_queue_full += c.dropped_queue_full;
+    s.forwarded_dropped += c.forwarded_dropped;
     s.rejected_auth += node->listen_counters->rejected_auth;
     for (auto i = closing.begin(); i != closing.end();) {
       if (i->use_count() == 1) {
@@ -245,12 +260,15 @@ struct protocol_state : protocol_callee {
     for (auto& [id, l] : links)
       if (l.peer.counters)
         add_link(s, *l.peer.counters);
+    s.forwarded -= std::min(s.forwarded, s.forwarded_dropped);
+    s.forwarded_dropped = 0;
     return s;
   }
 
   static void add_link(node_stats& s, const link_counters& lc) {
     s.tx += lc.tx;
     s.dropped_queue_full += lc.dropped;
+    s.forwarded_dropped += lc.dropped_forwarded;
     for (size_t k = 0; k < command_count; ++k)
       s.tx_by_command[k] += lc.tx_by_command[k];
   }
@@ -298,7 +316,9 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       st.proto->handle_batch(batch.msgs, batch.from, st.now());
       st.flush_when_idle();
     },
-    [=](decoded_batch& batch) {
+    [=](decoded_frames& in) {
+      // The credit goes back when this message is destroyed, after this.
+      auto& batch = in.msgs;
       auto& st = self->state;
       node->backlog -= static_cast<int64_t>(batch.size());
       auto now = st.now();

@@ -52,6 +52,12 @@ void* make_dealer(void* ctx, const std::string& endpoint,
   set_int(s, ZMQ_LINGER, 0);
   set_int(s, ZMQ_SNDHWM, 1000);
   set_int(s, ZMQ_RECONNECT_IVL_MAX, 5000);
+  // After a network outage a connection must be given up and redialled
+  // within ZeroMQ's back-off, not when TCP's doubling retransmission timer
+  // next fires (up to two minutes): data unacknowledged for 2 s drops the
+  // connection (TCP_USER_TIMEOUT), and so does a connect with no answer.
+  set_int(s, ZMQ_TCP_MAXRT, 2000);
+  set_int(s, ZMQ_CONNECT_TIMEOUT, 2000);
   if (endpoint.rfind("tcp://", 0) == 0)
     set_int(s, ZMQ_IPV6, 1);
   if (!opts.curve_server_key.empty()) {
@@ -109,6 +115,12 @@ connection_info_ptr connection_of(zmq_msg_t* part, bool tcp) {
 
 /// The reactor: everything in here runs on its thread, except `post`.
 struct zmq_transport::impl {
+  struct pending_msg {
+    std::string packed;
+    steady::time_point queued_at;
+    bool forwarded = false; // see message::forwarded
+  };
+
   // -- commands posted by other threads -------------------------------------
 
   struct command {
@@ -128,21 +140,17 @@ struct zmq_transport::impl {
     std::shared_ptr<link_counters> counters;
     dial_options opts;
     std::string endpoint;
-    std::vector<std::string> batch;
+    std::vector<pending_msg> batch;
     std::string peer;
     std::string text;
     uint64_t owner = 0; // add_monitor: the router's id
     bool tcp = false;   // add_router
     std::shared_ptr<listener_counters> lcounters;
+    std::shared_ptr<inbound_flow> flow; // add_router
     std::vector<std::string> authorized; // add_router under CURVE: Z85
   };
 
   // -- sockets owned by the reactor thread -----------------------------------
-
-  struct pending_msg {
-    std::string packed;
-    steady::time_point queued_at;
-  };
 
   struct entry {
     uint64_t id = 0;
@@ -156,6 +164,8 @@ struct zmq_transport::impl {
     uint64_t monitor_id = 0; // routers under CURVE: their monitor
     std::shared_ptr<listener_counters> lcounters;
     std::unordered_set<std::string> authorized; // binary client keys
+    std::shared_ptr<inbound_flow> flow; // routers: what the node holds
+    bool paused = false; // routers: stopped reading for `flow`
     bool ready = false; // in ready_ for another look without waiting
     inbound_sink_ptr sink; // routers: nothing is read until it is set
     std::shared_ptr<link_counters> counters;
@@ -195,6 +205,8 @@ struct zmq_transport::impl {
       graveyard.push_back(std::move(sink));
   }
   std::vector<uint64_t> ready;
+  /// Routers that stopped reading because their node holds too much.
+  std::vector<uint64_t> paused;
   size_t queued_total = 0; // messages in all `out` queues
   steady::time_point last_expiry{};
 
@@ -325,6 +337,8 @@ struct zmq_transport::impl {
           apply(c);
         incoming.clear();
       }
+      if (!paused.empty())
+        resume_drained();
       auto now = steady::now();
       auto current = std::move(ready);
       ready.clear();
@@ -340,8 +354,28 @@ struct zmq_transport::impl {
   }
 
   int next_timeout_ms() const {
-    // Only queued outbound messages need a timer: to expire them.
+    // A paused router looks at its node's progress every millisecond;
+    // queued outbound messages need a timer to expire them.
+    if (!paused.empty())
+      return 1;
     return queued_total > 0 ? 100 : -1;
+  }
+
+  /// Reads again from routers whose node is down to half its limit.
+  void resume_drained() {
+    for (size_t i = 0; i < paused.size();) {
+      auto e = entries.find(paused[i]);
+      if (e == entries.end() || e->second.flow->drained()) {
+        if (e != entries.end()) {
+          e->second.paused = false;
+          mark_ready(e->first);
+        }
+        paused[i] = paused.back();
+        paused.pop_back();
+      } else {
+        ++i;
+      }
+    }
   }
 
   void mark_ready(uint64_t id) {
@@ -367,6 +401,7 @@ struct zmq_transport::impl {
         e.tcp = c.tcp;
         e.owner = c.owner;
         e.lcounters = std::move(c.lcounters);
+        e.flow = std::move(c.flow);
         e.authorized = binary_keys(c.authorized);
         e.counters = std::move(c.counters);
         e.opts = std::move(c.opts);
@@ -396,8 +431,10 @@ struct zmq_transport::impl {
         if (i == entries.end())
           break;
         auto now = steady::now();
-        for (auto& m : c.batch)
-          i->second.out.push_back(pending_msg{std::move(m), now});
+        for (auto& m : c.batch) {
+          m.queued_at = now;
+          i->second.out.push_back(std::move(m));
+        }
         queued_total += c.batch.size();
         mark_ready(c.id);
         break;
@@ -419,10 +456,8 @@ struct zmq_transport::impl {
         if (i == entries.end())
           break;
         auto& e = i->second;
-        if (e.counters && !e.out.empty()) {
-          e.counters->dropped += e.out.size();
-          e.counters->queued -= e.out.size();
-        }
+        if (e.counters && !e.out.empty())
+          count_dropped(e, e.out.begin(), e.out.end());
         queued_total -= e.out.size();
         auto monitor = e.monitor_id;
         unwatch(e);
@@ -435,6 +470,19 @@ struct zmq_transport::impl {
         break;
       }
     }
+  }
+
+  /// Counts queued messages [from, to) of `e` as dropped.
+  static void count_dropped(entry& e, std::deque<pending_msg>::iterator from,
+                            std::deque<pending_msg>::iterator to) {
+    uint64_t n = 0;
+    uint64_t fwd = 0;
+    for (auto i = from; i != to; ++i, ++n)
+      fwd += i->forwarded;
+    e.counters->dropped += n;
+    e.counters->queued -= n;
+    if (fwd > 0)
+      e.counters->dropped_forwarded += fwd;
   }
 
   /// Reads and writes what the socket allows. ZMQ_FD is edge-triggered: it
@@ -455,9 +503,20 @@ struct zmq_transport::impl {
       bool progress = false;
       // A router reads only once its node attached a sink: until then
       // messages wait in libzmq's queue, which pushes back on senders.
-      if ((events & ZMQ_POLLIN) && budget > 0 && (!e.router || e.sink)) {
-        budget -= read_some(e, budget);
-        progress = true;
+      if ((events & ZMQ_POLLIN) && budget > 0 && (!e.router || e.sink)
+          && !e.paused) {
+        int allowed = budget;
+        if (e.flow)
+          allowed = static_cast<int>(std::min<int64_t>(budget, e.flow->room()));
+        if (allowed > 0) {
+          budget -= read_some(e, allowed);
+          progress = true;
+        } else {
+          // The node holds its limit: leave the rest in libzmq's queue,
+          // which pushes back on the senders, until it is down to half.
+          e.paused = true;
+          paused.push_back(e.id);
+        }
       }
       if ((events & ZMQ_POLLOUT) && !e.out.empty()) {
         write_some(e);
@@ -596,8 +655,15 @@ struct zmq_transport::impl {
         batch.push_back(std::move(in));
     }
     zmq_msg_close(&part);
-    if (!batch.empty())
-      e.sink->frames(std::move(batch));
+    if (!batch.empty()) {
+      auto n = static_cast<int64_t>(batch.size());
+      flow_credit credit;
+      if (e.flow) {
+        e.flow->take(n);
+        credit = flow_credit{e.flow, n};
+      }
+      e.sink->frames(std::move(batch), std::move(credit));
+    }
     return count == 0 ? 1 : count;
   }
 
@@ -634,16 +700,14 @@ struct zmq_transport::impl {
     last_expiry = now;
     for (auto& [id, e] : entries) {
       auto max_age = std::chrono::milliseconds(e.opts.max_queue_age_ms);
-      size_t dropped = 0;
-      while (!e.out.empty() && now - e.out.front().queued_at > max_age) {
-        e.out.pop_front();
-        ++dropped;
-      }
+      auto end = e.out.begin();
+      while (end != e.out.end() && now - end->queued_at > max_age)
+        ++end;
+      auto dropped = static_cast<size_t>(end - e.out.begin());
+      if (dropped > 0 && e.counters)
+        count_dropped(e, e.out.begin(), end);
+      e.out.erase(e.out.begin(), end);
       queued_total -= dropped;
-      if (dropped > 0 && e.counters) {
-        e.counters->dropped += dropped;
-        e.counters->queued -= dropped;
-      }
       maybe_redial(e, now);
     }
   }
@@ -714,7 +778,7 @@ public:
     uint64_t room = queued >= limit_ ? 0 : limit_ - queued;
     size_t taken = std::min<uint64_t>(batch.size(), room);
     if (batch.size() > taken)
-      counters_->dropped += batch.size() - taken;
+      counters_->count_dropped(batch, taken, batch.size());
     if (taken == 0)
       return 0;
     counters_->count_taken(batch, taken);
@@ -723,8 +787,10 @@ public:
     c.kind = zmq_transport::impl::command::send;
     c.id = id_;
     c.batch.resize(taken);
-    for (size_t i = 0; i < taken; ++i)
-      pack_message(batch[i], c.batch[i]);
+    for (size_t i = 0; i < taken; ++i) {
+      pack_message(batch[i], c.batch[i].packed);
+      c.batch[i].forwarded = batch[i].forwarded;
+    }
     reactor_->post(std::move(c));
     return taken;
   }
@@ -818,6 +884,7 @@ zmq_transport::listen(const std::string& endpoint,
   c.text = opts.name;
   c.tcp = endpoint.rfind("tcp://", 0) == 0;
   c.lcounters = opts.counters;
+  c.flow = std::make_shared<inbound_flow>(opts.inbound_limit);
   if (opts.curve)
     c.authorized = opts.curve->authorized;
   impl_->post(std::move(c));

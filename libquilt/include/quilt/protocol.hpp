@@ -93,13 +93,15 @@ public:
   /// Closes an outgoing link; messages still queued may be dropped.
   virtual void close_link(link_id id) = 0;
 
-  /// Queues `x` for transmission on link `id`.
-  virtual void send(link_id id, const message& x) = 0;
+  /// Queues `x` for transmission on link `id`. False when the link had no
+  /// room (the owner counts that drop): the protocol counts as forwarded
+  /// only what a link took.
+  virtual bool send(link_id id, const message& x) = 0;
 
   /// Queues `x`, which the protocol no longer needs: an owner that keeps
   /// messages can take it without a copy.
-  virtual void send(link_id id, message&& x) {
-    send(id, static_cast<const message&>(x));
+  virtual bool send(link_id id, message&& x) {
+    return send(id, static_cast<const message&>(x));
   }
 
   /// A message addressed to this node (any command) was handled.

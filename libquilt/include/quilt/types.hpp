@@ -28,6 +28,19 @@ struct decoded {
 
 using decoded_batch = std::vector<decoded>;
 
+/// Raw messages on their way from the listener to a processor, holding
+/// their share of the listener's flow until they are done with.
+struct inbound_frames {
+  inbound_batch msgs;
+  flow_credit credit;
+};
+
+/// Validated messages on their way to the protocol actor, likewise.
+struct decoded_frames {
+  decoded_batch msgs;
+  flow_credit credit;
+};
+
 /// Typed messages from one node over a direct link (the direct transport):
 /// no frames, no decoding. `in_flight` is the sending link's count of
 /// messages on their way, released when the receiver takes the batch, or
