@@ -2,7 +2,10 @@
 """Several hosts (issue 8, item 7): quiltd nodes in separate network
 namespaces, each bound to its own address and advertising it, link, route
 and broadcast across "hosts"; one host's interface goes down (a partition)
-and comes back (the mesh heals), within SPEC section 6's bounds.
+and comes back (the mesh heals), within SPEC section 6's bounds; once with
+plain links, once with CURVE (SPEC section 10: keys from quiltd --keygen,
+one authorized_keys file listing every host). Neither ever trips the dial
+policy (rejected_dial stays 0).
 
 Needs root and `ip netns` (iproute2); without them it skips, saying why
 (QUILT_REQUIRE_NETNS=1 turns the skip into a failure). CI runs as root.
@@ -55,7 +58,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quilt_harness import Node, QuiltTestCase, wait_routes  # noqa: E402
+from quilt_harness import (Node, QuiltTestCase, quiltd_path,  # noqa: E402
+                           wait_routes)
 
 HEARTBEAT_MS = 100
 DEAD_AFTER_MS = 500
@@ -226,8 +230,11 @@ class HostNode(Node):
     same port as every other host, peers by address."""
 
     def __init__(self, workdir, lab, host, peer_hosts, bind_any=False,
-                 default_name=False):
+                 default_name=False, keys=None):
         self.lab = lab
+        # keys: None (plain links), or {host: (secret key file, public key)}
+        # and "authorized": the file with every host's public key.
+        self.keys = keys
         self.host = host
         self.peer_hosts = list(peer_hosts)
         self.bind_any = bind_any
@@ -256,9 +263,19 @@ class HostNode(Node):
             lines += ['host = "%s"' % self.address,
                       'advertise = "%s"' % self.address]
         lines += ["port = %d" % PORT, "processors = 2", ""]
+        if self.keys:
+            # The ring's previous node dials us without being our peer: it
+            # is admitted through authorized_keys (README, "Running across
+            # machines").
+            lines += ["[security]", "curve = true",
+                      'secret_key_file = "%s"' % self.keys[self.host][0],
+                      'authorized_keys = "%s"' % self.keys["authorized"], ""]
         for h in self.peer_hosts:
             lines += ["[[peers]]", 'address = "%s"' % self.lab.address[h],
-                      "port = %d" % PORT, ""]
+                      "port = %d" % PORT]
+            if self.keys:
+                lines.append('public_key = "%s"' % self.keys[h][1])
+            lines.append("")
         lines += ["[console]", "port = 0", "",
                   "[timing]", "heartbeat_ms = %d" % self.heartbeat_ms,
                   "dead_after_ms = %d" % self.dead_after_ms, "",
@@ -316,14 +333,42 @@ class MultiHostTest(QuiltTestCase):
                          r"^pong from %s in " % re.escape(dst.name))
 
     def test_ring_of_hosts_links_routes_partitions_heals(self):
+        self.ring_of_hosts(curve=False)
+
+    def test_ring_of_hosts_with_curve(self):
+        """The same over CURVE links: each node dials back with the key the
+        server_connect's connection authenticated with, across hosts."""
+        self.ring_of_hosts(curve=True)
+
+    def make_keys(self):
+        keys = {}
+        pubs = []
+        for i in range(HOSTS):
+            path = os.path.join(self.workdir, "h%d.key" % i)
+            r = subprocess.run([quiltd_path(), "--keygen", path],
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=10)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(path + ".pub") as f:
+                pub = f.read().strip()
+            keys[i] = (os.path.basename(path), pub)
+            pubs.append("%s h%d" % (pub, i))
+        with open(os.path.join(self.workdir, "authorized"), "w") as f:
+            f.write("# every host of the ring\n" + "\n".join(pubs) + "\n")
+        keys["authorized"] = "authorized"
+        return keys
+
+    def ring_of_hosts(self, curve):
         lab = self.lab
+        keys = self.make_keys() if curve else None
         # h0 binds every interface (advertising its address), h4 has no
         # name and no `advertise` (both derived from its address), the
         # others bind and advertise their own address.
         n = []
         for i in range(HOSTS):
             node = HostNode(self.workdir, lab, i, [(i + 1) % HOSTS],
-                            bind_any=(i == 0), default_name=(i == HOSTS - 1))
+                            bind_any=(i == 0), default_name=(i == HOSTS - 1),
+                            keys=keys)
             self.nodes.append(node)
             n.append(node)
         names = [x.name for x in n]
@@ -436,6 +481,16 @@ class MultiHostTest(QuiltTestCase):
         self.assertEqual(hops, [(1, names[2]), (2, names[3])], text)
         self.assertTrue(reached, text)
         self.broadcast(n[2], [n[3], n[4], n[0], n[1]], [])
+
+        # The dial policy (SPEC section 10) never had to refuse anything:
+        # every node advertises the address its connections come from. No
+        # handshake was refused either.
+        for node in n:
+            stats = node.stats()
+            self.assertEqual(stats.get("rejected_dial"), 0,
+                             "%s: %r" % (node.name, stats))
+            self.assertEqual(stats.get("rejected_auth"), 0,
+                             "%s: %r" % (node.name, stats))
 
 
 if __name__ == "__main__":
