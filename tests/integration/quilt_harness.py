@@ -289,6 +289,12 @@ class Node:
 
     # -- process ------------------------------------------------------------
 
+    def command_prefix(self):
+        """Words put before quiltd's command line; a subclass runs quiltd
+        through a wrapper that execs it (the pid stays quiltd's), e.g.
+        `ip netns exec NS` (test_multihost.py)."""
+        return []
+
     def start(self, pty=True, args=(), wait_ready=True):
         """Starts quiltd; with `pty` its stdin/stdout are a pseudo-terminal
         (line interface), else stdin is /dev/null. Waits for "listening on"
@@ -296,7 +302,7 @@ class Node:
         assert self.proc is None or self.proc.poll() is not None
         self.logs = []
         self.out = _Stream()
-        argv = [quiltd_path(), self.config_path] + list(args)
+        argv = self.command_prefix() + [quiltd_path(), self.config_path] + list(args)
         if pty:
             import pty as pty_mod
             master, slave = pty_mod.openpty()
