@@ -44,6 +44,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -73,6 +74,8 @@ HEAL_S = 5.0 + 5.0
 CONVERGE_S = 5.0
 # How long a broadcast may take to reach every node (it takes milliseconds).
 BROADCAST_S = 3.0
+# Background traffic while a fault lasts: one message every CHATTER_S.
+CHATTER_S = 0.05
 # A fault healed this fast is over before anyone can notice it.
 SHORT_HOLD_S = (0.05, 0.3)
 
@@ -82,7 +85,7 @@ if LONG:
     FREEZE_EVERY = 8  # rounds between accounting checks of a frozen mesh
 else:
     MINUTES = None
-    ROUNDS = int(os.environ.get("QUILT_SOAK_ROUNDS", "8"))
+    ROUNDS = int(os.environ.get("QUILT_SOAK_ROUNDS", "10"))
     FREEZE_EVERY = None  # once, at the end
 
 # TODO(issue 8, counters): `forwarded` also counts the copies of a broadcast
@@ -95,8 +98,8 @@ else:
 # False and the identity is asserted). The two bounds are asserted now.
 FORWARDED_COUNTS_COPIES = True
 
-MSG_LOG = r"\] msg from \S+ to all: soak-"
-MSG_LOG_RE = re.compile(r"\] msg from (\S+) to all: (soak-\S+)$")
+MSG_LOG = r"\] msg from \S+ to \S+: soak-"
+MSG_LOG_RE = re.compile(r"\] msg from (\S+) to (\S+): (soak-\S+)$")
 STATS_KEYS = ("rx", "tx", "forwarded", "delivered", "dropped_invalid",
               "dropped_duplicate", "dropped_loop", "dropped_ttl",
               "dropped_unroutable", "dropped_queue_full", "dropped_overload",
@@ -192,6 +195,7 @@ class SoakNode(ConsoleNode):
         self.stopped = False
         self.last_stats = None  # (incarnation, stats) of the last read
         self.prompt = None
+        self.ask_lock = threading.Lock()
         super().__init__(*a, **kw)
 
     def start(self, **kw):
@@ -209,7 +213,8 @@ class SoakNode(ConsoleNode):
     def ask(self, line, timeout=15):
         """One console command; its JSON answer (a failure's is a dict with
         "error")."""
-        out = self.prompt.command(line, timeout=timeout)
+        with self.ask_lock:
+            out = self.prompt.command(line, timeout=timeout)
         for text in reversed(out.splitlines()):
             text = text.strip()
             if text.startswith("{") or text.startswith("["):
@@ -254,8 +259,8 @@ class SoakNode(ConsoleNode):
     def running(self):
         return self.alive() and not self.stopped
 
-    def broadcasts(self):
-        """[(origin, text)] of every broadcast this node logged as
+    def messages(self):
+        """[(origin, to, text)] of every soak message this node logged as
         received, over all its runs (log lines are written whole)."""
         lines = self.past_msgs + [l.raw for l in self.find_logs(MSG_LOG)]
         return [m.groups() for m in map(MSG_LOG_RE.search, lines) if m]
@@ -298,6 +303,48 @@ def _terminate(signum, frame):
     raise SystemExit("soak: ended by signal %d" % signum)
 
 
+class Chatter(threading.Thread):
+    """Background traffic while a fault lasts: every CHATTER_S, a
+    broadcast or a unicast `msg` from a random running node that is not a
+    victim (their consoles are the main thread's) to all or to a random
+    node. Only at most once is asked of these; they load the mesh while
+    trees and routes change, and put copies in flight and in queues at the
+    moment a node dies, stops or comes back."""
+
+    def __init__(self, soak, victims, seed):
+        super().__init__(daemon=True)
+        self.soak, self.victims = soak, set(victims)
+        self.rng = random.Random(seed)  # not the main one: timing decides
+        self.done = threading.Event()
+        self.error = None
+        self.count = 0
+
+    def run(self):
+        try:
+            while not self.done.wait(CHATTER_S):
+                senders = [x for x in self.soak.live() if x not in self.victims]
+                if not senders:
+                    continue
+                origin = self.rng.choice(senders)
+                if self.rng.random() < 0.5:
+                    dest = "all"
+                else:
+                    dest = self.rng.choice([x for x in self.soak.names
+                                            if x != origin])
+                if self.soak.send(origin, dest, "chatter", None, quiet=True):
+                    self.count += 1
+        except BaseException as e:  # reported by stop()
+            self.error = e
+
+    def stop(self):
+        self.done.set()
+        self.join(timeout=30)
+        if self.is_alive():
+            raise AssertionError("the chatter thread hangs")
+        if self.error is not None:
+            raise self.error
+
+
 # -- the test -----------------------------------------------------------------
 
 
@@ -311,7 +358,9 @@ class SoakTest(unittest.TestCase):
         self.rng = random.Random(self.seed)
         self.round = None
         self.faults = []      # [(round, [(name, kind)], hold)] so far
-        self.bcasts = {}      # text -> dict(origin, round, phase, must)
+        self.msgs = {}        # text -> dict(origin, to, round, phase, must)
+        self.lock = threading.Lock()  # msgs, sent: the chatter sends too
+        self.chatter = None
         self.sent = 0
         self.workdir = tempfile.mkdtemp(prefix="quilt-soak-")
         self.nodes = {}
@@ -321,6 +370,9 @@ class SoakTest(unittest.TestCase):
             signal.signal(sig, _terminate)
 
     def cleanup(self):
+        if self.chatter is not None:
+            self.chatter.done.set()
+            self.chatter.join(timeout=30)
         for n in self.nodes.values():
             try:
                 n.force_stop()
@@ -462,35 +514,48 @@ class SoakTest(unittest.TestCase):
                            sorted({bad[0][0], bad[0][1]}))
         return sum(len(v) for v in targets.values())
 
-    def broadcast(self, origin, phase, must):
-        """Sends a broadcast from `origin` through its line interface;
-        `must` is the set of nodes that have to get it exactly once (None:
-        at most once is all that is asked)."""
-        self.sent += 1
-        text = "soak-%d-r%s-%d-%s" % (self.seed,
-                                      re.sub(r"\W+", "_", str(self.round)),
-                                      self.sent, phase)
-        doc = self.nodes[origin].ask("send all %s" % text)
+    def send(self, origin, dest, phase, must, quiet=False):
+        """Sends a `msg` from `origin` to `dest` (a node or all) through its
+        console; `must` is the set of nodes that have to get it exactly
+        once (None: at most once is all that is asked). Returns its text,
+        or None when the node refused it (only allowed with `quiet`, for a
+        destination it cannot reach)."""
+        with self.lock:
+            self.sent += 1
+            text = "soak-%d-r%s-%d-%s" % (self.seed,
+                                          re.sub(r"\W+", "_", str(self.round)),
+                                          self.sent, phase)
+            # Recorded before it is sent: it may arrive before the answer.
+            self.msgs[text] = dict(origin=origin, to=dest, round=self.round,
+                                   phase=phase, must=None if must is None
+                                   else frozenset(must) - {origin})
+        doc = self.nodes[origin].ask("send %s %s" % (dest, text))
         if doc.get("accepted") is not True:
-            self.fail_with("%s did not send broadcast %r: %r"
-                           % (origin, text, doc), [origin])
-        self.bcasts[text] = dict(origin=origin, round=self.round, phase=phase,
-                                 must=None if must is None
-                                 else frozenset(must) - {origin})
+            if quiet and doc.get("error") == "unreachable":
+                return None
+            self.fail_with("%s did not send %r to %s: %r"
+                           % (origin, text, dest, doc), [origin])
         return text
 
+    def broadcast(self, origin, phase, must):
+        return self.send(origin, "all", phase, must)
+
+    def deliveries(self):
+        """{node: [(origin, to, text)]} over every run of every node."""
+        return {x: self.nodes[x].messages() for x in self.names}
+
     def check_broadcasts(self, texts, timeout=BROADCAST_S):
-        """Waits until each of `texts` reached every node that must have it,
-        then checks every broadcast so far: at most once per node, never at
-        its origin."""
+        """Waits until each of `texts` (broadcasts or not) reached every
+        node that must have it, then checks every message so far
+        (check_at_most_once)."""
         deadline = time.monotonic() + timeout
         while True:
             missing = []
-            got = {x: self.nodes[x].broadcasts() for x in self.names}
+            got = self.deliveries()
             for text in texts:
-                info = self.bcasts[text]
+                info = self.msgs[text]
                 for x in sorted(info["must"] or ()):
-                    if (info["origin"], text) not in got[x]:
+                    if (info["origin"], info["to"], text) not in got[x]:
                         missing.append((x, text))
             if not missing or time.monotonic() > deadline:
                 break
@@ -498,32 +563,41 @@ class SoakTest(unittest.TestCase):
         self.check_at_most_once(got)
         if missing:
             x, text = missing[0]
-            self.fail_with("%d broadcast deliveries missing after %.1f s, e.g. "
-                           "%s never got %r (from %s); all: %s"
+            self.fail_with("%d deliveries missing after %.1f s, e.g. %s never "
+                           "got %r (from %s to %s); all: %s"
                            % (len(missing), timeout, x, text,
-                              self.bcasts[text]["origin"], missing),
-                           [x, self.bcasts[text]["origin"]])
+                              self.msgs[text]["origin"], self.msgs[text]["to"],
+                              missing),
+                           [x, self.msgs[text]["origin"]])
 
     def check_at_most_once(self, got=None):
-        got = got or {x: self.nodes[x].broadcasts() for x in self.names}
+        """Every message so far was delivered at most once to each node
+        over all its runs, never to its origin, and a unicast only to its
+        destination."""
+        got = got or self.deliveries()
+        with self.lock:
+            msgs = dict(self.msgs)
         for x in self.names:
             seen = {}
-            for origin, text in got[x]:
-                seen[(origin, text)] = seen.get((origin, text), 0) + 1
-            for (origin, text), count in sorted(seen.items()):
-                info = self.bcasts.get(text)
-                if info is None or info["origin"] != origin:
-                    self.fail_with("%s printed a broadcast nobody sent: %s -> "
-                                   "all: %s" % (x, origin, text), [x])
+            for key in got[x]:
+                seen[key] = seen.get(key, 0) + 1
+            for (origin, to, text), count in sorted(seen.items()):
+                info = msgs.get(text)
+                if info is None or (info["origin"], info["to"]) != (origin, to):
+                    self.fail_with("%s logged a message nobody sent: %s -> %s: "
+                                   "%s" % (x, origin, to, text), [x])
                 if count > 1:
-                    self.fail_with("%s got broadcast %r (from %s, round %s, "
-                                   "%s) %d times (its runs: %d)"
-                                   % (x, text, origin, info["round"],
+                    self.fail_with("%s got %r (from %s to %s, round %s, %s) %d "
+                                   "times (its runs: %d)"
+                                   % (x, text, origin, to, info["round"],
                                       info["phase"], count,
                                       self.nodes[x].incarnation), [x, origin])
                 if origin == x:
-                    self.fail_with("%s got its own broadcast %r" % (x, text),
+                    self.fail_with("%s got its own message %r" % (x, text),
                                    [x])
+                if to != "all" and to != x:
+                    self.fail_with("%s got %r, a message for %s"
+                                   % (x, text, to), [x, to])
 
     def read_stats(self, names):
         """stats of each node; checks that no counter went down since the
@@ -730,6 +804,14 @@ class SoakTest(unittest.TestCase):
         victims = {x for x, _ in faults}
         verbose("soak: round %d: %s%s" % (r, faults, "" if hold is None
                                           else ", healed after %.2f s" % hold))
+        bystanders = [x for x in self.names if x not in victims]
+        chatter = Chatter(self, victims, self.rng.randrange(2**32))
+        self.chatter = chatter
+        chatter.start()
+        # A broadcast just before the fault: copies are on their way to and
+        # through the victims as they go (a restarted victim must not get
+        # one its former self had).
+        texts = [self.broadcast(self.rng.choice(bystanders), "before", None)]
         t0 = time.monotonic()
         for x, kind in faults:
             n = self.nodes[x]
@@ -737,10 +819,9 @@ class SoakTest(unittest.TestCase):
                 n.kill9()
             else:
                 n.pause()
-        bystanders = [x for x in self.names if x not in victims]
         # A broadcast at the moment of the fault: trees through the victims
         # are broken until they are noticed, so at most once is all.
-        texts = [self.broadcast(self.rng.choice(bystanders), "fault", None)]
+        texts.append(self.broadcast(self.rng.choice(bystanders), "fault", None))
         if hold is not None:
             time.sleep(max(0.0, hold - (time.monotonic() - t0)))
         else:
@@ -798,6 +879,11 @@ class SoakTest(unittest.TestCase):
                 n.start()
         at, wrong = self.wait_tables(self.names, self.links,
                                      HEAL_S + TOLERANCE_S + 5)
+        chatter, self.chatter = self.chatter, None
+        if chatter is not None:
+            chatter.stop()
+            verbose("soak:   %d messages of background traffic"
+                    % chatter.count)
         if at is None:
             self.fail_with("the mesh never healed after %s:\n%s"
                            % (faults, wrong), [x for x, _ in faults])
@@ -809,15 +895,17 @@ class SoakTest(unittest.TestCase):
                            [x for x, _ in faults])
         pings = self.check_pings(self.names, self.links)
         # Two broadcasts after the heal, one from a node that was faulted.
+        a, b = self.rng.sample(self.names, 2)
         texts = texts + [
+            self.send(a, b, "healed", [b]),
             self.broadcast(self.rng.choice(self.names), "healed", self.names),
             self.broadcast(self.rng.choice([x for x, _ in faults]
                                            or self.names), "healed",
                            self.names)]
         self.check_broadcasts(texts)
         self.read_stats(self.names)
-        verbose("soak:   healed after %.2f s; %d pings, %d broadcasts so far, "
-                "round took %.1f s" % (elapsed, pings, len(self.bcasts),
+        verbose("soak:   healed after %.2f s; %d pings, %d messages so far, "
+                "round took %.1f s" % (elapsed, pings, len(self.msgs),
                                        time.monotonic() - t0))
 
     def test_soak(self):
@@ -844,21 +932,23 @@ class SoakTest(unittest.TestCase):
         for x, res in sorted(inboxes.items()):
             if res.rc != 0:
                 self.fail_with("quilt-console inbox failed: %r" % res, [x])
-            inbox = sorted((e["from"], e["text"]) for e in res.doc
-                           if e["to"] == "all" and e["text"].startswith("soak-"))
-            logged = sorted(m.groups() for m in
-                            map(MSG_LOG_RE.search,
-                                [l.raw for l in self.nodes[x].find_logs(MSG_LOG)])
-                            if m)
+            # Both in arrival order; the inbox keeps the last 1,000.
+            inbox = [(e["from"], e["to"], e["text"]) for e in res.doc]
+            logged = [m.groups() for m in
+                      map(MSG_LOG_RE.search,
+                          [l.raw for l in self.nodes[x].find_logs(MSG_LOG)])
+                      if m][-1000:]
             if inbox != logged:
-                self.fail_with("%s: inbox and logged broadcasts differ: only "
-                               "in inbox %s, only logged %s"
-                               % (x, sorted(set(inbox) - set(logged)),
-                                  sorted(set(logged) - set(inbox))), [x])
-        sys.stderr.write("soak: seed %d: %d rounds, %d faults, %d broadcasts "
+                self.fail_with("%s: the inbox (%d) is not the messages it "
+                               "logged (%d): only in the inbox %s, only "
+                               "logged %s"
+                               % (x, len(inbox), len(logged),
+                                  sorted(set(inbox) - set(logged))[:5],
+                                  sorted(set(logged) - set(inbox))[:5]), [x])
+        sys.stderr.write("soak: seed %d: %d rounds, %d faults, %d messages "
                          "in %.1f s\n" % (self.seed, r, sum(len(f[1]) for f
                                                             in self.faults),
-                                          len(self.bcasts),
+                                          len(self.msgs),
                                           time.monotonic() - t_start))
 
 
