@@ -739,6 +739,7 @@ class SoakTest(unittest.TestCase):
             sys.stderr.write("soak: KNOWN BUG (TODO issue 8 counters): rx != "
                              "sum of outcomes on %d of %d nodes, e.g. %s\n"
                              % (len(violations), NODES, violations[0]))
+            verbose("soak:   all of them:\n    " + "\n    ".join(violations))
         elif violations:
             self.fail_with("rx != sum of outcomes on %d nodes: %s"
                            % (len(violations), "; ".join(violations)),
