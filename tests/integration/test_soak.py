@@ -12,10 +12,12 @@ notice. Checked all along (SPEC sections 5, 6 and 8):
 - after each heal, every node's table is the full graph's shortest paths
   within the reconnect back-off (5 s) + 5 s, and every live pair answers a
   ping;
-- every broadcast, sent at the moment of a fault, while it lasts, and after
-  the heal, is delivered at most once to each node over the whole run (a
-  node's restarts included), never to its origin, and exactly once to every
-  node its origin could reach once routes had settled;
+- every message — broadcasts and unicasts sent just before a fault, at its
+  moment, while it lasts (background traffic), and after the heal — is
+  delivered at most once to each node over the whole run (a node's
+  restarts included), never to its origin, a unicast only to its
+  destination; and exactly once to every node its origin could reach once
+  routes were back (SPEC 5.3);
 - the counters (`quilt-console stats`) only grow within one run of
   a node, `dropped_invalid` and `name_conflicts` stay 0, and in a frozen
   mesh each node's `rx` is accounted for by the outcomes (see
@@ -23,7 +25,7 @@ notice. Checked all along (SPEC sections 5, 6 and 8):
 
 Two modes, one program:
 
-    test_soak.py                    short (ctest integration.soak, ~30 s)
+    test_soak.py                    short (ctest integration.soak, 15-30 s)
     QUILT_SOAK=long test_soak.py    long (ctest soak.long, label slow):
                                     rounds for QUILT_SOAK_MINUTES (default 6)
 
@@ -607,9 +609,10 @@ class SoakTest(unittest.TestCase):
         got = self.parallel(lambda n: n.stats(), [self.nodes[x] for x in names])
         for x, s in sorted(got.items()):
             n = self.nodes[x]
-            if set(s) != set(STATS_KEYS):
-                self.fail_with("%s: stats keys are not SPEC 8's: %s"
-                               % (x, sorted(s)), [x])
+            # (More keys are allowed: SPEC 10 adds rejected_auth/_dial.)
+            if not set(STATS_KEYS) <= set(s):
+                self.fail_with("%s: stats lack SPEC 8's keys %s: %s"
+                               % (x, sorted(set(STATS_KEYS) - set(s)), s), [x])
             if n.last_stats and n.last_stats[0] == n.incarnation:
                 down = {k: (v, s.get(k)) for k, v in n.last_stats[1].items()
                         if s.get(k, v) < v}
