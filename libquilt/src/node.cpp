@@ -8,6 +8,7 @@
 // replacements within restart_window and the node stops with an error.
 #include "quilt/node.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 
@@ -333,6 +334,10 @@ start_node(caf::actor_system& sys, const node_config& cfg,
   lopts.name = cfg.name;
   lopts.max_message_bytes = cfg.max_message_bytes;
   lopts.counters = node->listen_counters;
+  // 4096 messages in flight per node, and never more than 256 MiB of them.
+  lopts.inbound_limit = std::clamp<int64_t>(
+    static_cast<int64_t>((uint64_t{256} << 20) / cfg.max_message_bytes), 64,
+    4096);
   if (cfg.security.curve)
     lopts.curve = curve_identity{cfg.security.public_key,
                                  cfg.security.secret_key,

@@ -72,7 +72,7 @@ WITHDRAW_S = (DEAD_AFTER_MS + 2 * HEARTBEAT_MS) / 1000 + TOLERANCE_S
 HEAL_S = 10.0
 CONVERGE_S = 5.0 + TOLERANCE_S
 
-HOLD_S = 5.0  # how long the partition lasts (see the docstring)
+HOLD_S = 30.0  # how long the partition lasts (see the docstring)
 
 PORT = 5501  # every host uses the same port: they are separate machines
 SUBNET = "10.213.7"  # exists only inside this test's namespaces
