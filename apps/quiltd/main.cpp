@@ -12,6 +12,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "line_interface.hpp"
 #include "quilt/config.hpp"
@@ -130,6 +131,18 @@ int main(int argc, char** argv) {
   caf::actor_system_config sys_cfg;
   quilt::configure_actor_system(sys_cfg);
   sys_cfg.load<caf::io::middleman>();
+  bool tls = cfg.console_port != 0 && cfg.console_tls();
+  if (tls) {
+    // With a certificate configured, CAF's OpenSSL module requires one from
+    // every client too (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+    // verified against the CA file, and offers no anonymous ciphers. The
+    // files were loaded once by the config check; CAF loads them again for
+    // each connection. The module goes after the middleman, which it needs.
+    sys_cfg.openssl_certificate = cfg.console_tls_certificate;
+    sys_cfg.openssl_key = cfg.console_tls_key;
+    sys_cfg.openssl_cafile = cfg.console_tls_cafile;
+    sys_cfg.load<caf::openssl::manager>();
+  }
   caf::actor_system sys{sys_cfg};
   auto net = std::make_shared<quilt::zmq_transport>(
     quilt::zmq_transport::scheme::tcp);
@@ -141,15 +154,18 @@ int main(int argc, char** argv) {
   auto node = std::get<quilt::node_actor>(started);
 
   if (cfg.console_port != 0) {
-    if (!is_loopback(cfg.console_host))
+    if (!tls && !is_loopback(cfg.console_host))
       QUILT_WARN(cfg.name, "console on " << cfg.console_host << ':'
                                          << cfg.console_port
                                          << " is not loopback and has no TLS: "
                                             "whoever reaches it can drive "
                                             "this node");
     // Called from main, not a scheduler thread: publishing may block.
-    auto published = sys.middleman().publish(node, cfg.console_port,
-                                             cfg.console_host.c_str(), true);
+    auto published =
+      tls ? caf::openssl::publish(node, cfg.console_port,
+                                  cfg.console_host.c_str(), true)
+          : sys.middleman().publish(node, cfg.console_port,
+                                    cfg.console_host.c_str(), true);
     if (!published) {
       std::cerr << "quiltd: cannot open console on " << cfg.console_host << ':'
                 << cfg.console_port << ": " << sys.render(published.error())
@@ -161,7 +177,10 @@ int main(int argc, char** argv) {
       return exit_runtime;
     }
     QUILT_INFO(cfg.name, "console on " << cfg.console_host << ':'
-                                       << *published);
+                                       << *published
+                                       << (tls ? " (TLS, client certificates "
+                                                 "required)"
+                                               : ""));
   }
 
   std::atomic<bool> stop{false};

@@ -2,6 +2,7 @@
 // CAF's OpenSSL module loads, checked up front.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -29,5 +30,14 @@ struct tls_problem {
 /// a load fails, which ends the process; checking first turns that into a
 /// message at start. Empty when all is well.
 std::optional<tls_problem> check_tls_files(const tls_files& files);
+
+/// Why a console client with `files` cannot complete a TLS handshake with
+/// host:port, in plain words ("the node refused this certificate: tlsv1
+/// alert unknown ca"), found by trying one with OpenSSL directly: CAF says
+/// only that the connection closed. Empty when the handshake succeeds,
+/// including the node's verdict on this side's certificate. Gives up after
+/// `timeout_ms`.
+std::string diagnose_tls_handshake(const std::string& host, uint16_t port,
+                                   const tls_files& files, int timeout_ms);
 
 } // namespace quilt
