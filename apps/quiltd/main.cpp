@@ -19,6 +19,7 @@
 #include "quilt/console.hpp"
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
+#include "quilt/tls.hpp"
 #include "quilt/zmq_transport.hpp"
 
 namespace {
@@ -135,12 +136,26 @@ int main(int argc, char** argv) {
   if (tls) {
     // With a certificate configured, CAF's OpenSSL module requires one from
     // every client too (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
-    // verified against the CA file, and offers no anonymous ciphers. The
-    // files were loaded once by the config check; CAF loads them again for
-    // each connection. The module goes after the middleman, which it needs.
-    sys_cfg.openssl_certificate = cfg.console_tls_certificate;
-    sys_cfg.openssl_key = cfg.console_tls_key;
-    sys_cfg.openssl_cafile = cfg.console_tls_cafile;
+    // verified against the CA file, and offers no anonymous ciphers. It
+    // loads the files again for each connection, so it gets copies that
+    // cannot change, checked once more in case the originals did since the
+    // config check. The module goes after the middleman, which it needs.
+    auto pinned = quilt::pin_tls_files({cfg.console_tls_certificate,
+                                        cfg.console_tls_key,
+                                        cfg.console_tls_cafile});
+    if (auto* files = std::get_if<quilt::tls_files>(&pinned)) {
+      if (auto problem = quilt::check_tls_files(*files))
+        pinned = problem->text;
+    }
+    if (auto* why = std::get_if<std::string>(&pinned)) {
+      std::cerr << "quiltd: cannot load the console's TLS files: " << *why
+                << '\n';
+      return exit_runtime;
+    }
+    const auto& files = std::get<quilt::tls_files>(pinned);
+    sys_cfg.openssl_certificate = files.certificate;
+    sys_cfg.openssl_key = files.key;
+    sys_cfg.openssl_cafile = files.cafile;
     sys_cfg.load<caf::openssl::manager>();
   }
   caf::actor_system sys{sys_cfg};

@@ -4,10 +4,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -192,6 +194,48 @@ std::optional<tls_problem> check_tls_files(const tls_files& files) {
                          + ssl_reason()};
   ERR_clear_error();
   return std::nullopt;
+}
+
+std::variant<tls_files, std::string> pin_tls_files(const tls_files& files) {
+  tls_files pinned;
+  for (auto [from, to] : {std::pair{&files.certificate, &pinned.certificate},
+                          std::pair{&files.key, &pinned.key},
+                          std::pair{&files.cafile, &pinned.cafile}}) {
+    std::FILE* in = std::fopen(from->c_str(), "rb");
+    if (in == nullptr)
+      return "cannot open " + *from + ": "
+             + std::generic_category().message(errno);
+    std::string text;
+    char buf[16384];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), in)) > 0)
+      text.append(buf, n);
+    bool failed = std::ferror(in) != 0;
+    int read_errno = errno != 0 ? errno : EIO;
+    std::fclose(in);
+    if (failed)
+      return "cannot read " + *from + ": "
+             + std::generic_category().message(read_errno);
+    // Left open on purpose: CAF opens /proc/self/fd/N for each connection.
+    int fd = memfd_create("quilt-tls", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+      return "cannot copy " + *from + ": "
+             + std::generic_category().message(errno);
+    for (size_t done = 0; done < text.size();) {
+      auto k = ::write(fd, text.data() + done, text.size() - done);
+      if (k < 0) {
+        auto e = errno;
+        ::close(fd);
+        return "cannot copy " + *from + ": "
+               + std::generic_category().message(e);
+      }
+      done += static_cast<size_t>(k);
+    }
+    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+                             | F_SEAL_SEAL);
+    *to = "/proc/self/fd/" + std::to_string(fd);
+  }
+  return pinned;
 }
 
 std::string diagnose_tls_handshake(const std::string& host, uint16_t port,

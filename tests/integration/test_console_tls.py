@@ -245,6 +245,20 @@ class ConsoleTlsTest(QuiltTestCase):
         self.assertEqual((r.rc, r.doc), (0, {"accepted": True}), r)
         self.assertEqual(n.wait_exit(5), 0, n.tail())
 
+    def test_files_changed_while_running(self):
+        # The node serves with the files as they were at start: CAF reloads
+        # them at each connection and would end the process on a bad one.
+        shutil.copytree(self.pki, os.path.join(self.workdir, "tls"))
+        n = TlsConsoleNode(self.workdir, "f", self.server_files)
+        self.nodes.append(n)
+        n.start()
+        os.remove(os.path.join(self.workdir, "tls", "server.key"))
+        with open(os.path.join(self.workdir, "tls", "server.pem"), "w") as f:
+            f.write("not a certificate\n")
+        r = self.tls_console(n, "status")
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(n.alive(), n.tail())
+
     # -- clients that must not get in -------------------------------------------
 
     def test_client_without_tls_exits_3(self):

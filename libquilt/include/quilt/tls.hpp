@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 
 namespace quilt {
 
@@ -30,6 +31,13 @@ struct tls_problem {
 /// a load fails, which ends the process; checking first turns that into a
 /// message at start. Empty when all is well.
 std::optional<tls_problem> check_tls_files(const tls_files& files);
+
+/// Copies the files into sealed in-memory files of this process and names
+/// those (/proc/self/fd/N), so what CAF reads at each connection is what was
+/// checked at start: CAF ends the process when a file it reloads has gone
+/// or broken since. The copies live as long as the process. An error text
+/// naming the file when one cannot be read or copied.
+std::variant<tls_files, std::string> pin_tls_files(const tls_files& files);
 
 /// Why a console client with `files` cannot complete a TLS handshake with
 /// host:port, in plain words ("the node refused this certificate: tlsv1
