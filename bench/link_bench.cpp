@@ -92,7 +92,9 @@ double quilt_receive(uint16_t port, uint64_t n) {
   /// Counts what the listener delivers, on the reactor thread.
   struct counting_sink : quilt::inbound_sink {
     std::function<void(size_t)> count;
-    void frames(quilt::inbound_batch&& batch) override { count(batch.size()); }
+    void frames(quilt::inbound_batch&& batch, quilt::flow_credit) override {
+      count(batch.size());
+    }
     void messages(std::string, quilt::message_batch&&,
                   std::shared_ptr<std::atomic<uint64_t>>) override {
     }

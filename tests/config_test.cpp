@@ -818,3 +818,70 @@ TEST_CASE("tunables flattened in one table get the same checks") {
   CHECK(read("[defaults]\nqueue_limit = \"many\"\n") ==
         "sim.toml:2: defaults.queue_limit must be an integer, got string");
 }
+
+// -- [security] (SPEC §10) ----------------------------------------------------
+
+#include "quilt/security.hpp"
+
+TEST_CASE("without [security] links are plain and only loopback is dialled") {
+  auto cfg = expect_config(parse_node_config("[node]\nport = 5501\n",
+                                             "n.toml", {}));
+  CHECK_FALSE(cfg.security.curve);
+  CHECK(cfg.security.dial_allow
+        == std::vector<std::string>{"127.0.0.0/8", "::1"});
+}
+
+TEST_CASE("dial_allow replaces the default; an empty list allows nothing") {
+  auto cfg = expect_config(parse_node_config(
+    "[node]\nport = 5501\n[security]\ndial_allow = []\n", "n.toml", {}));
+  CHECK(cfg.security.dial_allow.empty());
+}
+
+TEST_CASE("the dial policy: blocks, addresses, host names, the connection") {
+  auto lo = dial_policy::loopback();
+  CHECK(lo.allows("127.0.0.1", ""));
+  CHECK(lo.allows("127.200.3.4", ""));
+  CHECK(lo.allows("::1", ""));
+  CHECK(lo.allows("[::1]", ""));
+  CHECK_FALSE(lo.allows("10.0.0.1", ""));
+  CHECK_FALSE(lo.allows("localhost", "")); // names only when listed
+  // The address the request's connection came from is always allowed,
+  // IPv4-mapped or not.
+  CHECK(lo.allows("10.0.0.1", "10.0.0.1"));
+  CHECK(lo.allows("10.0.0.1", "::ffff:10.0.0.1"));
+  CHECK_FALSE(lo.allows("10.0.0.2", "10.0.0.1"));
+
+  dial_policy p;
+  REQUIRE_FALSE(p.add("10.1.0.0/16"));
+  REQUIRE_FALSE(p.add("fd00::/8"));
+  REQUIRE_FALSE(p.add("Beta.Example"));
+  REQUIRE_FALSE(p.add("192.0.2.7"));
+  CHECK(p.allows("10.1.255.255", ""));
+  CHECK_FALSE(p.allows("10.2.0.0", ""));
+  CHECK(p.allows("fd12:3456::1", ""));
+  CHECK_FALSE(p.allows("fe80::1", ""));
+  CHECK(p.allows("beta.example", ""));
+  CHECK_FALSE(p.allows("gamma.example", ""));
+  CHECK(p.allows("192.0.2.7", ""));
+  CHECK_FALSE(p.allows("192.0.2.8", ""));
+  CHECK_FALSE(p.allows("127.0.0.1", ""));
+
+  CHECK(p.add("10.0.0.0/33"));
+  CHECK(p.add("fd00::/129"));
+  CHECK(p.add("10.0.0.0/"));
+  CHECK(p.add("host/8"));
+  CHECK(p.add("bad host"));
+  CHECK(p.add(""));
+  CHECK(dial_policy::allow_all().allows("203.0.113.1", ""));
+}
+
+TEST_CASE("CURVE keys: Z85 of 40 characters; a public key from a secret one") {
+  auto pair = make_curve_keypair();
+  REQUIRE(pair);
+  CHECK(is_curve_key(pair->public_key));
+  CHECK(is_curve_key(pair->secret_key));
+  CHECK(curve_public_key(pair->secret_key) == pair->public_key);
+  CHECK_FALSE(is_curve_key(pair->public_key.substr(1)));
+  CHECK_FALSE(is_curve_key(std::string(40, ' ')));
+  CHECK_FALSE(curve_public_key("not a key"));
+}

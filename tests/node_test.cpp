@@ -93,7 +93,7 @@ private:
 struct counting_sink : inbound_sink {
   std::shared_ptr<std::atomic<bool>> seen
     = std::make_shared<std::atomic<bool>>(false);
-  void frames(inbound_batch&&) override { *seen = true; }
+  void frames(inbound_batch&&, flow_credit) override { *seen = true; }
   void messages(std::string, message_batch&&,
                 std::shared_ptr<std::atomic<uint64_t>>) override {
     *seen = true;

@@ -33,6 +33,7 @@ struct fake_callee : protocol_callee {
     link_id id;
     std::string address;
     uint16_t port;
+    std::string server_key;
   };
   struct sent {
     link_id link;
@@ -52,15 +53,16 @@ struct fake_callee : protocol_callee {
   std::vector<message> errors;
   std::vector<peer_info> changes;
 
-  void open_link(link_id id, const std::string& address,
-                 uint16_t port) override {
-    opens.push_back({id, address, port});
+  void open_link(link_id id, const std::string& address, uint16_t port,
+                 const std::string& server_key) override {
+    opens.push_back({id, address, port, server_key});
   }
   void close_link(link_id id) override {
     closes.push_back(id);
   }
-  void send(link_id id, const message& x) override {
+  bool send(link_id id, const message& x) override {
     sends.push_back({id, x});
+    return true;
   }
   void delivered(const message& x) override {
     deliveries.push_back(x);

@@ -1,4 +1,5 @@
 // quiltd: runs one Quilt node in the foreground (SPEC §8).
+#include <fcntl.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "quilt/console.hpp"
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
+#include "quilt/security.hpp"
 #include "quilt/tls.hpp"
 #include "quilt/zmq_transport.hpp"
 
@@ -34,12 +36,57 @@ bool is_loopback(const std::string& host) {
 }
 
 const char* usage =
-  "usage: quiltd CONFIG.toml [--name N] [--port P] [--log-level L]\n";
+  "usage: quiltd CONFIG.toml [--name N] [--port P] [--log-level L]\n"
+  "       quiltd --keygen PATH   (writes a CURVE key pair: PATH, PATH.pub)\n";
 
 struct options {
   std::string config_path;
   quilt::config_overrides overrides;
+  std::optional<std::string> keygen;
 };
+
+/// Creates `path` with `text`, mode `mode`; fails if it exists.
+bool write_new_file(const std::string& path, const std::string& text,
+                    mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    std::cerr << "quiltd: cannot create " << path << ": "
+              << std::strerror(errno) << '\n';
+    return false;
+  }
+  bool ok = ::write(fd, text.data(), text.size())
+            == static_cast<ssize_t>(text.size());
+  ok = ::close(fd) == 0 && ok;
+  if (!ok)
+    std::cerr << "quiltd: cannot write " << path << ": "
+              << std::strerror(errno) << '\n';
+  return ok;
+}
+
+/// quiltd --keygen PATH (SPEC §10): the secret key in PATH (0600), the
+/// public key in PATH.pub; neither may exist already.
+int keygen(const std::string& path) {
+  auto pub_path = path + ".pub";
+  for (const auto& p : {path, pub_path})
+    if (::access(p.c_str(), F_OK) == 0) {
+      std::cerr << "quiltd: " << p << " exists; not overwriting it\n";
+      return exit_runtime;
+    }
+  auto keys = quilt::make_curve_keypair();
+  if (!keys) {
+    std::cerr << "quiltd: this libzmq cannot make CURVE keys\n";
+    return exit_runtime;
+  }
+  if (!write_new_file(path, keys->secret_key + "\n", 0600))
+    return exit_runtime;
+  if (!write_new_file(pub_path, keys->public_key + "\n", 0644)) {
+    ::unlink(path.c_str());
+    return exit_runtime;
+  }
+  std::cout << "wrote " << path << " (secret key) and " << pub_path
+            << " (public key: " << keys->public_key << ")\n";
+  return exit_ok;
+}
 
 /// Parses the command line; on error prints one line and returns false.
 bool parse_args(int argc, char** argv, options& opts, int& status) {
@@ -73,6 +120,9 @@ bool parse_args(int argc, char** argv, options& opts, int& status) {
     } else if (is("--log-level")) {
       if (!value(opts.overrides.log_level))
         return false;
+    } else if (is("--keygen")) {
+      if (!value(opts.keygen))
+        return false;
     } else if (arg.size() > 1 && arg[0] == '-') {
       std::cerr << "quiltd: unknown option " << arg << " (see --help)\n";
       return false;
@@ -82,6 +132,13 @@ bool parse_args(int argc, char** argv, options& opts, int& status) {
       std::cerr << "quiltd: unexpected argument " << arg << " (see --help)\n";
       return false;
     }
+  }
+  if (opts.keygen) {
+    if (!opts.config_path.empty()) {
+      std::cerr << "quiltd: --keygen takes no CONFIG.toml (see --help)\n";
+      return false;
+    }
+    return true;
   }
   if (opts.config_path.empty()) {
     std::cerr << "quiltd: missing CONFIG.toml (usage: quiltd CONFIG.toml "
@@ -98,6 +155,8 @@ int main(int argc, char** argv) {
   int status = exit_usage;
   if (!parse_args(argc, argv, opts, status))
     return status;
+  if (opts.keygen)
+    return keygen(*opts.keygen);
   auto loaded = quilt::load_node_config(opts.config_path, opts.overrides);
   if (auto err = std::get_if<quilt::config_error>(&loaded)) {
     std::cerr << err->text << '\n';

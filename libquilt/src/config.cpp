@@ -24,6 +24,7 @@
 
 #include "quilt/config_keys.hpp"
 #include "quilt/name.hpp"
+#include "quilt/security.hpp"
 #include "quilt/tls.hpp"
 
 namespace quilt {
@@ -130,6 +131,8 @@ const key_spec peer_address =
   {"peers", "address", vk::text, 0, 0, false, nullptr, {}};
 const key_spec peer_port =
   {"peers", "port", vk::integer, 1, 65535, false, nullptr, {}};
+const key_spec peer_public_key =
+  {"peers", "public_key", vk::text, 0, 0, false, nullptr, {}};
 // clang-format on
 
 bool accepts(key_set keys, const key_spec& spec) {
@@ -248,7 +251,7 @@ std::optional<checked_value> check_value(const key_spec& spec,
 
 /// Reads the [[peers]] array (or an inline array of inline tables).
 void read_peers(const toml::key& key, const toml::node& x, node_config& cfg,
-                problems& out) {
+                key_lines& lines, problems& out) {
   const auto* entries = x.as_array();
   if (entries == nullptr) {
     out.add(line_of(key, x),
@@ -276,6 +279,15 @@ void read_peers(const toml::key& key, const toml::node& x, node_config& cfg,
         has_port = true;
         if (auto p = check_value(peer_port, v, "peers.port", out))
           peer.port = static_cast<uint16_t>(std::get<int64_t>(*p));
+      } else if (k.str() == peer_public_key.key) {
+        auto key = check_value(peer_public_key, v, "peers.public_key", out);
+        if (key && is_curve_key(std::get<std::string>(*key)))
+          peer.public_key = std::get<std::string>(*key);
+        else if (key)
+          out.add(line_of(k, v),
+                  cat("peers.public_key must be a CURVE public key (40 "
+                      "characters of Z85), got ",
+                      quoted(std::get<std::string>(*key))));
       } else {
         has_unknown = true;
         out.add(line_of(k, v),
@@ -290,6 +302,7 @@ void read_peers(const toml::key& key, const toml::node& x, node_config& cfg,
       out.add(line_of(entry), "missing required key peers.address");
     if (!has_unknown && !has_port)
       out.add(line_of(entry), "missing required key peers.port");
+    lines[cat("peers.", std::to_string(cfg.peers.size()))] = line_of(entry);
     cfg.peers.push_back(std::move(peer));
   }
 }
@@ -437,7 +450,12 @@ load(std::string_view toml_text, const std::string& path,
     auto name = k.str();
     auto line = line_of(k, v);
     if (name == "peers") {
-      read_peers(k, v, cfg, out);
+      read_peers(k, v, cfg, lines, out);
+    } else if (name == "security") {
+      if (const auto* table = v.as_table())
+        read_security(*table, cfg, lines, out);
+      else
+        out.add(line, cat(name, " must be a table, got ", type_name(v)));
     } else if (auto keys = section_keys(name)) {
       if (const auto* table = v.as_table())
         read_section(*table, name, *keys, cfg, lines, out);
@@ -490,6 +508,8 @@ load(std::string_view toml_text, const std::string& path,
   check_timing(cfg, lines, "timing", out);
   if (!out.empty())
     return out.error(path);
+  if (auto e = load_key_files(cfg, lines, path))
+    return std::move(*e);
   return cfg;
 }
 

@@ -63,7 +63,9 @@ public:
       identity_(opts.identity),
       limit_(opts.queue_limit),
       counters_(std::make_shared<link_counters>()),
-      in_flight_(std::make_shared<std::atomic<uint64_t>>(0)) {
+      // What is on its way to the receiver is the link's queue: the
+      // protocol actor that feeds this link sees it in counters().queued.
+      in_flight_(counters_, &counters_->queued) {
   }
 
   size_t send(message_batch& batch) override {
@@ -72,7 +74,8 @@ public:
     inbound_sink_ptr sink;
     std::string peer;
     if (!registry_->find(endpoint_, sink, peer)) {
-      counters_->dropped += batch.size(); // nobody listens: nothing connects
+      // Nobody listens: nothing connects.
+      counters_->count_dropped(batch, 0, batch.size());
       return 0;
     }
     if (registry_->faults->is_cut(identity_, peer)) {
@@ -86,13 +89,17 @@ public:
     size_t room = waiting >= limit_ ? 0 : static_cast<size_t>(limit_ - waiting);
     size_t taken = std::min(batch.size(), room);
     if (taken < batch.size()) {
-      counters_->dropped += batch.size() - taken;
+      counters_->count_dropped(batch, taken, batch.size());
       batch.resize(taken);
     }
     if (taken == 0)
       return 0;
+    // Counted before the batch moves on; taken back if nobody takes it.
     counters_->count_taken(batch, taken);
     counters_->tx += taken;
+    uint64_t fwd = 0;
+    for (auto& m : batch)
+      fwd += m.forwarded;
     in_flight_->fetch_add(taken, std::memory_order_relaxed);
     // The receiver is still starting: its sink gets this when it attaches.
     while (!sink) {
@@ -101,8 +108,11 @@ public:
         return taken;
       }
       if (!registry_->find(endpoint_, sink, peer)) {
+        // It stopped meanwhile (the batch may have moved: counts only).
         *in_flight_ -= taken;
+        counters_->tx -= taken;
         counters_->dropped += taken;
+        counters_->dropped_forwarded += fwd;
         return 0;
       }
     }

@@ -26,8 +26,8 @@ public:
   explicit actor_sink(incoming_link_actor dest) : dest_(std::move(dest)) {
   }
 
-  void frames(inbound_batch&& batch) override {
-    caf::anon_send(dest_, std::move(batch));
+  void frames(inbound_batch&& batch, flow_credit credit) override {
+    caf::anon_send(dest_, inbound_frames{std::move(batch), std::move(credit)});
   }
 
   void messages(std::string from, message_batch&& batch,
@@ -58,7 +58,8 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
                       : std::hash<std::string>{}(peer) % procs.size()];
     };
     return {
-      [=](inbound_batch& batch) {
+      [=](inbound_frames& in) {
+        auto& batch = in.msgs;
         node->counters.rx += batch.size();
         if (overloaded(*node) || self->state.processors.empty()) {
           decode_result r;
@@ -72,7 +73,7 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
           return;
         }
         if (self->state.processors.size() == 1) {
-          self->send(*pick({}), std::move(batch));
+          self->send(*pick({}), std::move(in));
           return;
         }
         // Split by sender; batches usually come from one peer at a time.
@@ -81,15 +82,17 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
           size_t end = begin + 1;
           while (end < batch.size() && batch[end].peer == batch[begin].peer)
             ++end;
-          inbound_batch part;
+          inbound_frames part;
+          part.credit = in.credit.split(static_cast<int64_t>(end - begin));
           if (begin == 0 && end == batch.size()) {
-            part = std::move(batch);
+            part.msgs = std::move(batch);
           } else {
-            part.reserve(end - begin);
+            part.msgs.reserve(end - begin);
             for (size_t k = begin; k < end; ++k)
-              part.push_back(std::move(batch[k]));
+              part.msgs.push_back(std::move(batch[k]));
           }
-          self->send(*pick(part.front().peer), std::move(part));
+          auto dest = pick(part.msgs.front().peer);
+          self->send(*dest, std::move(part));
           begin = end;
         }
       },

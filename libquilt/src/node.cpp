@@ -75,6 +75,7 @@ struct supervisor_state {
 
   struct link_entry {
     std::string endpoint;
+    std::string server_key; ///< Z85 CURVE key of the peer, or empty.
     peer_link_handle handle;
   };
 
@@ -100,6 +101,11 @@ void spawn_link(supervisor_ptr self, link_id id) {
   opts.queue_limit = node->cfg.queue_limit;
   opts.max_message_bytes = node->cfg.max_message_bytes;
   opts.max_queue_age_ms = node->cfg.dead_after_ms;
+  if (node->cfg.security.curve) {
+    opts.curve_public_key = node->cfg.security.public_key;
+    opts.curve_secret_key = node->cfg.security.secret_key;
+    opts.curve_server_key = entry.server_key;
+  }
   auto link = node->net->dial(entry.endpoint, opts);
   entry.handle.counters = link->shared_counters();
   entry.handle.inflight = std::make_shared<std::atomic<int64_t>>(0);
@@ -115,7 +121,7 @@ void spawn_protocol_actor(supervisor_ptr self) {
   // A new protocol knows none of the old one's links: it opens its own.
   for (auto& [id, entry] : st.links) {
     self->demonitor(entry.handle.actor.address());
-    self->send_exit(entry.handle.actor, caf::exit_reason::user_shutdown);
+    self->send(entry.handle.actor, close_atom::value);
   }
   st.links.clear();
   st.node->backlog = 0;
@@ -278,12 +284,14 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
         result.push_back(caf::actor_cast<caf::actor>(entry.handle.actor));
       return result;
     },
-    [=](open_atom, link_id id, std::string& endpoint) {
+    [=](open_atom, link_id id, std::string& endpoint,
+        std::string& server_key) {
       auto& st = self->state;
       // Only the node's own protocol actor opens links.
       if (st.stopping || self->current_sender() != st.protocol.address())
         return;
       st.links[id].endpoint = std::move(endpoint);
+      st.links[id].server_key = std::move(server_key);
       spawn_link(self, id);
     },
     [=](close_atom, link_id id) {
@@ -294,7 +302,7 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
       if (i == st.links.end())
         return;
       self->demonitor(i->second.handle.actor.address());
-      self->send_exit(i->second.handle.actor, caf::exit_reason::user_shutdown);
+      self->send(i->second.handle.actor, close_atom::value);
       st.links.erase(i);
     },
     [=](shutdown_atom) {
@@ -324,6 +332,11 @@ start_node(caf::actor_system& sys, const node_config& cfg,
   listen_options lopts;
   lopts.name = cfg.name;
   lopts.max_message_bytes = cfg.max_message_bytes;
+  lopts.counters = node->listen_counters;
+  if (cfg.security.curve)
+    lopts.curve = curve_identity{cfg.security.public_key,
+                                 cfg.security.secret_key,
+                                 cfg.security.authorized_keys};
   const auto& endpoint = node->cfg.endpoint;
   auto res = net->listen(endpoint, lopts);
   if (auto err = std::get_if<std::string>(&res))

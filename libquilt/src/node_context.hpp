@@ -25,6 +25,8 @@ struct shared_counters {
   std::atomic<uint64_t> dropped_invalid{0};
   std::atomic<uint64_t> dropped_overload{0};
   std::atomic<uint64_t> dropped_queue_full{0};
+  /// Of dropped_queue_full, forwarded copies (see node_stats).
+  std::atomic<uint64_t> forwarded_dropped{0};
 };
 
 /// Decoded messages waiting for the protocol actor past this are dropped as
@@ -43,6 +45,9 @@ struct node_context {
   /// Unix time is the actor clock plus this.
   std::chrono::microseconds unix_offset{0};
   shared_counters counters;
+  /// The listener's own counters (CURVE refusals), bumped by the transport.
+  std::shared_ptr<listener_counters> listen_counters =
+    std::make_shared<listener_counters>();
   /// Messages handed to the protocol actor and not yet handled by it.
   std::atomic<int64_t> backlog{0};
 

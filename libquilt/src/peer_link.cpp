@@ -27,9 +27,13 @@ peer_link_actor spawn_peer_link(const node_context_ptr& node,
     self->state.link = std::move(link);
     return {
       [=](message_batch& batch) {
-        *inflight -= static_cast<int64_t>(batch.size());
+        // The link counts them as queued before they stop counting as in
+        // flight, so the protocol actor never sees room that is not there.
+        auto n = static_cast<int64_t>(batch.size());
         self->state.link->send(batch);
+        *inflight -= n;
       },
+      [=](close_atom) { self->quit(); },
     };
   };
   return node->sys.spawn(fn, std::move(link), std::move(inflight));

@@ -24,14 +24,9 @@ processor_actor spawn_processor(const node_context_ptr& node,
   auto fn = [node](processor_actor::stateful_pointer<processor_state> self,
                    protocol_actor proto) -> processor_actor::behavior_type {
     self->state.protocol = std::move(proto);
-    auto hand_over = [self, node](decoded_batch&& out) {
-      if (out.empty())
-        return;
-      node->backlog += static_cast<int64_t>(out.size());
-      self->send(self->state.protocol, std::move(out));
-    };
     return {
-      [=](inbound_batch& batch) {
+      [=](inbound_frames& in) {
+        auto& batch = in.msgs;
         decoded_batch out;
         out.reserve(batch.size());
         // One more slot than allowed, so an overlong message shows as such.
@@ -57,10 +52,16 @@ processor_actor spawn_processor(const node_context_ptr& node,
           }
           if (is_valid_name(in.peer))
             d.prev_hop = std::move(in.peer);
+          d.via = std::move(in.via);
         }
         if (invalid > 0)
           node->counters.dropped_invalid += invalid;
-        hand_over(std::move(out));
+        if (out.empty())
+          return; // the credit of the invalid goes back with `in`
+        auto n = static_cast<int64_t>(out.size());
+        node->backlog += n;
+        self->send(self->state.protocol,
+                   decoded_frames{std::move(out), in.credit.split(n)});
       },
       [=](wire_atom, protocol_actor& proto) {
         self->state.protocol = std::move(proto);

@@ -124,7 +124,7 @@ void protocol::ensure_link(peer& p) {
   if (p.link || p.info.address.empty() || p.info.port == 0)
     return;
   p.link = next_link_++;
-  callee_.open_link(*p.link, p.info.address, p.info.port);
+  callee_.open_link(*p.link, p.info.address, p.info.port, p.info.public_key);
 }
 
 void protocol::send_on(peer& p, const message& x) {
@@ -146,7 +146,7 @@ void protocol::announce(peer& p, const std::string& destination) {
 // -- inputs -------------------------------------------------------------------
 
 void protocol::handle(message& x, const std::string& prev_hop,
-                      time_point now) {
+                      time_point now, const connection_info* via) {
   if (x.origin == cfg_.name) {
     ++stats_.dropped_loop;
     // Our own advertisements only come back with a sequence number we sent;
@@ -170,7 +170,7 @@ void protocol::handle(message& x, const std::string& prev_hop,
   // server_connect names the peer behind an endpoint: resolve that first so
   // that hearing from the routing id finds the merged entry.
   if (x.cmd == command::server_connect) {
-    on_server_connect(x, prev_hop, now);
+    on_server_connect(x, prev_hop, now, via);
     return;
   }
   // Only a previous hop counts as hearing from a neighbour: a foreign
@@ -218,11 +218,32 @@ void protocol::dispatch(message& x, const std::string& prev_hop,
     forward(x, now);
 }
 
+bool protocol::may_dial(const std::string& address,
+                        const connection_info* via) const {
+  if (!via || via->in_process)
+    return true;
+  if (cfg_.dial.allows(address, via->address))
+    return true;
+  for (const auto& p : peers_)
+    if (p->info.configured && p->info.address == address)
+      return true;
+  return false;
+}
+
 void protocol::on_server_connect(message& x, const std::string& prev_hop,
-                                 time_point now) {
+                                 time_point now, const connection_info* via) {
+  const auto& address = x.args[0];
+  if (!may_dial(address, via)) {
+    ++stats_.rejected_dial;
+    QUILT_WARN(cfg_.name, "not dialling " << address << ':' << x.args[1]
+                            << " for " << x.origin << " (connection from "
+                            << (via->address.empty() ? "?" : via->address)
+                            << "): not allowed by security.dial_allow");
+    reply_error(x, error_rejected, "dial_not_allowed");
+    return;
+  }
   ++stats_.delivered;
   callee_.delivered(x);
-  const auto& address = x.args[0];
   uint64_t port64 = 0;
   parse_decimal(x.args[1], port64);
   auto port = static_cast<uint16_t>(port64);
@@ -250,6 +271,17 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   }
   rename(*p, x.origin);
   bool had_up_link = p->link && p->info.state == peer_state::up;
+  // Under CURVE the link back uses the key this connection proved it
+  // holds; a peer that now shows another key gets a new link.
+  bool new_key = via && !via->curve_key.empty()
+                 && p->info.public_key != via->curve_key;
+  if (new_key && !p->info.public_key.empty() && p->link) {
+    callee_.close_link(*p->link);
+    p->link.reset();
+    had_up_link = false;
+  }
+  if (new_key)
+    p->info.public_key = via->curve_key;
   if (p->info.address != address || p->info.port != port) {
     if (p->link) {
       callee_.close_link(*p->link);
@@ -342,10 +374,12 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
   // Forward first: delivering may move the payload out of `x`.
   if (x.ttl > 1) {
     x.ttl -= 1;
+    x.forwarded = true;
     auto send_to = [&](peer& p) {
-      callee_.send(*p.link, x);
-      ++stats_.forwarded;
-      ++stats_.broadcast_tx;
+      if (callee_.send(*p.link, x)) {
+        ++stats_.forwarded;
+        ++stats_.broadcast_tx;
+      }
     };
     if (routes_settled(now) && rt_.lookup(x.origin) != nullptr) {
       // Reverse-path forwarding: only to our children in the origin's
@@ -363,6 +397,7 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
           send_to(*p);
     }
     x.ttl += 1;
+    x.forwarded = false;
   }
   on_local(x, now);
 }
@@ -380,11 +415,13 @@ void protocol::forward(message& x, time_point) {
     return;
   }
   x.ttl -= 1;
-  ++stats_.forwarded;
-  callee_.send(*hop, std::move(x)); // the last use of x: no copy
+  x.forwarded = true;
+  if (callee_.send(*hop, std::move(x))) // the last use of x: no copy
+    ++stats_.forwarded;
 }
 
-void protocol::reply_error(const message& about, std::string_view code) {
+void protocol::reply_error(const message& about, std::string_view code,
+                           std::string_view detail) {
   if (about.cmd == command::error)
     return; // errors about errors are never sent
   message e;
@@ -394,6 +431,8 @@ void protocol::reply_error(const message& about, std::string_view code) {
   e.id = next_id();
   e.ttl = cfg_.default_ttl;
   e.args = {std::string{code}, to_decimal(about.id)};
+  if (!detail.empty())
+    e.args.emplace_back(detail);
   // An error without a route is not counted again: its cause already was.
   if (auto hop = next_hop(e.destination))
     callee_.send(*hop, e);
@@ -407,10 +446,9 @@ bool protocol::originate(message& x, time_point now) {
   if (is_broadcast(x.destination)) {
     dedupe_.insert(x.origin, x.id, now);
     for (auto& p : peers_) {
-      if (p->link && p->info.state == peer_state::up) {
-        callee_.send(*p->link, x);
+      if (p->link && p->info.state == peer_state::up
+          && callee_.send(*p->link, x))
         ++stats_.broadcast_tx;
-      }
     }
     return true;
   }
@@ -636,12 +674,13 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
   x.ttl = x.ttl > 1 ? x.ttl - 1 : cfg_.default_ttl;
   x.args.clear();
   x.advert = std::move(ad);
+  x.forwarded = true;
   for (auto& p : peers_) {
     if (!p->link || p->info.state != peer_state::up || p->info.name.empty()
         || p->info.name == prev_hop || p->info.name == x.origin)
       continue;
-    callee_.send(*p->link, x);
-    ++stats_.forwarded;
+    if (callee_.send(*p->link, x))
+      ++stats_.forwarded;
   }
   if (rt_.version() != rt_version_seen_) {
     rt_version_seen_ = rt_.version();

@@ -4,6 +4,7 @@
 // simulation's virtual time.
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include "node_context.hpp"
@@ -56,11 +57,27 @@ struct protocol_state : protocol_callee {
 
   // -- protocol_callee -------------------------------------------------------
 
-  void open_link(link_id id, const std::string& address,
-                 uint16_t port) override {
+  void open_link(link_id id, const std::string& address, uint16_t port,
+                 const std::string& server_key) override {
     links.emplace(id, link{});
+    auto key = server_key;
+    const auto& sec = node->cfg.security;
+    if (sec.curve && key.empty()) {
+      for (const auto& p : node->cfg.peers)
+        if (p.address == address && p.port == port)
+          key = p.public_key;
+      if (key.empty()) {
+        // Without the server's key there is no CURVE handshake to make:
+        // what waits for this link is dropped at its queue limit.
+        QUILT_WARN(node->cfg.name,
+                   "cannot dial " << address << ':' << port
+                                  << ": no CURVE public key known for it "
+                                     "(add it to [[peers]] with public_key)");
+        return;
+      }
+    }
     self->send(supervisor, open_atom::value, id,
-               node->net->endpoint(address, port));
+               node->net->endpoint(address, port), std::move(key));
   }
 
   void close_link(link_id id) override {
@@ -70,19 +87,26 @@ struct protocol_state : protocol_callee {
     if (auto& c = i->second.peer.counters)
       closing.push_back(c);
     // What never reached a link is dropped here.
-    node->counters.dropped_queue_full += i->second.pending.size();
+    auto& pending = i->second.pending;
+    node->counters.dropped_queue_full += pending.size();
+    node->counters.forwarded_dropped += static_cast<uint64_t>(std::count_if(
+      pending.begin(), pending.end(), [](auto& m) { return m.forwarded; }));
     self->send(supervisor, close_atom::value, id);
     links.erase(i);
   }
 
-  void send(link_id id, const message& x) override {
-    if (auto batch = room_on(id))
+  bool send(link_id id, const message& x) override {
+    auto batch = room_on(id);
+    if (batch)
       batch->push_back(x);
+    return batch != nullptr;
   }
 
-  void send(link_id id, message&& x) override {
-    if (auto batch = room_on(id))
+  bool send(link_id id, message&& x) override {
+    auto batch = room_on(id);
+    if (batch)
       batch->push_back(std::move(x));
+    return batch != nullptr;
   }
 
   /// The batch for link `id` when it has room, else counts a drop.
@@ -91,9 +115,15 @@ struct protocol_state : protocol_callee {
     if (i == links.end())
       return nullptr;
     auto& l = i->second;
+    // Everything on its way to the peer counts: what waits here, what the
+    // peer actor has not handed on, and the link's own queue. The link
+    // then never has to drop what this accepted.
     auto waiting = static_cast<int64_t>(l.pending.size());
     if (l.peer.inflight)
       waiting += l.peer.inflight->load(std::memory_order_relaxed);
+    if (l.peer.counters)
+      waiting += static_cast<int64_t>(
+        l.peer.counters->queued.load(std::memory_order_relaxed));
     if (waiting >= static_cast<int64_t>(node->cfg.queue_limit)) {
       ++node->counters.dropped_queue_full;
       return nullptr;
@@ -215,6 +245,8 @@ struct protocol_state : protocol_callee {
     s.dropped_invalid += c.dropped_invalid;
     s.dropped_overload += c.dropped_overload;
     s.dropped_queue_full += c.dropped_queue_full;
+    s.forwarded_dropped += c.forwarded_dropped;
+    s.rejected_auth += node->listen_counters->rejected_auth;
     for (auto i = closing.begin(); i != closing.end();) {
       if (i->use_count() == 1) {
         add_link(retired, **i);
@@ -228,12 +260,15 @@ struct protocol_state : protocol_callee {
     for (auto& [id, l] : links)
       if (l.peer.counters)
         add_link(s, *l.peer.counters);
+    s.forwarded -= std::min(s.forwarded, s.forwarded_dropped);
+    s.forwarded_dropped = 0;
     return s;
   }
 
   static void add_link(node_stats& s, const link_counters& lc) {
     s.tx += lc.tx;
     s.dropped_queue_full += lc.dropped;
+    s.forwarded_dropped += lc.dropped_forwarded;
     for (size_t k = 0; k < command_count; ++k)
       s.tx_by_command[k] += lc.tx_by_command[k];
   }
@@ -265,6 +300,9 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   pc.dead_after_ms = cfg.dead_after_ms;
   pc.default_ttl = static_cast<uint8_t>(cfg.default_ttl);
   pc.unix_offset = node->unix_offset;
+  pc.dial = dial_policy{};
+  for (const auto& entry : cfg.security.dial_allow)
+    pc.dial.add(entry); // checked when the configuration was read
   auto now = st.now();
   st.proto = std::make_unique<protocol>(pc, st, clock_derived_id(*node, now));
   for (auto& p : cfg.peers)
@@ -278,12 +316,14 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       st.proto->handle_batch(batch.msgs, batch.from, st.now());
       st.flush_when_idle();
     },
-    [=](decoded_batch& batch) {
+    [=](decoded_frames& in) {
+      // The credit goes back when this message is destroyed, after this.
+      auto& batch = in.msgs;
       auto& st = self->state;
       node->backlog -= static_cast<int64_t>(batch.size());
       auto now = st.now();
       for (auto& d : batch)
-        st.proto->handle(d.msg, d.prev_hop, now);
+        st.proto->handle(d.msg, d.prev_hop, now, d.via.get());
       st.flush_when_idle();
     },
     [=](tick_atom, uint64_t gen) {

@@ -15,7 +15,10 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   dropped_queue_full += other.dropped_queue_full;
   dropped_overload += other.dropped_overload;
   name_conflicts += other.name_conflicts;
+  rejected_auth += other.rejected_auth;
+  rejected_dial += other.rejected_dial;
   broadcast_tx += other.broadcast_tx;
+  forwarded_dropped += other.forwarded_dropped;
   for (size_t i = 0; i < tx_by_command.size(); ++i)
     tx_by_command[i] += other.tx_by_command[i];
   return *this;
@@ -36,6 +39,8 @@ stats_fields(const node_stats& x) {
     {"dropped_queue_full", x.dropped_queue_full},
     {"dropped_overload", x.dropped_overload},
     {"name_conflicts", x.name_conflicts},
+    {"rejected_auth", x.rejected_auth},
+    {"rejected_dial", x.rejected_dial},
   };
 }
 

@@ -24,6 +24,16 @@ void link_counters::count_taken(const message_batch& batch, size_t taken) {
   }
 }
 
+void link_counters::count_dropped(const message_batch& batch, size_t from,
+                                  size_t to) {
+  uint64_t fwd = 0;
+  for (size_t i = from; i < to; ++i)
+    fwd += batch[i].forwarded;
+  dropped.fetch_add(to - from, std::memory_order_relaxed);
+  if (fwd > 0)
+    dropped_forwarded.fetch_add(fwd, std::memory_order_relaxed);
+}
+
 namespace {
 
 std::pair<std::string, std::string> ordered(const std::string& a,

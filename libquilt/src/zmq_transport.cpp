@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <zmq.h>
 
@@ -51,45 +52,120 @@ void* make_dealer(void* ctx, const std::string& endpoint,
   set_int(s, ZMQ_LINGER, 0);
   set_int(s, ZMQ_SNDHWM, 1000);
   set_int(s, ZMQ_RECONNECT_IVL_MAX, 5000);
+  // After a network outage a connection must be given up and redialled
+  // within ZeroMQ's back-off, not when TCP's doubling retransmission timer
+  // next fires (up to two minutes): data unacknowledged for 2 s drops the
+  // connection (TCP_USER_TIMEOUT), and so does a connect with no answer.
+  set_int(s, ZMQ_TCP_MAXRT, 2000);
+  set_int(s, ZMQ_CONNECT_TIMEOUT, 2000);
   if (endpoint.rfind("tcp://", 0) == 0)
     set_int(s, ZMQ_IPV6, 1);
+  if (!opts.curve_server_key.empty()) {
+    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, opts.curve_server_key.data(),
+                   opts.curve_server_key.size());
+    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, opts.curve_public_key.data(),
+                   opts.curve_public_key.size());
+    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, opts.curve_secret_key.data(),
+                   opts.curve_secret_key.size());
+  }
   if (zmq_connect(s, endpoint.c_str()) != 0)
     QUILT_WARN("zmq", "cannot connect to " << endpoint << ": "
                                           << zmq_strerror(zmq_errno()));
   return s;
 }
 
+/// ZeroMQ's fixed endpoint for its authentication handler (RFC 27).
+constexpr const char* zap_endpoint = "inproc://zeromq.zap.01";
+
+/// The ZAP domain of listener `id`: how a request names its listener.
+std::string zap_domain(uint64_t id) {
+  return "quilt." + std::to_string(id);
+}
+
+/// Binary form of Z85 CURVE keys, as ZAP requests carry them.
+std::unordered_set<std::string> binary_keys(const std::vector<std::string>& z85) {
+  std::unordered_set<std::string> result;
+  for (const auto& k : z85) {
+    if (k.size() != z85_key_size)
+      continue;
+    uint8_t out[32];
+    if (zmq_z85_decode(out, k.c_str()) != nullptr)
+      result.emplace(reinterpret_cast<const char*>(out), sizeof(out));
+  }
+  return result;
+}
+
+/// The connection a message came on, for the dial policy (SPEC §10).
+connection_info_ptr connection_of(zmq_msg_t* part, bool tcp) {
+  auto info = std::make_shared<connection_info>();
+  info->in_process = !tcp;
+  if (const char* a = zmq_msg_gets(part, "Peer-Address")) {
+    info->address = a;
+    // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
+    if (info->address.rfind("::ffff:", 0) == 0
+        && info->address.find('.') != std::string::npos)
+      info->address.erase(0, 7);
+  }
+  if (const char* k = zmq_msg_gets(part, "User-Id"))
+    info->curve_key = k;
+  return info;
+}
+
 } // namespace
 
 /// The reactor: everything in here runs on its thread, except `post`.
 struct zmq_transport::impl {
+  struct pending_msg {
+    std::string packed;
+    steady::time_point queued_at;
+    bool forwarded = false; // see message::forwarded
+  };
+
   // -- commands posted by other threads -------------------------------------
 
   struct command {
-    enum kind_t { add_router, add_dealer, attach, send, reply, close } kind;
+    enum kind_t {
+      add_router,
+      add_dealer,
+      add_zap,
+      add_monitor,
+      attach,
+      send,
+      reply,
+      close
+    } kind;
     uint64_t id = 0;
     void* socket = nullptr;
     inbound_sink_ptr sink;
     std::shared_ptr<link_counters> counters;
     dial_options opts;
     std::string endpoint;
-    std::vector<std::string> batch;
+    std::vector<pending_msg> batch;
     std::string peer;
     std::string text;
+    uint64_t owner = 0; // add_monitor: the router's id
+    bool tcp = false;   // add_router
+    std::shared_ptr<listener_counters> lcounters;
+    std::shared_ptr<inbound_flow> flow; // add_router
+    std::vector<std::string> authorized; // add_router under CURVE: Z85
   };
 
   // -- sockets owned by the reactor thread -----------------------------------
-
-  struct pending_msg {
-    std::string packed;
-    steady::time_point queued_at;
-  };
 
   struct entry {
     uint64_t id = 0;
     void* socket = nullptr;
     int fd = -1;
     bool router = false;
+    bool zap = false;     // the authentication handler
+    bool monitor = false; // a router's handshake failures
+    bool tcp = false;     // routers: messages have a Peer-Address
+    uint64_t owner = 0;   // monitors: their router
+    uint64_t monitor_id = 0; // routers under CURVE: their monitor
+    std::shared_ptr<listener_counters> lcounters;
+    std::unordered_set<std::string> authorized; // binary client keys
+    std::shared_ptr<inbound_flow> flow; // routers: what the node holds
+    bool paused = false; // routers: stopped reading for `flow`
     bool ready = false; // in ready_ for another look without waiting
     inbound_sink_ptr sink; // routers: nothing is read until it is set
     std::shared_ptr<link_counters> counters;
@@ -102,6 +178,10 @@ struct zmq_transport::impl {
 
   void* ctx = nullptr;
   std::shared_ptr<link_faults> faults;
+  /// Whether the ZAP handler is bound; guarded by zap_mtx, as listen() may
+  /// be called from several threads.
+  std::mutex zap_mtx;
+  bool zap_bound = false;
   int epfd = -1;
   int wakefd = -1;
   std::thread thread;
@@ -125,6 +205,8 @@ struct zmq_transport::impl {
       graveyard.push_back(std::move(sink));
   }
   std::vector<uint64_t> ready;
+  /// Routers that stopped reading because their node holds too much.
+  std::vector<uint64_t> paused;
   size_t queued_total = 0; // messages in all `out` queues
   steady::time_point last_expiry{};
 
@@ -162,13 +244,37 @@ struct zmq_transport::impl {
     // Sockets handed over after the loop ended: close them too, or
     // zmq_ctx_term would wait for them for ever.
     for (auto& c : commands)
-      if ((c.kind == command::add_router || c.kind == command::add_dealer)
-          && c.socket)
+      if (c.socket)
         zmq_close(c.socket);
     commands.clear();
     zmq_ctx_term(ctx);
     close(epfd);
     close(wakefd);
+  }
+
+  /// Binds the ZAP handler once, before the first CURVE listener: without
+  /// one, libzmq would admit every CURVE client. Any thread.
+  std::optional<std::string> bind_zap() {
+    std::lock_guard<std::mutex> guard{zap_mtx};
+    if (zap_bound)
+      return std::nullopt;
+    void* s = zmq_socket(ctx, ZMQ_REP);
+    if (!s)
+      return "cannot create the authentication handler: "
+             + std::string{zmq_strerror(zmq_errno())};
+    set_int(s, ZMQ_LINGER, 0);
+    if (zmq_bind(s, zap_endpoint) != 0) {
+      std::string err = zmq_strerror(zmq_errno());
+      zmq_close(s);
+      return "cannot bind the authentication handler: " + err;
+    }
+    zap_bound = true;
+    command c;
+    c.kind = command::add_zap;
+    c.id = next_id++;
+    c.socket = s;
+    post(std::move(c));
+    return std::nullopt;
   }
 
   void wake() {
@@ -221,9 +327,7 @@ struct zmq_transport::impl {
           // Sockets handed over but never added: close them, or
           // zmq_ctx_term would wait for them for ever.
           for (auto& c : incoming)
-            if ((c.kind == command::add_router
-                 || c.kind == command::add_dealer)
-                && c.socket)
+            if (c.socket)
               zmq_close(c.socket);
           for (auto& c : incoming)
             bury(std::move(c.sink));
@@ -233,6 +337,8 @@ struct zmq_transport::impl {
           apply(c);
         incoming.clear();
       }
+      if (!paused.empty())
+        resume_drained();
       auto now = steady::now();
       auto current = std::move(ready);
       ready.clear();
@@ -248,8 +354,28 @@ struct zmq_transport::impl {
   }
 
   int next_timeout_ms() const {
-    // Only queued outbound messages need a timer: to expire them.
+    // A paused router looks at its node's progress every millisecond;
+    // queued outbound messages need a timer to expire them.
+    if (!paused.empty())
+      return 1;
     return queued_total > 0 ? 100 : -1;
+  }
+
+  /// Reads again from routers whose node is down to half its limit.
+  void resume_drained() {
+    for (size_t i = 0; i < paused.size();) {
+      auto e = entries.find(paused[i]);
+      if (e == entries.end() || e->second.flow->drained()) {
+        if (e != entries.end()) {
+          e->second.paused = false;
+          mark_ready(e->first);
+        }
+        paused[i] = paused.back();
+        paused.pop_back();
+      } else {
+        ++i;
+      }
+    }
   }
 
   void mark_ready(uint64_t id) {
@@ -263,16 +389,28 @@ struct zmq_transport::impl {
   void apply(command& c) {
     switch (c.kind) {
       case command::add_router:
-      case command::add_dealer: {
+      case command::add_dealer:
+      case command::add_zap:
+      case command::add_monitor: {
         entry e;
         e.id = c.id;
         e.socket = c.socket;
         e.router = c.kind == command::add_router;
+        e.zap = c.kind == command::add_zap;
+        e.monitor = c.kind == command::add_monitor;
+        e.tcp = c.tcp;
+        e.owner = c.owner;
+        e.lcounters = std::move(c.lcounters);
+        e.flow = std::move(c.flow);
+        e.authorized = binary_keys(c.authorized);
         e.counters = std::move(c.counters);
         e.opts = std::move(c.opts);
         e.endpoint = std::move(c.endpoint);
         e.name = std::move(c.text);
         watch(e);
+        if (e.monitor)
+          if (auto r = entries.find(e.owner); r != entries.end())
+            r->second.monitor_id = e.id;
         entries.emplace(e.id, std::move(e));
         mark_ready(c.id);
         break;
@@ -293,8 +431,10 @@ struct zmq_transport::impl {
         if (i == entries.end())
           break;
         auto now = steady::now();
-        for (auto& m : c.batch)
-          i->second.out.push_back(pending_msg{std::move(m), now});
+        for (auto& m : c.batch) {
+          m.queued_at = now;
+          i->second.out.push_back(std::move(m));
+        }
         queued_total += c.batch.size();
         mark_ready(c.id);
         break;
@@ -316,17 +456,33 @@ struct zmq_transport::impl {
         if (i == entries.end())
           break;
         auto& e = i->second;
-        if (e.counters && !e.out.empty()) {
-          e.counters->dropped += e.out.size();
-          e.counters->queued -= e.out.size();
-        }
+        if (e.counters && !e.out.empty())
+          count_dropped(e, e.out.begin(), e.out.end());
         queued_total -= e.out.size();
+        auto monitor = e.monitor_id;
         unwatch(e);
         bury(std::move(e.sink));
         entries.erase(i);
+        if (auto m = entries.find(monitor); monitor != 0 && m != entries.end()) {
+          unwatch(m->second);
+          entries.erase(m);
+        }
         break;
       }
     }
+  }
+
+  /// Counts queued messages [from, to) of `e` as dropped.
+  static void count_dropped(entry& e, std::deque<pending_msg>::iterator from,
+                            std::deque<pending_msg>::iterator to) {
+    uint64_t n = 0;
+    uint64_t fwd = 0;
+    for (auto i = from; i != to; ++i, ++n)
+      fwd += i->forwarded;
+    e.counters->dropped += n;
+    e.counters->queued -= n;
+    if (fwd > 0)
+      e.counters->dropped_forwarded += fwd;
   }
 
   /// Reads and writes what the socket allows. ZMQ_FD is edge-triggered: it
@@ -334,6 +490,10 @@ struct zmq_transport::impl {
   void service(entry& e) {
     if (!e.socket)
       return; // waits for maybe_redial
+    if (e.zap || e.monitor) {
+      drain(e);
+      return;
+    }
     int budget = read_budget;
     for (;;) {
       int events = 0;
@@ -343,9 +503,20 @@ struct zmq_transport::impl {
       bool progress = false;
       // A router reads only once its node attached a sink: until then
       // messages wait in libzmq's queue, which pushes back on senders.
-      if ((events & ZMQ_POLLIN) && budget > 0 && (!e.router || e.sink)) {
-        budget -= read_some(e, budget);
-        progress = true;
+      if ((events & ZMQ_POLLIN) && budget > 0 && (!e.router || e.sink)
+          && !e.paused) {
+        int allowed = budget;
+        if (e.flow)
+          allowed = static_cast<int>(std::min<int64_t>(budget, e.flow->room()));
+        if (allowed > 0) {
+          budget -= read_some(e, allowed);
+          progress = true;
+        } else {
+          // The node holds its limit: leave the rest in libzmq's queue,
+          // which pushes back on the senders, until it is down to half.
+          e.paused = true;
+          paused.push_back(e.id);
+        }
       }
       if ((events & ZMQ_POLLOUT) && !e.out.empty()) {
         write_some(e);
@@ -360,6 +531,81 @@ struct zmq_transport::impl {
     }
   }
 
+  /// Answers ZAP requests or reads monitor events, until none is left.
+  void drain(entry& e) {
+    std::vector<std::string> frames;
+    for (;;) {
+      int events = 0;
+      size_t len = sizeof(events);
+      if (zmq_getsockopt(e.socket, ZMQ_EVENTS, &events, &len) != 0
+          || !(events & ZMQ_POLLIN))
+        return;
+      frames.clear();
+      zmq_msg_t part;
+      zmq_msg_init(&part);
+      bool more = true;
+      while (more && zmq_msg_recv(&part, e.socket, ZMQ_DONTWAIT) >= 0) {
+        frames.emplace_back(static_cast<const char*>(zmq_msg_data(&part)),
+                            zmq_msg_size(&part));
+        more = zmq_msg_more(&part);
+      }
+      zmq_msg_close(&part);
+      if (e.zap)
+        answer_zap(e, frames);
+      else
+        count_handshake_failure(e, frames);
+    }
+  }
+
+  /// RFC 27: version, request id, domain, address, routing id, mechanism,
+  /// credentials. Only CURVE clients whose key the domain's listener
+  /// authorized are admitted; their key (Z85) becomes the connection's
+  /// User-Id, which messages then carry.
+  void answer_zap(entry& e, const std::vector<std::string>& req) {
+    std::string status = "400";
+    std::string text = "not authorized";
+    std::string user;
+    entry* router = nullptr;
+    if (req.size() >= 6) {
+      for (auto& [id, r] : entries)
+        if (r.router && zap_domain(id) == req[2]) {
+          router = &r;
+          break;
+        }
+    }
+    if (router && req[5] == "CURVE" && req.size() >= 7 && req[6].size() == 32
+        && router->authorized.count(req[6]) > 0) {
+      status = "200";
+      text = "OK";
+      char z85[z85_key_size + 1];
+      zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(req[6].data()), 32);
+      user.assign(z85, z85_key_size);
+    } else if (router && router->lcounters) {
+      ++router->lcounters->rejected_auth;
+    }
+    std::string reply[] = {"1.0", req.size() > 1 ? req[1] : std::string{},
+                           status, text, user, std::string{}};
+    for (size_t i = 0; i < 6; ++i)
+      zmq_send(e.socket, reply[i].data(), reply[i].size(),
+               ZMQ_DONTWAIT | (i + 1 < 6 ? ZMQ_SNDMORE : 0));
+  }
+
+  /// A monitor event: 16-bit event, 32-bit value, then the endpoint. A
+  /// client libzmq turns away before ZAP (one that does not speak CURVE,
+  /// or garbles it) counts as refused; ZAP's own refusals were counted by
+  /// answer_zap.
+  void count_handshake_failure(entry& e, const std::vector<std::string>& ev) {
+    if (ev.empty() || ev[0].size() < 2)
+      return;
+    uint16_t event;
+    std::memcpy(&event, ev[0].data(), sizeof(event));
+    if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+        && event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+      return;
+    if (auto r = entries.find(e.owner); r != entries.end() && r->second.lcounters)
+      ++r->second.lcounters->rejected_auth;
+  }
+
   int read_some(entry& e, int budget) {
     inbound_batch batch;
     batch.reserve(64);
@@ -372,6 +618,7 @@ struct zmq_transport::impl {
       inbound in;
       in.packed.reserve(256); // most messages fit: one allocation, no regrowth
       size_t frame = 0;
+      size_t packed = 0; // frames packed: the second one is the command
       bool more = true;
       for (;;) {
         auto data = static_cast<const char*>(zmq_msg_data(&part));
@@ -384,7 +631,10 @@ struct zmq_transport::impl {
         } else if (frame == 1 && size == 0 && in.packed.empty() && more) {
           in.req = true; // REQ delimiter
         } else if (frame < max_frames + 1) {
+          if (packed == 1 && std::string_view{data, size} == "server_connect")
+            in.via = connection_of(&part, e.tcp);
           pack_frame(in.packed, std::string_view{data, size});
+          ++packed;
         } else {
           // Oversized frame count: keep the count visible to the codec by
           // packing empty frames, without copying more payload.
@@ -405,8 +655,15 @@ struct zmq_transport::impl {
         batch.push_back(std::move(in));
     }
     zmq_msg_close(&part);
-    if (!batch.empty())
-      e.sink->frames(std::move(batch));
+    if (!batch.empty()) {
+      auto n = static_cast<int64_t>(batch.size());
+      flow_credit credit;
+      if (e.flow) {
+        e.flow->take(n);
+        credit = flow_credit{e.flow, n};
+      }
+      e.sink->frames(std::move(batch), std::move(credit));
+    }
     return count == 0 ? 1 : count;
   }
 
@@ -443,16 +700,14 @@ struct zmq_transport::impl {
     last_expiry = now;
     for (auto& [id, e] : entries) {
       auto max_age = std::chrono::milliseconds(e.opts.max_queue_age_ms);
-      size_t dropped = 0;
-      while (!e.out.empty() && now - e.out.front().queued_at > max_age) {
-        e.out.pop_front();
-        ++dropped;
-      }
+      auto end = e.out.begin();
+      while (end != e.out.end() && now - end->queued_at > max_age)
+        ++end;
+      auto dropped = static_cast<size_t>(end - e.out.begin());
+      if (dropped > 0 && e.counters)
+        count_dropped(e, e.out.begin(), end);
+      e.out.erase(e.out.begin(), end);
       queued_total -= dropped;
-      if (dropped > 0 && e.counters) {
-        e.counters->dropped += dropped;
-        e.counters->queued -= dropped;
-      }
       maybe_redial(e, now);
     }
   }
@@ -523,7 +778,7 @@ public:
     uint64_t room = queued >= limit_ ? 0 : limit_ - queued;
     size_t taken = std::min<uint64_t>(batch.size(), room);
     if (batch.size() > taken)
-      counters_->dropped += batch.size() - taken;
+      counters_->count_dropped(batch, taken, batch.size());
     if (taken == 0)
       return 0;
     counters_->count_taken(batch, taken);
@@ -532,8 +787,10 @@ public:
     c.kind = zmq_transport::impl::command::send;
     c.id = id_;
     c.batch.resize(taken);
-    for (size_t i = 0; i < taken; ++i)
-      pack_message(batch[i], c.batch[i]);
+    for (size_t i = 0; i < taken; ++i) {
+      pack_message(batch[i], c.batch[i].packed);
+      c.batch[i].forwarded = batch[i].forwarded;
+    }
     reactor_->post(std::move(c));
     return taken;
   }
@@ -573,9 +830,21 @@ zmq_transport::listen(const std::string& endpoint,
   // The socket is made and bound here, then handed to the reactor: ZeroMQ
   // allows moving a socket between threads across a full memory barrier,
   // which the command queue's mutex provides.
+  if (opts.curve) {
+    if (auto e = impl_->bind_zap())
+      return *e;
+  }
   void* s = zmq_socket(impl_->ctx, ZMQ_ROUTER);
   if (!s)
     return std::string{zmq_strerror(zmq_errno())};
+  auto id = impl_->next_id++;
+  if (opts.curve) {
+    set_int(s, ZMQ_CURVE_SERVER, 1);
+    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, opts.curve->secret_key.data(),
+                   opts.curve->secret_key.size());
+    auto domain = zap_domain(id);
+    zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain.data(), domain.size());
+  }
   int64_t max = static_cast<int64_t>(opts.max_message_bytes);
   zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
   set_int(s, ZMQ_ROUTER_HANDOVER, 1); // a restarted peer takes its id back
@@ -589,13 +858,44 @@ zmq_transport::listen(const std::string& endpoint,
     zmq_close(s);
     return "cannot listen on " + endpoint + ": " + err;
   }
+  // Handshakes refused before ZAP are only reported to a monitor.
+  void* monitor = nullptr;
+  if (opts.curve) {
+    auto at = "inproc://quilt.monitor." + std::to_string(id);
+    if (zmq_socket_monitor(s, at.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                             | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        == 0) {
+      monitor = zmq_socket(impl_->ctx, ZMQ_PAIR);
+      if (monitor && zmq_connect(monitor, at.c_str()) != 0) {
+        zmq_close(monitor);
+        monitor = nullptr;
+      }
+    }
+    if (!monitor)
+      QUILT_WARN("zmq", "no handshake monitor for " << endpoint << ": "
+                          << zmq_strerror(zmq_errno())
+                          << "; refusals before authentication go uncounted");
+  }
   impl::command c;
   c.kind = impl::command::add_router;
-  c.id = impl_->next_id++;
+  c.id = id;
   c.socket = s;
   c.text = opts.name;
-  auto id = c.id;
+  c.tcp = endpoint.rfind("tcp://", 0) == 0;
+  c.lcounters = opts.counters;
+  c.flow = std::make_shared<inbound_flow>(opts.inbound_limit);
+  if (opts.curve)
+    c.authorized = opts.curve->authorized;
   impl_->post(std::move(c));
+  if (monitor) {
+    impl::command m;
+    m.kind = impl::command::add_monitor;
+    m.id = impl_->next_id++;
+    m.socket = monitor;
+    m.owner = id;
+    impl_->post(std::move(m));
+  }
   return id;
 }
 

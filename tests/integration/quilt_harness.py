@@ -229,7 +229,8 @@ class Node:
 
     def __init__(self, workdir, name, port=None, peers=(), heartbeat_ms=100,
                  dead_after_ms=500, max_message_bytes=None, default_ttl=None,
-                 log_level="info", processors=2, extra_toml=""):
+                 log_level="info", processors=2, extra_toml="",
+                 peer_keys=()):
         self.workdir = workdir
         self.name = name
         self.port = port or free_port()
@@ -242,6 +243,8 @@ class Node:
         self.log_level = os.environ.get("QUILT_LOG_LEVEL") or log_level
         self.processors = processors
         self.extra_toml = extra_toml
+        # CURVE public keys of the peers, in the order of `peers`.
+        self.peer_keys = list(peer_keys)
         self.config_path = os.path.join(workdir, "%s.toml" % name)
         self.proc = None
         self.master = None
@@ -266,8 +269,11 @@ class Node:
             "processors = %d" % self.processors,
             "",
         ]
-        for p in self.peer_ports:
-            lines += ["[[peers]]", 'address = "127.0.0.1"', "port = %d" % p, ""]
+        for i, p in enumerate(self.peer_ports):
+            lines += ["[[peers]]", 'address = "127.0.0.1"', "port = %d" % p]
+            if i < len(self.peer_keys):
+                lines.append('public_key = "%s"' % self.peer_keys[i])
+            lines.append("")
         lines += ["[console]", "port = 0", "",
                   "[timing]",
                   "heartbeat_ms = %d" % self.heartbeat_ms,
@@ -283,6 +289,12 @@ class Node:
 
     # -- process ------------------------------------------------------------
 
+    def command_prefix(self):
+        """Words put before quiltd's command line; a subclass runs quiltd
+        through a wrapper that execs it (the pid stays quiltd's), e.g.
+        `ip netns exec NS` (test_multihost.py)."""
+        return []
+
     def start(self, pty=True, args=(), wait_ready=True):
         """Starts quiltd; with `pty` its stdin/stdout are a pseudo-terminal
         (line interface), else stdin is /dev/null. Waits for "listening on"
@@ -290,7 +302,7 @@ class Node:
         assert self.proc is None or self.proc.poll() is not None
         self.logs = []
         self.out = _Stream()
-        argv = [quiltd_path(), self.config_path] + list(args)
+        argv = self.command_prefix() + [quiltd_path(), self.config_path] + list(args)
         if pty:
             import pty as pty_mod
             master, slave = pty_mod.openpty()

@@ -58,7 +58,10 @@ using event_sink_actor = caf::typed_actor<caf::reacts_to<node_event>>;
 /// The OUTGOING PEER actor interface: one per link, owns its bounded queue.
 using peer_link_actor = caf::typed_actor<
   /// Queues messages for the link's peer.
-  caf::reacts_to<message_batch>>;
+  caf::reacts_to<message_batch>,
+  /// From the supervisor: stop once what came before is on the link, so
+  /// that the link counts whatever it then drops.
+  caf::reacts_to<close_atom>>;
 
 /// An outgoing peer actor as the protocol actor holds it: the actor, the
 /// counters of its link, and the messages sent to it but not yet taken
@@ -102,7 +105,7 @@ using node_requests_actor = caf::typed_actor<
 /// counters) and runs quilt::protocol.
 using protocol_actor = node_requests_actor::extend<
   /// Validated messages from a processor.
-  caf::reacts_to<decoded_batch>,
+  caf::reacts_to<decoded_frames>,
   /// Messages from a direct link, passed on by the incoming link.
   caf::reacts_to<direct_batch>,
   /// From the supervisor: the outgoing peer actor serving link `id`.
@@ -115,7 +118,7 @@ using protocol_actor = node_requests_actor::extend<
 /// The PROCESSOR actor interface: decodes and validates raw frames.
 using processor_actor = caf::typed_actor<
   /// Raw messages admitted by the incoming link.
-  caf::reacts_to<inbound_batch>,
+  caf::reacts_to<inbound_frames>,
   /// From the supervisor: the protocol actor to hand messages to.
   caf::reacts_to<wire_atom, protocol_actor>>;
 
@@ -125,7 +128,7 @@ using processor_actor = caf::typed_actor<
 /// from a direct link need no decoding and go to the protocol actor.
 using incoming_link_actor = caf::typed_actor<
   /// Raw messages read from the listening socket.
-  caf::reacts_to<inbound_batch>,
+  caf::reacts_to<inbound_frames>,
   /// Typed messages from a direct link.
   caf::reacts_to<direct_batch>,
   /// From the supervisor: the processors and the protocol actor.
@@ -151,7 +154,7 @@ using node_actor = node_requests_actor::extend<
 using supervisor_actor = node_actor::extend<
   /// Spawns an outgoing peer actor for link `id` to the endpoint; answers
   /// the protocol actor with link_atom.
-  caf::reacts_to<open_atom, link_id, std::string>,
+  caf::reacts_to<open_atom, link_id, std::string, std::string>,
   /// Stops the outgoing peer actor of link `id`.
   caf::reacts_to<close_atom, link_id>>;
 
@@ -159,6 +162,8 @@ using supervisor_actor = node_actor::extend<
 
 // Local-only messages: they carry shared pointers and never cross a process.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::direct_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::inbound_frames)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::decoded_frames)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::peer_link_handle)
 
 // -- type IDs -----------------------------------------------------------------

@@ -16,6 +16,22 @@ namespace quilt {
 struct peer_config {
   std::string address;
   uint16_t port = 0;
+  std::string public_key; ///< Z85 CURVE server key; required with curve.
+};
+
+/// `[security]` (SPEC §10): CURVE links and the dial policy.
+struct security_config {
+  bool curve = false;
+  std::string secret_key_file;      ///< As written in the file.
+  std::string authorized_keys_file; ///< As written; empty: none.
+  std::string public_key; ///< Z85, derived from the secret key.
+  std::string secret_key; ///< Z85, read from secret_key_file.
+  /// Z85 client keys admitted by the listener: the authorized_keys file's
+  /// and every peer's public_key.
+  std::vector<std::string> authorized_keys;
+  /// CIDR blocks, addresses and host names dialled back after a
+  /// server_connect (besides the connection's own address and peers').
+  std::vector<std::string> dial_allow = {"127.0.0.0/8", "::1"};
 };
 
 /// Everything a node needs to run, with SPEC §7 defaults.
@@ -39,6 +55,7 @@ struct node_config {
   uint64_t max_message_bytes = 65536; ///< 256..67108864.
   uint64_t queue_limit = 10000;      ///< 1..10000000.
   log_level level = log_level::info;
+  security_config security;
   /// Listen endpoint override (e.g. "inproc://alpha"); empty means
   /// tcp://host:port. Not a TOML key: set by embedders such as tests.
   std::string endpoint;

@@ -66,6 +66,20 @@ void read_section(const toml::table& table, std::string_view label,
                   key_set keys, node_config& cfg, key_lines& lines,
                   problems& out);
 
+/// Reads `[security]` (SPEC §10) into `cfg.security`; key files are read
+/// later, by load_key_files(). Records each key's line as "security.KEY".
+void read_security(const toml::table& table, node_config& cfg,
+                   key_lines& lines, problems& out);
+
+/// Once the whole file is read without problems: checks what `curve = true`
+/// requires (secret_key_file; a public_key for every peer, whose [[peers]]
+/// lines are "peers.N" in `lines`), then reads the key files, named
+/// relative to the folder of `config_path`. A problem in a key file is
+/// reported with that file's path and line.
+std::optional<config_error> load_key_files(node_config& cfg,
+                                           const key_lines& lines,
+                                           const std::string& config_path);
+
 /// The check across keys: dead_after_ms must exceed heartbeat_ms. Messages
 /// name the keys "label.heartbeat_ms" and "label.dead_after_ms". Run it only
 /// when read_section() found no problem (an invalid value is not stored).

@@ -13,9 +13,11 @@
 
 #include <array>
 #include <atomic>
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -23,17 +25,118 @@
 #include <vector>
 
 #include "quilt/message.hpp"
+#include "quilt/security.hpp"
 
 namespace quilt {
+
+/// Where a message's connection came from, as its transport saw it. Only a
+/// server_connect carries it: the dial policy and CURVE's connect-back key
+/// need it (SPEC §10), nothing else does.
+struct connection_info {
+  /// Inside one process (inproc): no address, nothing to police.
+  bool in_process = false;
+  std::string address;   ///< The remote IP (libzmq's Peer-Address).
+  std::string curve_key; ///< Z85 client key it authenticated with, or "".
+};
+
+using connection_info_ptr = std::shared_ptr<const connection_info>;
 
 /// One multipart message received on a listening endpoint.
 struct inbound {
   std::string peer;   ///< Routing id of the sender's connection.
   bool req = false;   ///< Came with an empty delimiter: wants one reply.
   std::string packed; ///< Frames from destination on (see packed.hpp).
+  connection_info_ptr via; ///< Set on server_connect only.
 };
 
 using inbound_batch = std::vector<inbound>;
+
+/// Flow control from a listening socket to its node: the messages the
+/// transport handed over that the node has not finished with. At `limit`
+/// the transport stops reading the socket, so senders back up into
+/// ZeroMQ's and TCP's buffers and then into their own bounded queues,
+/// instead of into this process's memory. A paused transport looks again
+/// now and then and reads once the node is down to half (no call from the
+/// node's threads into the transport, whose lifetime they do not share).
+/// Thread-safe.
+class inbound_flow {
+public:
+  explicit inbound_flow(int64_t limit) : limit_(limit) {
+  }
+
+  int64_t limit() const { return limit_; }
+
+  int64_t pending() const {
+    return pending_.load(std::memory_order_relaxed);
+  }
+
+  /// The transport: how many messages it may hand over now.
+  int64_t room() const {
+    auto p = pending();
+    return p < limit_ ? limit_ - p : 0;
+  }
+
+  /// The transport, paused: whether to read again.
+  bool drained() const { return pending() <= limit_ / 2; }
+
+  /// The transport: `n` messages were handed over.
+  void take(int64_t n) { pending_.fetch_add(n, std::memory_order_relaxed); }
+
+  /// The node: `n` messages are done with (handled, dropped or lost).
+  void give_back(int64_t n) {
+    pending_.fetch_sub(n, std::memory_order_relaxed);
+  }
+
+private:
+  const int64_t limit_;
+  std::atomic<int64_t> pending_{0};
+};
+
+/// The share of a listener's flow held by the messages it covers. It gives
+/// its share back when destroyed, wherever that happens: after the node
+/// handled them, when they are dropped, or with the mailbox of an actor that
+/// stopped. A copy (CAF may make one) holds nothing.
+class flow_credit {
+public:
+  flow_credit() = default;
+  flow_credit(std::shared_ptr<inbound_flow> flow, int64_t n)
+    : flow_(std::move(flow)), n_(n) {
+  }
+  flow_credit(flow_credit&& x) noexcept
+    : flow_(std::move(x.flow_)), n_(std::exchange(x.n_, 0)) {
+  }
+  flow_credit& operator=(flow_credit&& x) noexcept {
+    if (this != &x) {
+      release_all();
+      flow_ = std::move(x.flow_);
+      n_ = std::exchange(x.n_, 0);
+    }
+    return *this;
+  }
+  flow_credit(const flow_credit&) : flow_credit() {
+  }
+  flow_credit& operator=(const flow_credit&) = delete;
+  ~flow_credit() { release_all(); }
+
+  /// Moves `n` (at most all) of this share into a new credit.
+  flow_credit split(int64_t n) {
+    n = std::min(n, n_);
+    n_ -= n;
+    return flow_credit{flow_, n};
+  }
+
+  int64_t size() const { return n_; }
+
+private:
+  void release_all() {
+    if (flow_ && n_ > 0)
+      flow_->give_back(n_);
+    n_ = 0;
+  }
+
+  std::shared_ptr<inbound_flow> flow_;
+  int64_t n_ = 0;
+};
 
 /// Where a listener delivers what it receives. Calls come from the
 /// transport's thread (frames) or the sending node's thread (messages); an
@@ -42,8 +145,9 @@ class inbound_sink {
 public:
   virtual ~inbound_sink();
 
-  /// Raw messages read from a ZeroMQ listening socket.
-  virtual void frames(inbound_batch&& batch) = 0;
+  /// Raw messages read from a ZeroMQ listening socket, with their share of
+  /// the listener's flow (see inbound_flow).
+  virtual void frames(inbound_batch&& batch, flow_credit credit) = 0;
 
   /// Typed messages from the node named `from` over a direct link. They were
   /// made by a node's protocol, so they need no decoding; `in_flight` is
@@ -60,11 +164,17 @@ struct link_counters {
   std::atomic<uint64_t> tx{0};         ///< Messages handed to the wire.
   std::atomic<uint64_t> dropped{0};    ///< Dropped: queue full or too old.
   std::atomic<uint64_t> queued{0};     ///< Waiting for the wire right now.
+  /// Of `dropped`, the forwarded copies (message::forwarded): the node took
+  /// them out of its `forwarded` count.
+  std::atomic<uint64_t> dropped_forwarded{0};
   /// Messages the link took, by quilt::command.
   std::array<std::atomic<uint64_t>, command_count> tx_by_command{};
 
   /// Counts the first `taken` messages of `batch` under their commands.
   void count_taken(const message_batch& batch, size_t taken);
+
+  /// Counts messages `from`..`to` of `batch` as dropped.
+  void count_dropped(const message_batch& batch, size_t from, size_t to);
 };
 
 using link_counters_ptr = std::shared_ptr<const link_counters>;
@@ -77,12 +187,30 @@ struct dial_options {
   /// a peer that comes back is not flooded with stale heartbeats.
   uint32_t max_queue_age_ms = 5000;
   uint64_t max_message_bytes = 65536;
+  /// CURVE client keys (Z85); all empty for a plain link.
+  std::string curve_public_key;
+  std::string curve_secret_key;
+  std::string curve_server_key;
+};
+
+/// Counters of a listening endpoint; updated from the transport's thread.
+struct listener_counters {
+  /// Connections refused in the CURVE handshake: a client key that is not
+  /// authorized, or a client that does not speak CURVE.
+  std::atomic<uint64_t> rejected_auth{0};
 };
 
 /// Options of a listening endpoint.
 struct listen_options {
   std::string name; ///< The listening node's name (for cut links).
   uint64_t max_message_bytes = 65536;
+  /// With a secret key the endpoint is a CURVE server that admits only
+  /// `curve.authorized` client keys.
+  std::optional<curve_identity> curve;
+  std::shared_ptr<listener_counters> counters;
+  /// Messages handed to the node and not yet finished with, at most: the
+  /// transport stops reading past it (see inbound_flow).
+  int64_t inbound_limit = 4096;
 };
 
 /// A node's link to one peer's listening endpoint.

@@ -90,6 +90,9 @@ struct message {
   std::string origin;
   uint64_t id = 0;
   uint8_t ttl = 0;
+  /// Not on the wire: set on the copies a node forwards, so that a link
+  /// that later drops one can take it back out of `forwarded`.
+  bool forwarded = false;
   std::vector<std::string> args;
   /// A link_state message between nodes of one process may carry its
   /// advertisement instead of args: shared, not copied per hop. Encoding

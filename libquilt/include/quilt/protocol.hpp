@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "quilt/dedupe.hpp"
+#include "quilt/link.hpp"
 #include "quilt/message.hpp"
 #include "quilt/routing.hpp"
+#include "quilt/security.hpp"
 #include "quilt/stats.hpp"
 
 namespace quilt {
@@ -40,6 +42,9 @@ struct peer_info {
   std::optional<uint64_t> rtt_us;
   std::optional<uint64_t> last_seen_ms; ///< Age of the last message heard.
   bool configured = false;    ///< From [[peers]] or a user's connect.
+  /// The CURVE key its server_connect's connection authenticated with: the
+  /// server key to dial it with. Empty: plain, or known from [[peers]].
+  std::string public_key;
 };
 
 /// A message kept in the inbox.
@@ -68,6 +73,9 @@ struct protocol_config {
   /// Unix time minus `now` as handed to the protocol, for inbox times. Empty:
   /// read the system clock (tests that drive the protocol by hand).
   std::optional<std::chrono::microseconds> unix_offset;
+  /// Which addresses a server_connect from a remote connection may make
+  /// this node dial (SPEC §10); configured peers' addresses always may.
+  dial_policy dial = dial_policy::allow_all();
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -77,19 +85,23 @@ public:
   virtual ~protocol_callee();
 
   /// Opens an outgoing link to a peer's listen endpoint.
+  /// Opens an outgoing link to a peer's listen endpoint. `server_key` is
+  /// the peer's CURVE key as its connection showed it, or empty.
   virtual void open_link(link_id id, const std::string& address,
-                         uint16_t port) = 0;
+                         uint16_t port, const std::string& server_key) = 0;
 
   /// Closes an outgoing link; messages still queued may be dropped.
   virtual void close_link(link_id id) = 0;
 
-  /// Queues `x` for transmission on link `id`.
-  virtual void send(link_id id, const message& x) = 0;
+  /// Queues `x` for transmission on link `id`. False when the link had no
+  /// room (the owner counts that drop): the protocol counts as forwarded
+  /// only what a link took.
+  virtual bool send(link_id id, const message& x) = 0;
 
   /// Queues `x`, which the protocol no longer needs: an owner that keeps
   /// messages can take it without a copy.
-  virtual void send(link_id id, message&& x) {
-    send(id, static_cast<const message&>(x));
+  virtual bool send(link_id id, message&& x) {
+    return send(id, static_cast<const message&>(x));
   }
 
   /// A message addressed to this node (any command) was handled.
@@ -115,8 +127,11 @@ public:
   // -- inputs ---------------------------------------------------------------
 
   /// Handles a decoded, valid message. `prev_hop` is the sender's routing id
-  /// when it is a node name, else empty (a foreign client).
-  void handle(message& x, const std::string& prev_hop, time_point now);
+  /// when it is a node name, else empty (a foreign client). `via` is where
+  /// a server_connect's connection came from; null means inside this
+  /// process, which the dial policy trusts.
+  void handle(message& x, const std::string& prev_hop, time_point now,
+              const connection_info* via = nullptr);
 
   /// Handles a batch of valid messages that all came from `prev_hop`.
   void handle_batch(message_batch& batch, const std::string& prev_hop,
@@ -205,13 +220,16 @@ private:
   /// What handle() does once the sender is accounted for.
   void dispatch(message& x, const std::string& prev_hop, time_point now);
   void on_server_connect(message& x, const std::string& prev_hop,
-                         time_point now);
+                         time_point now, const connection_info* via);
+  /// The dial policy's verdict on dialling `address` for `via`.
+  bool may_dial(const std::string& address, const connection_info* via) const;
   void on_local(message& x, time_point now);
   void remove_peer(peer* p);
   void rename(peer& p, const std::string& name);
   void on_broadcast(message& x, const std::string& prev_hop, time_point now);
   void forward(message& x, time_point now);
-  void reply_error(const message& about, std::string_view code);
+  void reply_error(const message& about, std::string_view code,
+                   std::string_view detail = {});
 
   /// Sends a locally created message to its destination; false without route.
   bool originate(message& x, time_point now);

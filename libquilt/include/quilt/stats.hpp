@@ -25,11 +25,19 @@ struct node_stats {
   uint64_t dropped_queue_full = 0;
   uint64_t dropped_overload = 0;
   uint64_t name_conflicts = 0;
+  /// Connections refused in the CURVE handshake (SPEC §10).
+  uint64_t rejected_auth = 0;
+  /// server_connects not dialled back under the dial policy (SPEC §10).
+  uint64_t rejected_dial = 0;
   /// Copies of broadcasts sent (originated or forwarded): divided by the
   /// number of broadcasts it measures the cost of broadcasting.
   uint64_t broadcast_tx = 0;
   /// Transmissions by command, indexed by quilt::command.
   std::array<uint64_t, command_count> tx_by_command{};
+  /// Not reported: forwarded copies that a link took and dropped later,
+  /// while they are being summed; taken out of `forwarded` at the end, so
+  /// that each copy counts once, as forwarded or as dropped.
+  uint64_t forwarded_dropped = 0;
 
   node_stats& operator+=(const node_stats& other);
 };
@@ -42,7 +50,8 @@ typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
   return f(x.rx, x.tx, x.forwarded, x.delivered, x.dropped_invalid,
            x.dropped_duplicate, x.dropped_loop, x.dropped_ttl,
            x.dropped_unroutable, x.dropped_queue_full, x.dropped_overload,
-           x.name_conflicts, x.broadcast_tx, x.tx_by_command);
+           x.name_conflicts, x.rejected_auth, x.rejected_dial, x.broadcast_tx,
+           x.forwarded_dropped, x.tx_by_command);
 }
 
 } // namespace quilt

@@ -23,9 +23,23 @@ namespace quilt {
 struct decoded {
   std::string prev_hop; ///< Empty for a foreign client.
   message msg;
+  connection_info_ptr via; ///< Where a server_connect's connection came from.
 };
 
 using decoded_batch = std::vector<decoded>;
+
+/// Raw messages on their way from the listener to a processor, holding
+/// their share of the listener's flow until they are done with.
+struct inbound_frames {
+  inbound_batch msgs;
+  flow_credit credit;
+};
+
+/// Validated messages on their way to the protocol actor, likewise.
+struct decoded_frames {
+  decoded_batch msgs;
+  flow_credit credit;
+};
 
 /// Typed messages from one node over a direct link (the direct transport):
 /// no frames, no decoding. `in_flight` is the sending link's count of

@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""Link security (SPEC section 10) from outside: quiltd --keygen, a mesh
+whose every link is CURVE, pyzmq clients refused or served by their key,
+the dial policy, and the configuration errors of [security]."""
+
+import os
+import random
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zmq  # noqa: E402
+from quilt_harness import (QuiltTestCase, b, context, free_port,  # noqa: E402
+                           quiltd_path, wait_until)
+
+
+def keygen(path):
+    r = subprocess.run([quiltd_path(), "--keygen", path],
+                       capture_output=True, text=True, timeout=10)
+    return r
+
+
+def read_key(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+class KeygenTest(QuiltTestCase):
+    def test_writes_a_pair_and_never_overwrites(self):
+        path = os.path.join(self.workdir, "alpha.key")
+        r = keygen(path)
+        self.assertEqual(r.returncode, 0, r)
+        secret, public = read_key(path), read_key(path + ".pub")
+        self.assertEqual(len(secret), 40)
+        self.assertEqual(len(public), 40)
+        self.assertNotEqual(secret, public)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        # The public key is the one libzmq derives from the secret key.
+        self.assertEqual(zmq.curve_public(secret.encode()).decode(), public)
+        # Neither file is overwritten: exit 1, both unchanged.
+        r = keygen(path)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("exists", r.stderr)
+        self.assertEqual(read_key(path), secret)
+        os.unlink(path)
+        r = keygen(path)  # PATH.pub still there
+        self.assertEqual(r.returncode, 1, r)
+        self.assertFalse(os.path.exists(path))
+        self.assertEqual(read_key(path + ".pub"), public)
+
+
+class ConfigErrorsTest(QuiltTestCase):
+    """Each bad [security] is one FILE:LINE line and exit 2."""
+
+    def run_config(self, text, name="bad.toml"):
+        path = os.path.join(self.workdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        r = subprocess.run([quiltd_path(), path], capture_output=True,
+                           text=True, timeout=10)
+        return path, r
+
+    def test_errors(self):
+        good = os.path.join(self.workdir, "good.key")
+        self.assertEqual(keygen(good).returncode, 0)
+        pub = read_key(good + ".pub")
+        with open(os.path.join(self.workdir, "bad.key"), "w") as f:
+            f.write("\n  \nnot-a-key\n")
+        with open(os.path.join(self.workdir, "authorized"), "w") as f:
+            f.write("# comment\n%s alpha\n\nshort beta\n" % pub)
+        head = '[node]\nport = %d\n' % free_port()
+        cases = [
+            (head + "[security]\ncurve = true\n",
+             r"bad\.toml:4: security\.curve = true needs "
+             r"security\.secret_key_file"),
+            (head + '[security]\ncurve = true\nsecret_key_file = "good.key"\n'
+             '[[peers]]\naddress = "127.0.0.1"\nport = 5\n',
+             r"bad\.toml:6: peers\.public_key is required"),
+            (head + '[security]\ncurve = true\nsecret_key_file = "none.key"\n',
+             r"bad\.toml:5: security\.secret_key_file: .*none\.key: cannot "
+             r"open: No such file or directory"),
+            (head + '[security]\ncurve = true\nsecret_key_file = "bad.key"\n',
+             r"^\S*bad\.key:3: not a CURVE secret key"),
+            (head + '[security]\ncurve = true\nsecret_key_file = "good.key"\n'
+             'authorized_keys = "authorized"\n',
+             r"^\S*authorized:4: not a CURVE public key: 'short'"),
+            (head + '[[peers]]\naddress = "127.0.0.1"\nport = 5\n'
+             'public_key = "abc"\n',
+             r"bad\.toml:6: peers\.public_key must be a CURVE public key"),
+            (head + '[security]\ndial_allow = ["10.0.0.0/8",\n "10.1.0.0/40"]\n',
+             r"bad\.toml:5: security\.dial_allow: '10\.1\.0\.0/40': the "
+             r"prefix length must be at most 32"),
+            (head + '[security]\ndial_allow = ["bad host!"]\n',
+             r"bad\.toml:4: security\.dial_allow: 'bad host!': not a CIDR"),
+            (head + '[security]\ncurve = "yes"\n',
+             r"bad\.toml:4: security\.curve must be true or false"),
+            (head + '[security]\ncurv = true\n',
+             r"bad\.toml:4: unknown key 'curv' in \[security\]"),
+        ]
+        for text, pattern in cases:
+            path, r = self.run_config(text)
+            self.assertEqual(r.returncode, 2, (text, r))
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, (text, r.stderr))
+            self.assertRegex(lines[0], pattern, text)
+            self.assertEqual(r.stdout, "")
+
+
+def curve_client(kind, endpoint, server_key, keys=None):
+    """A pyzmq socket that is a CURVE client of `server_key` with `keys`
+    (a fresh pair when None)."""
+    public, secret = keys or zmq.curve_keypair()
+    s = context().socket(kind)
+    s.setsockopt(zmq.LINGER, 0)
+    s.curve_serverkey = b(server_key)
+    s.curve_publickey = public
+    s.curve_secretkey = secret
+    s.connect(endpoint)
+    return s
+
+
+class CurveMeshTest(QuiltTestCase):
+    """Four nodes in a square a-b-c-d-a, every link CURVE. A pyzmq client
+    whose key is in a's authorized_keys may talk to a; any other is refused
+    in the handshake and counted."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        names = "abcd"
+        keys = {}
+        for n in names:
+            path = os.path.join(cls.class_workdir, "%s.key" % n)
+            assert keygen(path).returncode == 0
+            keys[n] = read_key(path + ".pub")
+        cls.keys = keys
+        cls.client_public, cls.client_secret = zmq.curve_keypair()
+        with open(os.path.join(cls.class_workdir, "authorized"), "w") as f:
+            f.write("# pyzmq test client\n%s the-client\n"
+                    % cls.client_public.decode())
+        ports = {n: free_port() for n in names}
+        square = {"a": "bd", "b": "c", "c": "d", "d": ""}
+        cls.n = {}
+        for n in names:
+            security = ('\n[security]\ncurve = true\nsecret_key_file = "%s.key"\n'
+                        % n)
+            if n == "a":
+                security += 'authorized_keys = "authorized"\n'
+            peers = square[n]
+            # Links are dialled both ways; a node also has to admit the
+            # keys of the peers that dial it, so each lists all neighbours'
+            # keys through [[peers]] (dialled) or authorized_keys.
+            cls.n[n] = cls.class_node(
+                n, port=ports[n], peers=[ports[p] for p in peers],
+                peer_keys=[keys[p] for p in peers], extra_toml=security)
+        # Nodes that others dial must admit their keys: b, c, d learn
+        # their dialler's key from authorized_keys written per node.
+        for n, dialers in {"b": "a", "c": "b", "d": "ac"}.items():
+            path = os.path.join(cls.class_workdir, "%s.auth" % n)
+            with open(path, "w") as f:
+                for d in dialers:
+                    f.write("%s %s\n" % (keys[d], d))
+            cls.n[n].extra_toml += 'authorized_keys = "%s.auth"\n' % n
+            cls.n[n].write_config()
+        for n in names:
+            cls.n[n].start()
+
+    def test_mesh_converges_routes_broadcasts_and_reroutes(self):
+        a, b_, c, d = (self.n[x] for x in "abcd")
+        for x in (a, b_, c, d):
+            self.assertTrue(wait_until(lambda x=x: len(x.routes()) == 3, 8),
+                            x.tail())
+        self.assertRegex(a.ping("c"), r"^pong from c")
+        text = "curve broadcast %d" % time.monotonic_ns()
+        a.command("all %s" % text, r"^sent to all \(id \d+\)$")
+        line = r"^a -> all: %s$" % re.escape(text)
+        for x in (b_, c, d):
+            self.assertIsNotNone(x.out.wait(line, 5), x.tail())
+        time.sleep(0.4)
+        for x in (b_, c, d):
+            self.assertEqual(len(re.findall(line, x.out.text, re.M)), 1)
+        # Nothing was refused inside the mesh (a also serves the refused
+        # clients of the other tests).
+        for x in (b_, c, d):
+            self.assertEqual(x.stats()["rejected_auth"], 0, x.name)
+        # b dies: a reaches c through d.
+        b_.stop(signal.SIGKILL)
+        self.addCleanup(b_.start)
+        self.assertTrue(wait_until(
+            lambda: a.routes().get("c", (None,))[0] == "d", 5), a.tail())
+        self.assertRegex(a.ping("c"), r"^pong from c")
+
+    def pump_rejections(self, node, before, timeout=5):
+        return wait_until(lambda: node.stats()["rejected_auth"] > before,
+                          timeout)
+
+    def test_plain_client_is_refused(self):
+        a = self.n["a"]
+        before = a.stats()
+        s = context().socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(a.endpoint)
+        for i in range(5):
+            s.send_multipart([b"a", b"msg", b"intruder", b(1000 + i), b"2",
+                              b"plain text"])
+        self.assertTrue(self.pump_rejections(a, before["rejected_auth"]))
+        s.close()
+        time.sleep(0.2)
+        self.assertNotIn("plain text", a.out.text)
+        # Refused before any frame was read: nothing counted as invalid.
+        self.assertEqual(a.stats()["dropped_invalid"],
+                         before["dropped_invalid"])
+
+    def test_client_with_another_key_is_refused(self):
+        a = self.n["a"]
+        before = a.stats()["rejected_auth"]
+        s = curve_client(zmq.REQ, a.endpoint, self.keys["a"])
+        s.setsockopt(zmq.RCVTIMEO, 1000)
+        s.send_multipart([b"a", b"msg", b"stranger", b"77", b"2", b"other key"])
+        with self.assertRaises(zmq.Again):
+            s.recv_multipart()
+        s.close()
+        self.assertTrue(self.pump_rejections(a, before))
+        self.assertNotIn("other key", a.out.text)
+
+    def test_client_with_wrong_server_key_gets_nothing(self):
+        # A client that expects another server cannot complete the
+        # handshake either (the node's key is the proof of who it is).
+        a = self.n["a"]
+        s = curve_client(zmq.REQ, a.endpoint, self.keys["b"],
+                         (self.client_public, self.client_secret))
+        s.setsockopt(zmq.RCVTIMEO, 1000)
+        s.send_multipart([b"a", b"msg", b"stranger", b"78", b"2", b"wrong"])
+        with self.assertRaises(zmq.Again):
+            s.recv_multipart()
+        s.close()
+        self.assertNotIn("stranger -> a: wrong", a.out.text)
+
+    def test_authorized_req_client_is_served(self):
+        a = self.n["a"]
+        s = curve_client(zmq.REQ, a.endpoint, self.keys["a"],
+                         (self.client_public, self.client_secret))
+        s.setsockopt(zmq.RCVTIMEO, 3000)
+        text = "authorized %d" % random.randrange(10 ** 9)
+        s.send_multipart([b"a", b"msg", b"client", b"79", b"2", b(text)])
+        self.assertEqual(s.recv_multipart(), [b"ack"])
+        s.close()
+        self.assertIsNotNone(a.out.wait(r"^client -> a: %s$" % text, 3))
+
+    def test_authorized_peer_is_dialled_back_with_its_key(self):
+        # A foreign CURVE peer: its ROUTER is a CURVE server with its own
+        # key pair; a must dial back with that key as the server key.
+        a = self.n["a"]
+        port = free_port()
+        router = context().socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.curve_server = True
+        router.curve_secretkey = self.client_secret
+        router.bind("tcp://127.0.0.1:%d" % port)
+        dealer = curve_client(zmq.DEALER, a.endpoint, self.keys["a"],
+                              (self.client_public, self.client_secret))
+        dealer.setsockopt(zmq.ROUTING_ID, b"py-curve")
+        try:
+            dealer.send_multipart([b"*", b"server_connect", b"py-curve",
+                                   b"5", b"1", b"127.0.0.1", b(port),
+                                   b"quilt/1"])
+            router.setsockopt(zmq.RCVTIMEO, 5000)
+            frames = router.recv_multipart()
+            self.assertEqual(frames[0], b"a")  # a's routing id: its name
+            self.assertEqual(frames[1:3], [b"py-curve", b"server_connect"])
+        finally:
+            dealer.close()
+            router.close()
+
+
+def wait_frames(sock, predicate, timeout=3):
+    """Reads `sock` until a message matches `predicate`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate(sock.recv_multipart()):
+                return True
+        except zmq.Again:
+            pass
+    return False
+
+
+class DialPolicyTest(QuiltTestCase):
+    """server_connect names an address; the node dials it only when it is
+    the connection's own address, a configured peer's, or in dial_allow.
+    Clients pick their source address with libzmq's "src;dst" syntax."""
+
+    def foreign(self, node, source, name):
+        s = context().socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.ROUTING_ID, b(name))
+        s.connect("tcp://%s:0;127.0.0.1:%d" % (source, node.port))
+        self.addCleanup(s.close)
+        return s
+
+    def server_connect(self, sock, name, address, port, mid):
+        sock.send_multipart([b"*", b"server_connect", b(name), b(mid), b"1",
+                             b(address), b(port), b"quilt/1"])
+
+    def test_policy(self):
+        listen = {}
+        peer_port = free_port()
+        # A configured peer at 127.0.0.5, which makes that address allowed.
+        a = self.node("a", extra_toml=(
+            '\n[security]\ndial_allow = ["127.0.0.8/30"]\n'
+            '\n[[peers]]\naddress = "127.0.0.5"\nport = %d\n' % peer_port))
+        # The routers the node may dial back, one per allowed case.
+        for host in ("127.0.0.3", "127.0.0.5", "127.0.0.9"):
+            r = context().socket(zmq.ROUTER)
+            r.setsockopt(zmq.LINGER, 0)
+            port = peer_port if host == "127.0.0.5" else free_port()
+            r.bind("tcp://%s:%d" % (host, port))
+            r.setsockopt(zmq.RCVTIMEO, 3000)
+            self.addCleanup(r.close)
+            listen[host] = (r, port)
+        a.start()
+        before = a.stats()
+        # Allowed: the connection's own address; a configured peer's; a
+        # dial_allow block.
+        for i, (source, host) in enumerate([("127.0.0.3", "127.0.0.3"),
+                                            ("127.0.0.4", "127.0.0.5"),
+                                            ("127.0.0.4", "127.0.0.9")]):
+            name = "ok%d" % i
+            s = self.foreign(a, source, name)
+            r, port = listen[host]
+            self.server_connect(s, name, host, port, 100 + i)
+            # Skip what else comes (a's own announcement to its peer).
+            self.assertTrue(wait_frames(
+                r, lambda f, name=name: f[:3] == [b"a", b(name),
+                                                   b"server_connect"]),
+                (source, host))
+        # Refused: 127.0.0.6 is none of those for a client at 127.0.0.4.
+        s = self.foreign(a, "127.0.0.4", "intruder")
+        self.server_connect(s, "intruder", "127.0.0.6", free_port(), 200)
+        self.assertIsNotNone(a.wait_log(r"not dialling 127\.0\.0\.6:\d+ for "
+                                        r"intruder \(connection from "
+                                        r"127\.0\.0\.4\)", 3), a.tail())
+        after = a.stats()
+        self.assertEqual(after["rejected_dial"] - before["rejected_dial"], 1)
+        self.assertNotIn("intruder", [p["name"] for p in a.peers()])
+
+    def test_rejection_error_reaches_a_routable_origin(self):
+        # p is a proper foreign peer of b; a (loopback-only default policy
+        # narrowed to nothing) refuses p's server_connect naming another
+        # address, and its `error rejected <id> dial_not_allowed` travels
+        # a -> b -> p.
+        bnode = self.node("b")
+        bnode.start()
+        a = self.node("a", peers=[bnode.port],
+                      extra_toml="\n[security]\ndial_allow = []\n")
+        a.start()
+        self.assertIsNotNone(a.wait_log(r"peer b .* is up", 5))
+        port = free_port()
+        router = context().socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.bind("tcp://127.0.0.1:%d" % port)
+        self.addCleanup(router.close)
+        to_b = context().socket(zmq.DEALER)
+        to_b.setsockopt(zmq.LINGER, 0)
+        to_b.setsockopt(zmq.ROUTING_ID, b"p")
+        to_b.connect(bnode.endpoint)
+        self.addCleanup(to_b.close)
+        self.server_connect(to_b, "p", "127.0.0.1", port, 1)
+        # Answer b's heartbeats so p stays up, until a has a route to p.
+        deadline = time.monotonic() + 8
+        got_route = False
+        router.setsockopt(zmq.RCVTIMEO, 50)
+        while time.monotonic() < deadline and not got_route:
+            try:
+                f = router.recv_multipart()
+                if f[2] == b"ping":
+                    to_b.send_multipart([f[3], b"pong", b"p", b"9", b"1", f[4]])
+            except zmq.Again:
+                pass
+            got_route = "p" in a.routes()
+        self.assertTrue(got_route, a.tail())
+        s = self.foreign(a, "127.0.0.1", "p")
+        mid = random.randrange(10 ** 9, 10 ** 10)
+        self.server_connect(s, "p", "127.0.0.7", free_port(), mid)
+        deadline = time.monotonic() + 5
+        error = None
+        while time.monotonic() < deadline and error is None:
+            try:
+                f = router.recv_multipart()
+            except zmq.Again:
+                continue
+            if f[2] == b"ping":
+                to_b.send_multipart([f[3], b"pong", b"p", b"9", b"1", f[4]])
+            elif f[2] == b"error":
+                error = f
+        self.assertIsNotNone(error, a.tail())
+        self.assertEqual(error[1], b"p")
+        self.assertEqual(error[3], b"a")
+        self.assertEqual(error[6:], [b"rejected", b(mid), b"dial_not_allowed"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
