@@ -31,8 +31,8 @@ namespace {
 std::optional<std::string> unreadable(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr)
-    return "cannot open " + path + ": "
-           + std::generic_category().message(errno);
+    return "cannot open " + path + ": " +
+           std::generic_category().message(errno);
   char byte;
   errno = 0;
   std::fread(&byte, 1, 1, file);
@@ -40,8 +40,8 @@ std::optional<std::string> unreadable(const std::string& path) {
   int read_errno = errno != 0 ? errno : EIO;
   std::fclose(file);
   if (failed) // E.g. EISDIR: fopen() opens a directory, fread() fails.
-    return "cannot read " + path + ": "
-           + std::generic_category().message(read_errno);
+    return "cannot read " + path + ": " +
+           std::generic_category().message(read_errno);
   return std::nullopt;
 }
 
@@ -118,9 +118,9 @@ int connect_within(const std::string& host, uint16_t port, Left left_ms,
     why = "cannot resolve " + host + ": " + gai_strerror(rc);
     return -1;
   }
-  int fd = ::socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK
-                                      | SOCK_CLOEXEC,
-                    res->ai_protocol);
+  int fd =
+      ::socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+               res->ai_protocol);
   int err = fd < 0 ? errno : 0;
   if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
     err = errno;
@@ -147,9 +147,10 @@ int connect_within(const std::string& host, uint16_t port, Left left_ms,
 } // namespace
 
 std::optional<tls_problem> check_tls_files(const tls_files& files) {
-  for (auto [which, path] : {std::pair{tls_file::certificate, &files.certificate},
-                             std::pair{tls_file::key, &files.key},
-                             std::pair{tls_file::cafile, &files.cafile}})
+  for (auto [which, path] :
+       {std::pair{tls_file::certificate, &files.certificate},
+        std::pair{tls_file::key, &files.key},
+        std::pair{tls_file::cafile, &files.cafile}})
     if (auto problem = unreadable(*path))
       return tls_problem{which, std::move(*problem)};
   std::unique_ptr<SSL_CTX, ctx_deleter> ctx{SSL_CTX_new(TLS_method())};
@@ -157,41 +158,40 @@ std::optional<tls_problem> check_tls_files(const tls_files& files) {
     return tls_problem{tls_file::certificate,
                        "cannot create a TLS context: " + ssl_reason()};
   // The same calls, in the same order, as caf::openssl::session.
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), files.certificate.c_str())
-      != 1)
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(),
+                                         files.certificate.c_str()) != 1)
     return tls_problem{tls_file::certificate,
-                       files.certificate + " holds no usable PEM certificate: "
-                         + ssl_reason()};
+                       files.certificate +
+                           " holds no usable PEM certificate: " + ssl_reason()};
   bool asked = false;
   SSL_CTX_set_default_passwd_cb(ctx.get(), refuse_passphrase);
   SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), &asked);
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), files.key.c_str(),
-                                  SSL_FILETYPE_PEM)
-      != 1) {
+                                  SSL_FILETYPE_PEM) != 1) {
     // OpenSSL checks the key against the certificate loaded before it.
-    bool mismatch = ERR_GET_REASON(ERR_peek_last_error())
-                    == X509_R_KEY_VALUES_MISMATCH;
+    bool mismatch =
+        ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
     auto reason = ssl_reason();
     if (asked)
-      return tls_problem{tls_file::key,
-                         files.key + " is an encrypted key; the console "
-                                     "needs it without a passphrase"};
+      return tls_problem{tls_file::key, files.key +
+                                            " is an encrypted key; the console "
+                                            "needs it without a passphrase"};
     if (mismatch)
-      return tls_problem{tls_file::key, files.key + " is not the key of "
-                                          + files.certificate};
-    return tls_problem{tls_file::key, files.key
-                                        + " holds no usable PEM private key: "
-                                        + reason};
+      return tls_problem{tls_file::key,
+                         files.key + " is not the key of " + files.certificate};
+    return tls_problem{tls_file::key,
+                       files.key +
+                           " holds no usable PEM private key: " + reason};
   }
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
-    return tls_problem{tls_file::key, files.key + " is not the key of "
-                                        + files.certificate + ": "
-                                        + ssl_reason()};
-  if (SSL_CTX_load_verify_locations(ctx.get(), files.cafile.c_str(), nullptr)
-      != 1)
-    return tls_problem{tls_file::cafile,
-                       files.cafile + " holds no usable PEM CA certificate: "
-                         + ssl_reason()};
+    return tls_problem{tls_file::key, files.key + " is not the key of " +
+                                          files.certificate + ": " +
+                                          ssl_reason()};
+  if (SSL_CTX_load_verify_locations(ctx.get(), files.cafile.c_str(), nullptr) !=
+      1)
+    return tls_problem{
+        tls_file::cafile,
+        files.cafile + " holds no usable PEM CA certificate: " + ssl_reason()};
   ERR_clear_error();
   return std::nullopt;
 }
@@ -203,8 +203,8 @@ std::variant<tls_files, std::string> pin_tls_files(const tls_files& files) {
                           std::pair{&files.cafile, &pinned.cafile}}) {
     std::FILE* in = std::fopen(from->c_str(), "rb");
     if (in == nullptr)
-      return "cannot open " + *from + ": "
-             + std::generic_category().message(errno);
+      return "cannot open " + *from + ": " +
+             std::generic_category().message(errno);
     std::string text;
     char buf[16384];
     size_t n;
@@ -214,25 +214,25 @@ std::variant<tls_files, std::string> pin_tls_files(const tls_files& files) {
     int read_errno = errno != 0 ? errno : EIO;
     std::fclose(in);
     if (failed)
-      return "cannot read " + *from + ": "
-             + std::generic_category().message(read_errno);
+      return "cannot read " + *from + ": " +
+             std::generic_category().message(read_errno);
     // Left open on purpose: CAF opens /proc/self/fd/N for each connection.
     int fd = memfd_create("quilt-tls", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
-      return "cannot copy " + *from + ": "
-             + std::generic_category().message(errno);
+      return "cannot copy " + *from + ": " +
+             std::generic_category().message(errno);
     for (size_t done = 0; done < text.size();) {
       auto k = ::write(fd, text.data() + done, text.size() - done);
       if (k < 0) {
         auto e = errno;
         ::close(fd);
-        return "cannot copy " + *from + ": "
-               + std::generic_category().message(e);
+        return "cannot copy " + *from + ": " +
+               std::generic_category().message(e);
       }
       done += static_cast<size_t>(k);
     }
-    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
-                             | F_SEAL_SEAL);
+    fcntl(fd, F_ADD_SEALS,
+          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
     *to = "/proc/self/fd/" + std::to_string(fd);
   }
   return pinned;
@@ -253,21 +253,17 @@ std::string diagnose_tls_handshake(const std::string& host, uint16_t port,
     return why;
   // The client side of caf::openssl::session, with authentication.
   std::unique_ptr<SSL_CTX, ctx_deleter> ctx{SSL_CTX_new(TLS_method())};
-  if (!ctx
-      || SSL_CTX_use_certificate_chain_file(ctx.get(),
-                                            files.certificate.c_str())
-           != 1
-      || SSL_CTX_use_PrivateKey_file(ctx.get(), files.key.c_str(),
-                                     SSL_FILETYPE_PEM)
-           != 1
-      || SSL_CTX_load_verify_locations(ctx.get(), files.cafile.c_str(),
-                                       nullptr)
-           != 1
-      || SSL_CTX_set_cipher_list(ctx.get(), "HIGH:!aNULL:!MD5") != 1)
+  if (!ctx ||
+      SSL_CTX_use_certificate_chain_file(ctx.get(),
+                                         files.certificate.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx.get(), files.key.c_str(),
+                                  SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_load_verify_locations(ctx.get(), files.cafile.c_str(), nullptr) !=
+          1 ||
+      SSL_CTX_set_cipher_list(ctx.get(), "HIGH:!aNULL:!MD5") != 1)
     return "cannot set up TLS: " + ssl_reason();
-  SSL_CTX_set_verify(ctx.get(),
-                     SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                     nullptr);
+  SSL_CTX_set_verify(
+      ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   std::unique_ptr<SSL, ssl_deleter> ssl{SSL_new(ctx.get())};
   if (!ssl || SSL_set_fd(ssl.get(), fd.fd) != 1)
     return "cannot set up TLS: " + ssl_reason();
@@ -291,14 +287,14 @@ std::string diagnose_tls_handshake(const std::string& host, uint16_t port,
     if (timed_out) {
       ERR_clear_error();
       return handshake_done ? std::string{}
-                            : "no TLS handshake within "
-                                + std::to_string(timeout_ms) + " ms";
+                            : "no TLS handshake within " +
+                                  std::to_string(timeout_ms) + " ms";
     }
     auto verdict = SSL_get_verify_result(ssl.get());
     if (!handshake_done && verdict != X509_V_OK) {
       ERR_clear_error();
-      return "the node's certificate does not verify against "
-             + files.cafile + ": " + X509_verify_cert_error_string(verdict);
+      return "the node's certificate does not verify against " + files.cafile +
+             ": " + X509_verify_cert_error_string(verdict);
     }
     auto code = ERR_peek_last_error();
     if (code == 0)
@@ -309,10 +305,10 @@ std::string diagnose_tls_handshake(const std::string& host, uint16_t port,
     auto reason = ssl_reason();
     // An alert the node sent: reason codes from SSL_AD_REASON_OFFSET on
     // are alerts received, e.g. "tlsv1 alert unknown ca".
-    if (ERR_GET_LIB(code) == ERR_LIB_SSL
-        && ERR_GET_REASON(code) >= SSL_AD_REASON_OFFSET)
-      return "the node refused this certificate (" + files.certificate
-             + "): " + reason;
+    if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
+        ERR_GET_REASON(code) >= SSL_AD_REASON_OFFSET)
+      return "the node refused this certificate (" + files.certificate +
+             "): " + reason;
     return "the TLS handshake failed (is it a TLS console?): " + reason;
   };
   for (;;) {

@@ -13,7 +13,7 @@ namespace quilt {
 struct tls_files {
   std::string certificate; ///< This side's certificate (chain), PEM.
   std::string key;         ///< Its private key, PEM, not encrypted.
-  std::string cafile;      ///< The CA certificates the other side must chain to.
+  std::string cafile; ///< The CA certificates the other side must chain to.
 };
 
 /// Which of the tls_files a problem is about.
