@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config libcaf-dev cppzmq-dev libzmq3-dev
           libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev
-          python3 python3-zmq)
+          libssl-dev openssl python3 python3-zmq)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -171,6 +171,130 @@ TEST_CASE("console.port defaults to port + 1000 when that is a port") {
             .console_port == 6501);
 }
 
+// -- console TLS (SPEC §10) ----------------------------------------------------
+
+namespace {
+
+const std::string tls_dir = QUILT_TEST_DATA "/tls/";
+
+/// A config at `config_path` (never read: parse_node_config takes the text)
+/// whose [console] names the TLS files as given, on lines 4, 5 and 6.
+std::variant<node_config, config_error>
+tls_config(const std::string& config_path, const std::string& certificate,
+           const std::string& key, const std::string& cafile) {
+  auto text = "[node]\nport = 5501\n[console]\ntls_certificate = \""
+              + certificate + "\"\ntls_key = \"" + key + "\"\ntls_cafile = \""
+              + cafile + "\"\n";
+  return parse_node_config(text, config_path, {});
+}
+
+} // namespace
+
+TEST_CASE("console TLS files are resolved beside the config file") {
+  SECTION("relative paths") {
+    auto cfg = expect_config(
+      tls_config(tls_dir + "node.toml", "node.pem", "node.key", "ca.pem"));
+    CHECK(cfg.console_tls());
+    CHECK(cfg.console_tls_certificate == tls_dir + "node.pem");
+    CHECK(cfg.console_tls_key == tls_dir + "node.key");
+    CHECK(cfg.console_tls_cafile == tls_dir + "ca.pem");
+  }
+  SECTION("relative to a config file named without a folder") {
+    // The path as given is relative to the working directory, and so are
+    // files beside it.
+    auto e = expect_error(tls_config("cfg.toml", "node.pem", "node.key",
+                                     "ca.pem"));
+    CHECK(e == "cfg.toml:4: console.tls_certificate: cannot open node.pem: "
+               "No such file or directory");
+  }
+  SECTION("absolute paths are kept") {
+    auto cfg = expect_config(tls_config("/nowhere/cfg.toml",
+                                        tls_dir + "node.pem",
+                                        tls_dir + "node.key",
+                                        tls_dir + "ca.pem"));
+    CHECK(cfg.console_tls_key == tls_dir + "node.key");
+  }
+  SECTION("without the keys there is no TLS") {
+    auto cfg = parse_ok("[node]\nport = 5501\n[console]\nport = 7000\n");
+    CHECK_FALSE(cfg.console_tls());
+    CHECK(cfg.console_tls_cafile.empty());
+  }
+}
+
+TEST_CASE("console TLS needs all three files") {
+  CHECK(parse_error("[node]\nport = 5501\n[console]\ntls_key = \"k.pem\"\n")
+        == "cfg.toml:4: console.tls_certificate, console.tls_key and "
+           "console.tls_cafile go together: console.tls_certificate and "
+           "console.tls_cafile are missing");
+  // The first of the keys present is the line named.
+  CHECK(parse_error("[node]\nport = 5501\n[console]\ntls_cafile = \"c.pem\"\n"
+                    "tls_certificate = \"n.pem\"\n")
+        == "cfg.toml:4: console.tls_certificate, console.tls_key and "
+           "console.tls_cafile go together: console.tls_key is missing");
+  // An earlier mistake is still the one reported.
+  CHECK(parse_error("[node]\nport = 0\n[console]\ntls_key = \"k.pem\"\n")
+        == "cfg.toml:2: node.port must be 1..65535, got 0");
+}
+
+TEST_CASE("console TLS values are checked like every other key") {
+  CHECK(parse_error("[node]\nport = 5501\n[console]\ntls_key = 1\n"
+                    "tls_certificate = \"n\"\ntls_cafile = \"c\"\n")
+        == "cfg.toml:4: console.tls_key must be a string, got integer");
+  CHECK(parse_error("[node]\nport = 5501\n[console]\ntls_key = \"\"\n"
+                    "tls_certificate = \"n\"\ntls_cafile = \"c\"\n")
+        == "cfg.toml:4: console.tls_key must not be empty");
+  CHECK(parse_error("[node]\nport = 5501\ntls_cafile = \"c\"\n")
+        == "cfg.toml:3: unknown key 'tls_cafile' in [node] (it belongs in "
+           "[console])");
+}
+
+TEST_CASE("console TLS files that are missing, unreadable or wrong") {
+  using Catch::Matchers::StartsWith;
+  auto config = tls_dir + "node.toml";
+  SECTION("a missing file names its key's line") {
+    CHECK(expect_error(tls_config(config, "node.pem", "nope.key", "ca.pem"))
+          == config + ":5: console.tls_key: cannot open " + tls_dir
+               + "nope.key: No such file or directory");
+  }
+  SECTION("a directory") {
+    CHECK(expect_error(tls_config(config, "node.pem", "node.key", "."))
+          == config + ":6: console.tls_cafile: cannot read " + tls_dir
+               + ".: Is a directory");
+  }
+  SECTION("a certificate that is not PEM") {
+    CHECK_THAT(expect_error(
+                 tls_config(config, "node.key", "node.key", "ca.pem")),
+               StartsWith(config + ":4: console.tls_certificate: " + tls_dir
+                          + "node.key holds no usable PEM certificate: "));
+  }
+  SECTION("a key that is not PEM") {
+    CHECK_THAT(expect_error(
+                 tls_config(config, "node.pem", "node.pem", "ca.pem")),
+               StartsWith(config + ":5: console.tls_key: " + tls_dir
+                          + "node.pem holds no usable PEM private key: "));
+  }
+  SECTION("a key of another certificate") {
+    CHECK_THAT(expect_error(
+                 tls_config(config, "node.pem", "other.key", "ca.pem")),
+               StartsWith(config + ":5: console.tls_key: " + tls_dir
+                          + "other.key is not the key of " + tls_dir
+                          + "node.pem"));
+  }
+  SECTION("an encrypted key") {
+    CHECK(expect_error(
+            tls_config(config, "node.pem", "encrypted.key", "ca.pem"))
+          == config + ":5: console.tls_key: " + tls_dir
+               + "encrypted.key is an encrypted key; the console needs it "
+                 "without a passphrase");
+  }
+  SECTION("a CA file without a certificate") {
+    CHECK_THAT(expect_error(
+                 tls_config(config, "node.pem", "node.key", "node.key")),
+               StartsWith(config + ":6: console.tls_cafile: " + tls_dir
+                          + "node.key holds no usable PEM CA certificate: "));
+  }
+}
+
 // -- overrides ----------------------------------------------------------------
 
 TEST_CASE("override --port applies before the derived name and console port") {

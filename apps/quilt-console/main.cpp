@@ -13,11 +13,13 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "commands.hpp"
 #include "quilt/codec.hpp"
 #include "quilt/error.hpp"
 #include "quilt/node.hpp"
+#include "quilt/tls.hpp"
 
 namespace {
 
@@ -28,11 +30,15 @@ struct options {
   uint16_t port = 6501;
   std::string node;
   bool json = false;
+  quilt::tls_files tls; ///< All three set, or none: plain CAF.
   std::vector<std::string> command;
+
+  bool use_tls() const { return !tls.certificate.empty(); }
 };
 
 const char* usage_line = "usage: quilt-console [--host H] [--port P] "
-                         "[--node NAME] [--json] [COMMAND ARGS...]";
+                         "[--node NAME] [--json] [--tls-certificate F "
+                         "--tls-key F --tls-cafile F] [COMMAND ARGS...]";
 
 /// Prints an outcome: exactly one JSON document on stdout with --json.
 int emit(const options& opts, const outcome& o) {
@@ -84,11 +90,41 @@ bool parse_args(int argc, char** argv, options& opts, outcome& err) {
         err = failure(usage, "usage", "--node needs a node name");
         return false;
       }
+    } else if (arg == "--tls-certificate" || arg == "--tls-key"
+               || arg == "--tls-cafile") {
+      auto& file = arg == "--tls-certificate" ? opts.tls.certificate
+                   : arg == "--tls-key"       ? opts.tls.key
+                                              : opts.tls.cafile;
+      if (!value(file) || file.empty()) {
+        err = failure(usage, "usage", arg + " needs a file");
+        return false;
+      }
     } else if (arg.size() > 1 && arg[0] == '-') {
       err = failure(usage, "usage", "unknown option " + arg);
       return false;
     } else {
       opts.command.push_back(arg);
+    }
+  }
+  int tls_given = !opts.tls.certificate.empty() + !opts.tls.key.empty()
+                  + !opts.tls.cafile.empty();
+  if (tls_given != 0 && tls_given != 3) {
+    err = failure(usage, "usage",
+                  "--tls-certificate, --tls-key and --tls-cafile go "
+                  "together");
+    return false;
+  }
+  if (tls_given == 3) {
+    // CAF's OpenSSL module loads these at each connection and raises on its
+    // multiplexer thread (ending the process) when one fails to load.
+    if (auto problem = quilt::check_tls_files(opts.tls)) {
+      const char* flag = problem->file == quilt::tls_file::certificate
+                           ? "--tls-certificate"
+                         : problem->file == quilt::tls_file::key
+                           ? "--tls-key"
+                           : "--tls-cafile";
+      err = failure(usage, "usage", std::string{flag} + ": " + problem->text);
+      return false;
     }
   }
   return true;
@@ -104,7 +140,9 @@ std::optional<quilt::node_actor> connect(caf::actor_system& sys,
   auto where = opts.host + ":" + std::to_string(opts.port);
   using result_t = caf::expected<quilt::node_actor>;
   auto task = std::make_shared<std::packaged_task<result_t()>>(
-    [&sys, host = opts.host, port = opts.port] {
+    [&sys, host = opts.host, port = opts.port, tls = opts.use_tls()] {
+      if (tls)
+        return caf::openssl::remote_actor<quilt::node_actor>(sys, host, port);
       return sys.middleman().remote_actor<quilt::node_actor>(host, port);
     });
   auto result = task->get_future();
@@ -117,9 +155,21 @@ std::optional<quilt::node_actor> connect(caf::actor_system& sys,
   }
   auto handle = result.get();
   if (!handle) {
+    auto reason = sys.render(handle.error());
+    if (opts.use_tls()) {
+      // CAF only says that the connection closed; a handshake of our own
+      // says whose certificate was refused.
+      auto why = quilt::diagnose_tls_handshake(opts.host, opts.port, opts.tls,
+                                               1000);
+      if (!why.empty())
+        reason = why;
+      where += " over TLS";
+    } else if (handle.error() == caf::sec::disconnect_during_handshake) {
+      reason = "the connection closed during the handshake (a TLS console "
+               "needs --tls-certificate, --tls-key and --tls-cafile)";
+    }
     err = failure(unreachable, "unreachable",
-                  "cannot reach a Quilt console at " + where + ": "
-                    + sys.render(handle.error()));
+                  "cannot reach a Quilt console at " + where + ": " + reason);
     return std::nullopt;
   }
   return *handle;
@@ -137,6 +187,7 @@ std::vector<std::string> split(const std::string& line) {
 int interactive(caf::actor_system& sys, const options& opts,
                 const quilt::node_actor& top, const quilt::node_actor& node) {
   std::cout << "quilt-console connected to " << opts.host << ':' << opts.port
+            << (opts.use_tls() ? " over TLS" : "")
             << (opts.node.empty() ? "" : " node " + opts.node)
             << " -- help for commands, quit to leave" << std::endl;
   caf::scoped_actor self{sys};
@@ -188,6 +239,14 @@ int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   quilt::configure_actor_system(cfg);
   cfg.load<caf::io::middleman>();
+  if (opts.use_tls()) {
+    // A certificate makes CAF's OpenSSL module verify the node's certificate
+    // against the CA file too (it does not check the host name).
+    cfg.openssl_certificate = opts.tls.certificate;
+    cfg.openssl_key = opts.tls.key;
+    cfg.openssl_cafile = opts.tls.cafile;
+    cfg.load<caf::openssl::manager>();
+  }
   caf::actor_system sys{cfg};
 
   auto top = connect(sys, opts, std::chrono::seconds(4), err);

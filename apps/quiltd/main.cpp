@@ -13,6 +13,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "line_interface.hpp"
 #include "quilt/config.hpp"
@@ -20,6 +21,7 @@
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
 #include "quilt/security.hpp"
+#include "quilt/tls.hpp"
 #include "quilt/zmq_transport.hpp"
 
 namespace {
@@ -189,6 +191,32 @@ int main(int argc, char** argv) {
   caf::actor_system_config sys_cfg;
   quilt::configure_actor_system(sys_cfg);
   sys_cfg.load<caf::io::middleman>();
+  bool tls = cfg.console_port != 0 && cfg.console_tls();
+  if (tls) {
+    // With a certificate configured, CAF's OpenSSL module requires one from
+    // every client too (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+    // verified against the CA file, and offers no anonymous ciphers. It
+    // loads the files again for each connection, so it gets copies that
+    // cannot change, checked once more in case the originals did since the
+    // config check. The module goes after the middleman, which it needs.
+    auto pinned = quilt::pin_tls_files({cfg.console_tls_certificate,
+                                        cfg.console_tls_key,
+                                        cfg.console_tls_cafile});
+    if (auto* files = std::get_if<quilt::tls_files>(&pinned)) {
+      if (auto problem = quilt::check_tls_files(*files))
+        pinned = problem->text;
+    }
+    if (auto* why = std::get_if<std::string>(&pinned)) {
+      std::cerr << "quiltd: cannot load the console's TLS files: " << *why
+                << '\n';
+      return exit_runtime;
+    }
+    const auto& files = std::get<quilt::tls_files>(pinned);
+    sys_cfg.openssl_certificate = files.certificate;
+    sys_cfg.openssl_key = files.key;
+    sys_cfg.openssl_cafile = files.cafile;
+    sys_cfg.load<caf::openssl::manager>();
+  }
   caf::actor_system sys{sys_cfg};
   auto net = std::make_shared<quilt::zmq_transport>(
     quilt::zmq_transport::scheme::tcp);
@@ -200,15 +228,18 @@ int main(int argc, char** argv) {
   auto node = std::get<quilt::node_actor>(started);
 
   if (cfg.console_port != 0) {
-    if (!is_loopback(cfg.console_host))
+    if (!tls && !is_loopback(cfg.console_host))
       QUILT_WARN(cfg.name, "console on " << cfg.console_host << ':'
                                          << cfg.console_port
                                          << " is not loopback and has no TLS: "
                                             "whoever reaches it can drive "
                                             "this node");
     // Called from main, not a scheduler thread: publishing may block.
-    auto published = sys.middleman().publish(node, cfg.console_port,
-                                             cfg.console_host.c_str(), true);
+    auto published =
+      tls ? caf::openssl::publish(node, cfg.console_port,
+                                  cfg.console_host.c_str(), true)
+          : sys.middleman().publish(node, cfg.console_port,
+                                    cfg.console_host.c_str(), true);
     if (!published) {
       std::cerr << "quiltd: cannot open console on " << cfg.console_host << ':'
                 << cfg.console_port << ": " << sys.render(published.error())
@@ -220,7 +251,10 @@ int main(int argc, char** argv) {
       return exit_runtime;
     }
     QUILT_INFO(cfg.name, "console on " << cfg.console_host << ':'
-                                       << *published);
+                                       << *published
+                                       << (tls ? " (TLS, client certificates "
+                                                 "required)"
+                                               : ""));
   }
 
   std::atomic<bool> stop{false};

@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <iterator>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -24,6 +25,7 @@
 #include "quilt/config_keys.hpp"
 #include "quilt/name.hpp"
 #include "quilt/security.hpp"
+#include "quilt/tls.hpp"
 
 namespace quilt {
 
@@ -104,6 +106,12 @@ const key_spec specs[] = {
    &store_text<&node_config::console_host>, {}},
   {"console", "port", vk::integer, 0, 65535, false,
    &store_int<&node_config::console_port>, {}},
+  {"console", "tls_certificate", vk::text, 0, 0, false,
+   &store_text<&node_config::console_tls_certificate>, {}},
+  {"console", "tls_key", vk::text, 0, 0, false,
+   &store_text<&node_config::console_tls_key>, {}},
+  {"console", "tls_cafile", vk::text, 0, 0, false,
+   &store_text<&node_config::console_tls_cafile>, {}},
   {"timing", "heartbeat_ms", vk::integer, 10, 60000, true,
    &store_int<&node_config::heartbeat_ms>, {}},
   {"timing", "dead_after_ms", vk::integer, 1, 600000, true,
@@ -359,6 +367,67 @@ check_overrides(const config_overrides& in) {
   return result;
 }
 
+/// `file` as named in the config file at `config_path`: relative to that
+/// file's folder unless absolute.
+std::string resolve_beside(const std::string& config_path,
+                           const std::string& file) {
+  auto slash = config_path.rfind('/');
+  if (file.front() == '/' || slash == std::string::npos)
+    return file;
+  return cat(std::string_view{config_path}.substr(0, slash + 1), file);
+}
+
+/// [console]'s TLS files (SPEC §10): all three or none; each is resolved
+/// beside the config file and must load as CAF's OpenSSL module loads it.
+void check_console_tls(node_config& cfg, const key_lines& lines,
+                       const std::string& path, problems& out) {
+  struct tls_key {
+    std::string_view key;
+    std::string* value;
+  };
+  // In the order of quilt::tls_file, which indexes it below.
+  const tls_key keys[] = {
+    {"console.tls_certificate", &cfg.console_tls_certificate},
+    {"console.tls_key", &cfg.console_tls_key},
+    {"console.tls_cafile", &cfg.console_tls_cafile},
+  };
+  std::vector<std::string_view> missing;
+  uint32_t first_line = 0;
+  bool all_valid = true;
+  for (const auto& k : keys) {
+    auto at = lines.find(k.key);
+    if (at == lines.end()) {
+      missing.push_back(k.key);
+      continue;
+    }
+    if (first_line == 0 || at->second < first_line)
+      first_line = at->second;
+    all_valid = all_valid && !k.value->empty();
+  }
+  if (missing.size() == std::size(keys))
+    return;
+  if (!missing.empty()) {
+    auto names = missing.size() == 1
+                   ? cat(missing[0], " is")
+                   : cat(missing[0], " and ", missing[1], " are");
+    out.add(first_line, cat("console.tls_certificate, console.tls_key and "
+                            "console.tls_cafile go together: ",
+                            names, " missing"));
+    return;
+  }
+  if (!all_valid) // the bad value is reported already
+    return;
+  for (const auto& k : keys)
+    *k.value = resolve_beside(path, *k.value);
+  auto problem = check_tls_files({cfg.console_tls_certificate,
+                                  cfg.console_tls_key,
+                                  cfg.console_tls_cafile});
+  if (!problem)
+    return;
+  const auto& key = keys[static_cast<size_t>(problem->file)].key;
+  out.add(lines.find(key)->second, cat(key, ": ", problem->text));
+}
+
 /// ZeroMQ's and the OS's "every interface" bind addresses.
 bool is_wildcard(const std::string& host) {
   return host == "0.0.0.0" || host == "*";
@@ -401,6 +470,7 @@ load(std::string_view toml_text, const std::string& path,
                         belongs_hint(name)));
     }
   }
+  check_console_tls(cfg, lines, path, out);
   if (!out.empty())
     return out.error(path);
   // --port stands in for the file's port, so one file can serve several

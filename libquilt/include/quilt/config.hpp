@@ -44,6 +44,11 @@ struct node_config {
   std::vector<peer_config> peers;
   std::string console_host = "127.0.0.1";
   uint16_t console_port = 0;         ///< Default port + 1000 or 0; 0 = off.
+  /// Console TLS (SPEC §10): PEM paths, resolved against the config file's
+  /// folder; the three are all set or all empty.
+  std::string console_tls_certificate;
+  std::string console_tls_key;
+  std::string console_tls_cafile;
   uint32_t heartbeat_ms = 1000;      ///< 10..60000.
   uint32_t dead_after_ms = 5000;     ///< > heartbeat_ms, <= 600000.
   uint32_t default_ttl = 32;         ///< 1..255.
@@ -57,6 +62,9 @@ struct node_config {
 
   /// The endpoint the ROUTER binds, "tcp://HOST:PORT" unless overridden.
   std::string listen_endpoint() const;
+
+  /// Whether the console is published over TLS only.
+  bool console_tls() const { return !console_tls_certificate.empty(); }
 };
 
 /// Command-line values that take precedence over the file. They apply before

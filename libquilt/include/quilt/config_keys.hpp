@@ -50,7 +50,7 @@ using key_lines = std::map<std::string, uint32_t, std::less<>>;
 /// Which keys a table accepts.
 enum class key_set {
   node,     ///< [node]: name, host, port, advertise, processors.
-  console,  ///< [console]: host, port.
+  console,  ///< [console]: host, port, tls_certificate, tls_key, tls_cafile.
   timing,   ///< [timing]: heartbeat_ms, dead_after_ms.
   limits,   ///< [limits]: default_ttl, max_message_bytes, queue_limit.
   log,      ///< [log]: level.
