@@ -215,7 +215,7 @@ struct mesh {
     c.dead_after_ms = dead_after_ms;
     c.level = log_level::warning;
     for (auto& p : peers)
-      c.peers.push_back(peer_config{address_of(p), port_of(p)});
+      c.peers.push_back(peer_config{address_of(p), port_of(p), {}});
     configs[name] = c;
   }
 
