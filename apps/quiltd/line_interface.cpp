@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <string>
 
@@ -19,16 +20,16 @@ namespace {
 
 constexpr auto request_timeout = std::chrono::seconds(5);
 
-void print_help() {
-  std::cout << "commands:\n"
-               "  /connect ADDRESS PORT   link to a node\n"
-               "  /ping NAME              ping a node (or all)\n"
-               "  /peers                  list peers\n"
-               "  /routes                 list routes\n"
-               "  /traceroute NAME        list the hops to a node\n"
-               "  /stats                  show counters\n"
-               "  /quit                   shut down\n"
-               "  DEST TEXT               send TEXT to node DEST (or all)\n";
+void print_help(std::ostream& out) {
+  out << "commands:\n"
+         "  /connect ADDRESS PORT   link to a node\n"
+         "  /ping NAME              ping a node (or all)\n"
+         "  /peers                  list peers\n"
+         "  /routes                 list routes\n"
+         "  /traceroute NAME        list the hops to a node\n"
+         "  /stats                  show counters\n"
+         "  /quit                   shut down\n"
+         "  DEST TEXT               send TEXT to node DEST (or all)\n";
 }
 
 std::string fmt_ms(uint64_t us) {
@@ -51,121 +52,130 @@ bool read_line(std::string& line, const std::atomic<bool>& stop) {
   return false;
 }
 
-void do_ping(caf::scoped_actor& self, const node_actor& node,
+void do_ping(std::ostream& out, caf::scoped_actor& self, const node_actor& node,
              const node_config& cfg, const std::string& target) {
   self->request(node, request_timeout, ping_atom::value, target,
                 static_cast<uint8_t>(cfg.default_ttl), uint32_t{2000})
-    .receive(
-      [&](const ping_result& r) {
-        if (r.replied)
-          std::cout << "pong from " << r.from << " in " << fmt_ms(r.rtt_us)
-                    << std::endl;
-        else if (r.from.empty())
-          std::cout << "no pong from " << target << ": " << r.error
-                    << std::endl;
-        else
-          std::cout << "no pong from " << target << ": " << r.error
-                    << " at " << r.from << std::endl;
-      },
-      [&](const caf::error& err) {
-        std::cout << "ping failed: " << self->system().render(err) << std::endl;
-      });
+      .receive(
+          [&](const ping_result& r) {
+            if (r.replied)
+              out << "pong from " << r.from << " in " << fmt_ms(r.rtt_us)
+                  << std::endl;
+            else if (r.from.empty())
+              out << "no pong from " << target << ": " << r.error << std::endl;
+            else
+              out << "no pong from " << target << ": " << r.error << " at "
+                  << r.from << std::endl;
+          },
+          [&](const caf::error& err) {
+            out << "ping failed: " << self->system().render(err) << std::endl;
+          });
 }
 
-void do_peers(caf::scoped_actor& self, const node_actor& node) {
+void do_peers(std::ostream& out, caf::scoped_actor& self,
+              const node_actor& node) {
   self->request(node, request_timeout, peers_atom::value)
-    .receive(
-      [&](const std::vector<peer_info>& peers) {
-        if (peers.empty()) {
-          std::cout << "no peers" << std::endl;
-          return;
-        }
-        std::cout << std::left << std::setw(20) << "NAME" << std::setw(22)
-                  << "ADDRESS" << std::setw(12) << "STATE" << std::setw(12)
-                  << "RTT" << "LAST SEEN\n";
-        for (auto& p : peers) {
-          auto addr = p.address.empty()
-                        ? std::string{"-"}
-                        : p.address + ":"
-                            + (p.port ? std::to_string(p.port) : "?");
-          std::cout << std::left << std::setw(20)
-                    << (p.name.empty() ? "?" : p.name) << std::setw(22) << addr
-                    << std::setw(12) << to_string(p.state) << std::setw(12)
-                    << (p.rtt_us ? fmt_ms(*p.rtt_us) : "-")
-                    << (p.last_seen_ms
+      .receive(
+          [&](const std::vector<peer_info>& peers) {
+            if (peers.empty()) {
+              out << "no peers" << std::endl;
+              return;
+            }
+            out << std::left << std::setw(20) << "NAME" << std::setw(22)
+                << "ADDRESS" << std::setw(12) << "STATE" << std::setw(12)
+                << "RTT"
+                << "LAST SEEN\n";
+            for (auto& p : peers) {
+              auto addr = p.address.empty()
+                              ? std::string{"-"}
+                              : p.address + ":" +
+                                    (p.port ? std::to_string(p.port) : "?");
+              out << std::left << std::setw(20)
+                  << (p.name.empty() ? "?" : p.name) << std::setw(22) << addr
+                  << std::setw(12) << to_string(p.state) << std::setw(12)
+                  << (p.rtt_us ? fmt_ms(*p.rtt_us) : "-")
+                  << (p.last_seen_ms
                           ? std::to_string(*p.last_seen_ms) + " ms ago"
                           : "never")
-                    << '\n';
-        }
-        std::cout << std::flush;
-      },
-      [&](const caf::error& err) {
-        std::cout << "peers failed: " << self->system().render(err)
-                  << std::endl;
-      });
+                  << '\n';
+            }
+            out << std::flush;
+          },
+          [&](const caf::error& err) {
+            out << "peers failed: " << self->system().render(err) << std::endl;
+          });
 }
 
-void do_routes(caf::scoped_actor& self, const node_actor& node) {
+void do_routes(std::ostream& out, caf::scoped_actor& self,
+               const node_actor& node) {
   self->request(node, request_timeout, routes_atom::value)
-    .receive(
-      [&](const std::vector<route_entry>& routes) {
-        if (routes.empty()) {
-          std::cout << "no routes" << std::endl;
-          return;
-        }
-        std::cout << std::left << std::setw(20) << "DESTINATION"
-                  << std::setw(20) << "NEXT HOP" << "HOPS\n";
-        for (auto& r : routes)
-          std::cout << std::left << std::setw(20) << r.destination
-                    << std::setw(20) << r.next_hop << r.hops << '\n';
-        std::cout << std::flush;
-      },
-      [&](const caf::error& err) {
-        std::cout << "routes failed: " << self->system().render(err)
-                  << std::endl;
-      });
+      .receive(
+          [&](const std::vector<route_entry>& routes) {
+            if (routes.empty()) {
+              out << "no routes" << std::endl;
+              return;
+            }
+            out << std::left << std::setw(20) << "DESTINATION" << std::setw(20)
+                << "NEXT HOP"
+                << "HOPS\n";
+            for (auto& r : routes)
+              out << std::left << std::setw(20) << r.destination
+                  << std::setw(20) << r.next_hop << r.hops << '\n';
+            out << std::flush;
+          },
+          [&](const caf::error& err) {
+            out << "routes failed: " << self->system().render(err) << std::endl;
+          });
 }
 
-void do_traceroute(caf::scoped_actor& self, const node_actor& node,
-                   const node_config& cfg, const std::string& target) {
-  auto r = traceroute(self, node, target,
-                      static_cast<uint8_t>(cfg.default_ttl));
-  std::cout << "traceroute to " << target << '\n';
+void do_traceroute(std::ostream& out, caf::scoped_actor& self,
+                   const node_actor& node, const node_config& cfg,
+                   const std::string& target) {
+  auto r =
+      traceroute(self, node, target, static_cast<uint8_t>(cfg.default_ttl));
+  out << "traceroute to " << target << '\n';
   if (r.hops.empty())
-    std::cout << "no route to " << target << '\n';
+    out << "no route to " << target << '\n';
   for (auto& h : r.hops)
-    std::cout << std::right << std::setw(3) << h.hop << "  " << std::left
-              << std::setw(20) << (h.node ? *h.node : "*")
-              << (h.rtt_us ? fmt_ms(*h.rtt_us) : "") << '\n';
-  std::cout << (r.reached ? "reached " : "did not reach ") << target
-            << std::endl;
+    out << std::right << std::setw(3) << h.hop << "  " << std::left
+        << std::setw(20) << (h.node ? *h.node : "*")
+        << (h.rtt_us ? fmt_ms(*h.rtt_us) : "") << '\n';
+  out << (r.reached ? "reached " : "did not reach ") << target << std::endl;
 }
 
-void do_stats(caf::scoped_actor& self, const node_actor& node) {
+void do_stats(std::ostream& out, caf::scoped_actor& self,
+              const node_actor& node) {
   self->request(node, request_timeout, stats_atom::value)
-    .receive(
-      [&](const node_stats& s) {
-        auto rows = stats_fields(s);
+      .receive(
+          [&](const node_stats& s) {
+            auto rows = stats_fields(s);
 
-        rows.emplace_back("broadcast_tx", s.broadcast_tx);
-        for (auto& [key, value] : rows)
-          std::cout << std::left << std::setw(20) << key << value << '\n';
-        std::cout << std::flush;
-      },
-      [&](const caf::error& err) {
-        std::cout << "stats failed: " << self->system().render(err)
-                  << std::endl;
-      });
+            rows.emplace_back("broadcast_tx", s.broadcast_tx);
+            for (auto& [key, value] : rows)
+              out << std::left << std::setw(20) << key << value << '\n';
+            out << std::flush;
+          },
+          [&](const caf::error& err) {
+            out << "stats failed: " << self->system().render(err) << std::endl;
+          });
 }
 
 } // namespace
 
 void run_line_interface(caf::actor_system& sys, node_actor node,
                         const node_config& cfg, const std::atomic<bool>& stop) {
-  std::cout << "quiltd " << cfg.name << " on " << cfg.listen_endpoint()
-            << " -- /help for commands" << std::endl;
+  std::ostringstream out;
+  // Each answer is written whole once it is complete, so a received
+  // message printed meanwhile never lands inside it.
+  auto done = [&out] {
+    say(out.str());
+    out.str({});
+  };
+  out << "quiltd " << cfg.name << " on " << cfg.listen_endpoint()
+      << " -- /help for commands" << std::endl;
   std::string line;
-  while (read_line(line, stop)) {
+  // Every answer, `continue`d or not, is written before the next read.
+  for (done(); read_line(line, stop); done()) {
     std::istringstream in{line};
     std::string word;
     if (!(in >> word))
@@ -174,66 +184,76 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
     if (word == "/quit") {
       break;
     } else if (word == "/help") {
-      print_help();
+      print_help(out);
     } else if (word == "/connect") {
       std::string address, port_text;
       long port = 0;
-      if (!(in >> address >> port_text)
-          || (port = std::strtol(port_text.c_str(), nullptr, 10)) < 1
-          || port > 65535) {
-        std::cout << "usage: /connect ADDRESS PORT" << std::endl;
+      if (!(in >> address >> port_text) ||
+          (port = std::strtol(port_text.c_str(), nullptr, 10)) < 1 ||
+          port > 65535) {
+        out << "usage: /connect ADDRESS PORT" << std::endl;
         continue;
       }
       self->request(node, request_timeout, connect_atom::value, address,
                     static_cast<uint16_t>(port))
-        .receive(
-          [&](bool ok) {
-            std::cout << (ok ? "connecting to " : "refusing to connect to self at ")
-                      << address << ':' << port << std::endl;
-          },
-          [&](const caf::error& err) {
-            std::cout << "connect failed: " << sys.render(err) << std::endl;
-          });
+          .receive(
+              [&](bool ok) {
+                out << (ok ? "connecting to "
+                           : "refusing to connect to self at ")
+                    << address << ':' << port << std::endl;
+              },
+              [&](const caf::error& err) {
+                out << "connect failed: " << sys.render(err) << std::endl;
+              });
     } else if (word == "/ping") {
       std::string target;
       if (!(in >> target)) {
-        std::cout << "usage: /ping NAME" << std::endl;
+        out << "usage: /ping NAME" << std::endl;
         continue;
       }
-      do_ping(self, node, cfg, target);
+      do_ping(out, self, node, cfg, target);
     } else if (word == "/peers") {
-      do_peers(self, node);
+      do_peers(out, self, node);
     } else if (word == "/routes") {
-      do_routes(self, node);
+      do_routes(out, self, node);
     } else if (word == "/traceroute") {
       std::string target;
       if (!(in >> target)) {
-        std::cout << "usage: /traceroute NAME" << std::endl;
+        out << "usage: /traceroute NAME" << std::endl;
         continue;
       }
-      do_traceroute(self, node, cfg, target);
+      do_traceroute(out, self, node, cfg, target);
     } else if (word == "/stats") {
-      do_stats(self, node);
+      do_stats(out, self, node);
     } else if (word[0] == '/') {
-      std::cout << "unknown command " << word << " (try /help)" << std::endl;
+      out << "unknown command " << word << " (try /help)" << std::endl;
     } else {
       std::string text;
       std::getline(in >> std::ws, text);
       self->request(node, request_timeout, send_atom::value, word, text)
-        .receive(
-          [&](const send_result& r) {
-            if (r.accepted)
-              std::cout << "sent to " << word << " (id " << r.id << ")"
-                        << std::endl;
-            else
-              std::cout << "not sent to " << word << ": " << r.error
-                        << std::endl;
-          },
-          [&](const caf::error& err) {
-            std::cout << "send failed: " << sys.render(err) << std::endl;
-          });
+          .receive(
+              [&](const send_result& r) {
+                if (r.accepted)
+                  out << "sent to " << word << " (id " << r.id << ")"
+                      << std::endl;
+                else
+                  out << "not sent to " << word << ": " << r.error << std::endl;
+              },
+              [&](const caf::error& err) {
+                out << "send failed: " << sys.render(err) << std::endl;
+              });
     }
   }
+  done();
+}
+
+void say(std::string_view text) {
+  static std::mutex mtx;
+  if (text.empty())
+    return;
+  std::lock_guard<std::mutex> guard{mtx};
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
 }
 
 } // namespace quilt

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <string_view>
 
 #include <caf/actor_system.hpp>
 
@@ -14,5 +15,9 @@ namespace quilt {
 /// performs them on `node`. Runs on its own thread, never a CAF one.
 void run_line_interface(caf::actor_system& sys, node_actor node,
                         const node_config& cfg, const std::atomic<bool>& stop);
+
+/// Writes `text` to stdout in one piece: the line interface's answers and
+/// the node's events (any thread) never interleave.
+void say(std::string_view text);
 
 } // namespace quilt
