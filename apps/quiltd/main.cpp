@@ -227,6 +227,22 @@ int main(int argc, char** argv) {
   }
   auto node = std::get<quilt::node_actor>(started);
 
+  // A node that tells remote peers to reach it on loopback can never be
+  // reached by them: say so rather than let the mesh never converge.
+  if (is_loopback(cfg.advertise))
+    for (const auto& p : cfg.peers)
+      if (!is_loopback(p.address)) {
+        QUILT_WARN(cfg.name, "advertising " << cfg.advertise << " to peer "
+                                            << p.address << ':' << p.port
+                                            << ", which cannot reach it "
+                                               "there; set node.advertise");
+        break;
+      }
+  if (!cfg.security.curve && !is_loopback(cfg.host))
+    QUILT_WARN(cfg.name, "listening on " << cfg.host << " without CURVE: "
+                                         << "whoever reaches the port can "
+                                            "send messages ([security] "
+                                            "curve = true)");
   if (cfg.console_port != 0) {
     if (!tls && !is_loopback(cfg.console_host))
       QUILT_WARN(cfg.name, "console on " << cfg.console_host << ':'
