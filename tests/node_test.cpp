@@ -713,6 +713,83 @@ TEST_CASE("zmq_transport can be destroyed right after listen and dial",
   CHECK(done->load() == 20);
 }
 
+TEST_CASE("flow credits: settled, split, copied, or lost with a mailbox",
+          "[transport]") {
+  auto flow = std::make_shared<inbound_flow>(10);
+  flow->take(10);
+  CHECK(flow->room() == 0);
+  {
+    flow_credit all{flow, 10};
+    auto part = all.split(4);
+    CHECK(part.size() == 4);
+    CHECK(all.size() == 6);
+    flow_credit copy{part}; // what CAF may make: holds nothing
+    CHECK(copy.size() == 0);
+    part.settle();
+    CHECK(flow->pending() == 6);
+    CHECK(flow->lost() == 0);
+    CHECK_FALSE(flow->drained());
+    all.split(1).settle();
+    CHECK(flow->drained()); // down to half: a paused reader reads again
+  } // `all` goes unsettled: its 5 count as lost
+  CHECK(flow->pending() == 0);
+  CHECK(flow->lost() == 5);
+  CHECK(flow->room() == 10);
+}
+
+TEST_CASE("a listener stops reading while its node holds its flow's limit",
+          "[transport]") {
+  // A sink that keeps every credit: the reactor may hand over no more than
+  // the limit, and reads the rest once the held credits are settled.
+  struct holding_sink : inbound_sink {
+    std::mutex mtx;
+    std::vector<flow_credit> held;
+    std::atomic<size_t> received{0};
+    void frames(inbound_batch&& batch, flow_credit credit) override {
+      received += batch.size();
+      std::lock_guard<std::mutex> guard{mtx};
+      held.push_back(std::move(credit));
+    }
+    void messages(std::string, message_batch&&,
+                  std::shared_ptr<std::atomic<uint64_t>>) override {
+    }
+    void settle_all() {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& c : held)
+        c.settle();
+      held.clear();
+    }
+  };
+  zmq_transport t{zmq_transport::scheme::inproc};
+  listen_options lopts;
+  lopts.flow = std::make_shared<inbound_flow>(100);
+  auto l = t.listen("inproc://flow:1", lopts);
+  REQUIRE(std::holds_alternative<listener_id>(l));
+  auto sink = std::make_shared<holding_sink>();
+  t.attach(std::get<listener_id>(l), sink);
+  dial_options opts;
+  opts.identity = "flooder";
+  auto link = t.dial("inproc://flow:1", opts);
+  for (int i = 0; i < 10; ++i) {
+    message_batch batch;
+    for (int k = 0; k < 100; ++k)
+      batch.push_back(one_message().front());
+    REQUIRE(link->send(batch) == 100);
+  }
+  CHECK(eventually([&] { return sink->received >= 100; }));
+  std::this_thread::sleep_for(100ms); // room for a reader that ignores it
+  CHECK(sink->received == 100);
+  CHECK(lopts.flow->pending() == 100);
+  // Settled: the reader resumes, 100 at a time, until all 1000 are in.
+  CHECK(eventually([&] {
+    sink->settle_all();
+    return sink->received == 1000;
+  }));
+  sink->settle_all();
+  CHECK(lopts.flow->pending() == 0);
+  CHECK(lopts.flow->lost() == 0);
+}
+
 TEST_CASE("the supervisor replaces a protocol actor or processor that dies",
           "[node][supervisor]") {
   mesh m{GENERATE(mesh::scheme::inproc, mesh::scheme::direct)};

@@ -70,6 +70,7 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
               node->net->reply(node->listener, std::move(in.peer),
                                req_reply(r));
           node->counters.dropped_overload += batch.size();
+          in.credit.settle();
           return;
         }
         if (self->state.processors.size() == 1) {

@@ -59,6 +59,11 @@ node_context::node_context(caf::actor_system& s, node_config c,
   : sys(s), cfg(std::move(c)), opts(o), net(std::move(n)),
     started(s.clock().now()) {
   using namespace std::chrono;
+  // 4096 messages between the socket and the protocol actor, and never
+  // more than 256 MiB of them.
+  inbound = std::make_shared<inbound_flow>(std::clamp<int64_t>(
+    static_cast<int64_t>((uint64_t{256} << 20) / cfg.max_message_bytes), 64,
+    4096));
   if (opts.unix_offset) {
     unix_offset = *opts.unix_offset;
   } else {
@@ -334,10 +339,7 @@ start_node(caf::actor_system& sys, const node_config& cfg,
   lopts.name = cfg.name;
   lopts.max_message_bytes = cfg.max_message_bytes;
   lopts.counters = node->listen_counters;
-  // 4096 messages in flight per node, and never more than 256 MiB of them.
-  lopts.inbound_limit = std::clamp<int64_t>(
-    static_cast<int64_t>((uint64_t{256} << 20) / cfg.max_message_bytes), 64,
-    4096);
+  lopts.flow = node->inbound;
   if (cfg.security.curve)
     lopts.curve = curve_identity{cfg.security.public_key,
                                  cfg.security.secret_key,

@@ -48,6 +48,8 @@ struct node_context {
   /// The listener's own counters (CURVE refusals), bumped by the transport.
   std::shared_ptr<listener_counters> listen_counters =
     std::make_shared<listener_counters>();
+  /// What the listener handed over and the node has not finished with.
+  std::shared_ptr<inbound_flow> inbound;
   /// Messages handed to the protocol actor and not yet handled by it.
   std::atomic<int64_t> backlog{0};
 

@@ -56,12 +56,14 @@ processor_actor spawn_processor(const node_context_ptr& node,
         }
         if (invalid > 0)
           node->counters.dropped_invalid += invalid;
-        if (out.empty())
-          return; // the credit of the invalid goes back with `in`
         auto n = static_cast<int64_t>(out.size());
+        auto valid = in.credit.split(n);
+        in.credit.settle(); // the invalid ones, counted
+        if (out.empty())
+          return;
         node->backlog += n;
         self->send(self->state.protocol,
-                   decoded_frames{std::move(out), in.credit.split(n)});
+                   decoded_frames{std::move(out), std::move(valid)});
       },
       [=](wire_atom, protocol_actor& proto) {
         self->state.protocol = std::move(proto);

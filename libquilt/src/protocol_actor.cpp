@@ -244,6 +244,9 @@ struct protocol_state : protocol_callee {
     s.rx += c.rx;
     s.dropped_invalid += c.dropped_invalid;
     s.dropped_overload += c.dropped_overload;
+    // Lost with the mailbox of an actor that stopped: the node could not
+    // take them, as when it is overloaded.
+    s.dropped_overload += node->inbound->lost();
     s.dropped_queue_full += c.dropped_queue_full;
     s.forwarded_dropped += c.forwarded_dropped;
     s.rejected_auth += node->listen_counters->rejected_auth;
@@ -317,13 +320,13 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       st.flush_when_idle();
     },
     [=](decoded_frames& in) {
-      // The credit goes back when this message is destroyed, after this.
       auto& batch = in.msgs;
       auto& st = self->state;
       node->backlog -= static_cast<int64_t>(batch.size());
       auto now = st.now();
       for (auto& d : batch)
         st.proto->handle(d.msg, d.prev_hop, now, d.via.get());
+      in.credit.settle();
       st.flush_when_idle();
     },
     [=](tick_atom, uint64_t gen) {

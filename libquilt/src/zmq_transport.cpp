@@ -884,7 +884,7 @@ zmq_transport::listen(const std::string& endpoint,
   c.text = opts.name;
   c.tcp = endpoint.rfind("tcp://", 0) == 0;
   c.lcounters = opts.counters;
-  c.flow = std::make_shared<inbound_flow>(opts.inbound_limit);
+  c.flow = opts.flow ? opts.flow : std::make_shared<inbound_flow>(4096);
   if (opts.curve)
     c.authorized = opts.curve->authorized;
   impl_->post(std::move(c));

@@ -87,15 +87,25 @@ public:
     pending_.fetch_sub(n, std::memory_order_relaxed);
   }
 
+  /// Messages whose credit went without being settled: lost with the
+  /// mailbox of an actor that stopped, and counted by nobody else.
+  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+
+  void count_lost(int64_t n) {
+    lost_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
+
 private:
   const int64_t limit_;
   std::atomic<int64_t> pending_{0};
+  std::atomic<uint64_t> lost_{0};
 };
 
 /// The share of a listener's flow held by the messages it covers. It gives
-/// its share back when destroyed, wherever that happens: after the node
-/// handled them, when they are dropped, or with the mailbox of an actor that
-/// stopped. A copy (CAF may make one) holds nothing.
+/// its share back when settled (the messages were handled, or dropped and
+/// counted) or destroyed, wherever that happens; destroyed unsettled (with
+/// the mailbox of an actor that stopped), its messages count as lost. A
+/// copy (CAF may make one) holds nothing.
 class flow_credit {
 public:
   flow_credit() = default;
@@ -107,7 +117,7 @@ public:
   }
   flow_credit& operator=(flow_credit&& x) noexcept {
     if (this != &x) {
-      release_all();
+      release(true);
       flow_ = std::move(x.flow_);
       n_ = std::exchange(x.n_, 0);
     }
@@ -116,7 +126,10 @@ public:
   flow_credit(const flow_credit&) : flow_credit() {
   }
   flow_credit& operator=(const flow_credit&) = delete;
-  ~flow_credit() { release_all(); }
+  ~flow_credit() { release(true); }
+
+  /// The messages are done with and counted: gives the share back.
+  void settle() { release(false); }
 
   /// Moves `n` (at most all) of this share into a new credit.
   flow_credit split(int64_t n) {
@@ -128,9 +141,12 @@ public:
   int64_t size() const { return n_; }
 
 private:
-  void release_all() {
-    if (flow_ && n_ > 0)
+  void release(bool lost) {
+    if (flow_ && n_ > 0) {
+      if (lost)
+        flow_->count_lost(n_);
       flow_->give_back(n_);
+    }
     n_ = 0;
   }
 
@@ -208,9 +224,9 @@ struct listen_options {
   /// `curve.authorized` client keys.
   std::optional<curve_identity> curve;
   std::shared_ptr<listener_counters> counters;
-  /// Messages handed to the node and not yet finished with, at most: the
-  /// transport stops reading past it (see inbound_flow).
-  int64_t inbound_limit = 4096;
+  /// The flow control of what the listener hands to its node (see
+  /// inbound_flow); none: a flow of 4096 messages of the transport's own.
+  std::shared_ptr<inbound_flow> flow;
 };
 
 /// A node's link to one peer's listening endpoint.
