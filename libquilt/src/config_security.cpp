@@ -3,6 +3,8 @@
 // read only once the file itself is valid, so that a problem in the file is
 // reported before one in a file it names.
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <string_view>
 
@@ -60,6 +62,18 @@ std::variant<std::string, config_error>
 open_named(const std::string& config_path, const std::string& file,
            uint32_t line, std::string_view key) {
   auto path = resolve(config_path, file);
+  // A key file is a small regular file: not a device, a FIFO (which would
+  // block the start) or something that would not fit in memory.
+  constexpr off_t max_size = 1 << 20;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0
+      && (!S_ISREG(st.st_mode) || st.st_size > max_size)) {
+    problems out;
+    out.add(line, cat(key, ": ", path,
+                      S_ISREG(st.st_mode) ? " is larger than 1 MiB"
+                                          : " is not a regular file"));
+    return out.error(config_path);
+  }
   auto text = read_file(path);
   if (auto* e = std::get_if<config_error>(&text)) {
     // read_file says "PATH: cannot open: REASON": the config's line is the

@@ -40,14 +40,17 @@ struct direct_transport::registry {
     return true;
   }
 
-  /// Keeps a batch for a listener that is not attached yet; false when the
-  /// listener is gone or got its sink meanwhile.
-  bool keep(const std::string& endpoint, early&& x) {
+  /// Keeps (moves) a batch for a listener that is not attached yet; false,
+  /// leaving the batch as it was, when the listener is gone or got its sink
+  /// meanwhile.
+  bool keep(const std::string& endpoint, const std::string& from,
+            message_batch& batch,
+            const std::shared_ptr<std::atomic<uint64_t>>& in_flight) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = by_endpoint.find(endpoint);
     if (i == by_endpoint.end() || i->second.sink)
       return false;
-    i->second.waiting.push_back(std::move(x));
+    i->second.waiting.push_back(early{from, std::move(batch), in_flight});
     return true;
   }
 };
@@ -74,14 +77,12 @@ public:
     inbound_sink_ptr sink;
     std::string peer;
     if (!registry_->find(endpoint_, sink, peer)) {
-      // Nobody listens: nothing connects.
-      counters_->count_dropped(batch, 0, batch.size());
+      counters_->dropped += batch.size(); // nobody listens: nothing connects
       return 0;
     }
     if (registry_->faults->is_cut(identity_, peer)) {
       // Taken by the link, lost on the way: the sender cannot tell.
-      counters_->count_taken(batch, batch.size());
-      counters_->tx += batch.size();
+      counters_->count_sent(link_counters::tally(batch, batch.size()));
       registry_->faults->count_lost(batch.size());
       return batch.size();
     }
@@ -89,33 +90,29 @@ public:
     size_t room = waiting >= limit_ ? 0 : static_cast<size_t>(limit_ - waiting);
     size_t taken = std::min(batch.size(), room);
     if (taken < batch.size()) {
-      counters_->count_dropped(batch, taken, batch.size());
+      counters_->dropped += batch.size() - taken;
       batch.resize(taken);
     }
     if (taken == 0)
       return 0;
-    // Counted before the batch moves on; taken back if nobody takes it.
-    counters_->count_taken(batch, taken);
-    counters_->tx += taken;
-    uint64_t fwd = 0;
-    for (auto& m : batch)
-      fwd += m.forwarded;
     in_flight_->fetch_add(taken, std::memory_order_relaxed);
     // The receiver is still starting: its sink gets this when it attaches.
+    // A refused keep leaves the batch as it was.
+    // Counted as sent once handed over (or kept), which moves the batch.
+    auto sent = link_counters::tally(batch, taken);
     while (!sink) {
-      if (registry_->keep(endpoint_, {identity_, std::move(batch), in_flight_})) {
+      if (registry_->keep(endpoint_, identity_, batch, in_flight_)) {
+        counters_->count_sent(sent);
         batch.clear();
         return taken;
       }
       if (!registry_->find(endpoint_, sink, peer)) {
-        // It stopped meanwhile (the batch may have moved: counts only).
         *in_flight_ -= taken;
-        counters_->tx -= taken;
         counters_->dropped += taken;
-        counters_->dropped_forwarded += fwd;
         return 0;
       }
     }
+    counters_->count_sent(sent);
     sink->messages(identity_, std::move(batch), in_flight_);
     batch.clear();
     return taken;

@@ -25,8 +25,6 @@ struct shared_counters {
   std::atomic<uint64_t> dropped_invalid{0};
   std::atomic<uint64_t> dropped_overload{0};
   std::atomic<uint64_t> dropped_queue_full{0};
-  /// Of dropped_queue_full, forwarded copies (see node_stats).
-  std::atomic<uint64_t> forwarded_dropped{0};
 };
 
 /// Decoded messages waiting for the protocol actor past this are dropped as

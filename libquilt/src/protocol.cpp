@@ -207,6 +207,7 @@ void protocol::handle_batch(message_batch& batch, const std::string& prev_hop,
 
 void protocol::dispatch(message& x, const std::string& prev_hop,
                         time_point now) {
+  x.forwarded = false; // the sender's mark, on a direct link
   if (x.cmd == command::link_state
       && (is_broadcast(x.destination) || x.destination == cfg_.name))
     on_link_state(x, prev_hop, now);
@@ -255,6 +256,27 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   }
   auto by_ep = find_by_endpoint(address, port);
   auto by_name = find_by_name(x.origin);
+  // Under CURVE a name and an endpoint belong to the key they were first
+  // known with: another authorized key may not take them over.
+  if (via && !via->curve_key.empty()) {
+    for (auto* known : {by_ep, by_name}) {
+      if (known && !known->info.public_key.empty()
+          && known->info.public_key != via->curve_key) {
+        ++stats_.rejected_auth;
+        QUILT_WARN(cfg_.name, "refusing a server_connect from "
+                                << x.origin << " at " << address << ':'
+                                << port << ": its connection's key "
+                                << via->curve_key << " is not the key "
+                                << known->info.public_key << " that "
+                                << (known->info.name.empty()
+                                      ? address
+                                      : known->info.name)
+                                << " is known by");
+        reply_error(x, error_rejected, "wrong_key");
+        return;
+      }
+    }
+  }
   if (by_ep && by_name && by_ep != by_name) {
     // The name was known without this endpoint (incoming-only, or it moved):
     // the endpoint's entry wins, it may be a configured peer.
@@ -271,16 +293,9 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   }
   rename(*p, x.origin);
   bool had_up_link = p->link && p->info.state == peer_state::up;
-  // Under CURVE the link back uses the key this connection proved it
-  // holds; a peer that now shows another key gets a new link.
-  bool new_key = via && !via->curve_key.empty()
-                 && p->info.public_key != via->curve_key;
-  if (new_key && !p->info.public_key.empty() && p->link) {
-    callee_.close_link(*p->link);
-    p->link.reset();
-    had_up_link = false;
-  }
-  if (new_key)
+  // Under CURVE the link back uses the key this connection proved it holds
+  // (a known key is the same one: others were refused above).
+  if (via && !via->curve_key.empty())
     p->info.public_key = via->curve_key;
   if (p->info.address != address || p->info.port != port) {
     if (p->link) {
@@ -697,7 +712,8 @@ bool protocol::routes_settled(time_point now) const {
 // -- user requests ------------------------------------------------------------
 
 bool protocol::connect(const std::string& address, uint16_t port,
-                       bool configured, time_point now) {
+                       bool configured, time_point now,
+                       const std::string& public_key) {
   if (address == cfg_.advertise && port == cfg_.port)
     return false;
   auto p = find_by_endpoint(address, port);
@@ -706,6 +722,8 @@ bool protocol::connect(const std::string& address, uint16_t port,
     p->info.address = address;
     p->info.port = port;
   }
+  if (!public_key.empty())
+    p->info.public_key = public_key;
   p->info.configured = p->info.configured || configured;
   ensure_link(*p);
   announce(*p, "*");

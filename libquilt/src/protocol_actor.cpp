@@ -4,7 +4,6 @@
 // simulation's virtual time.
 #include <caf/all.hpp>
 
-#include <algorithm>
 #include <random>
 
 #include "node_context.hpp"
@@ -87,10 +86,7 @@ struct protocol_state : protocol_callee {
     if (auto& c = i->second.peer.counters)
       closing.push_back(c);
     // What never reached a link is dropped here.
-    auto& pending = i->second.pending;
-    node->counters.dropped_queue_full += pending.size();
-    node->counters.forwarded_dropped += static_cast<uint64_t>(std::count_if(
-      pending.begin(), pending.end(), [](auto& m) { return m.forwarded; }));
+    node->counters.dropped_queue_full += i->second.pending.size();
     self->send(supervisor, close_atom::value, id);
     links.erase(i);
   }
@@ -240,6 +236,9 @@ struct protocol_state : protocol_callee {
 
   node_stats stats() {
     node_stats s = proto->stats();
+    // A copy counts as forwarded once its link sent it (link_counters::
+    // forwarded), as dropped if it never is: each once, and only growing.
+    s.forwarded = 0;
     auto& c = node->counters;
     s.rx += c.rx;
     s.dropped_invalid += c.dropped_invalid;
@@ -248,7 +247,6 @@ struct protocol_state : protocol_callee {
     // take them, as when it is overloaded.
     s.dropped_overload += node->inbound->lost();
     s.dropped_queue_full += c.dropped_queue_full;
-    s.forwarded_dropped += c.forwarded_dropped;
     s.rejected_auth += node->listen_counters->rejected_auth;
     for (auto i = closing.begin(); i != closing.end();) {
       if (i->use_count() == 1) {
@@ -263,15 +261,13 @@ struct protocol_state : protocol_callee {
     for (auto& [id, l] : links)
       if (l.peer.counters)
         add_link(s, *l.peer.counters);
-    s.forwarded -= std::min(s.forwarded, s.forwarded_dropped);
-    s.forwarded_dropped = 0;
     return s;
   }
 
   static void add_link(node_stats& s, const link_counters& lc) {
     s.tx += lc.tx;
     s.dropped_queue_full += lc.dropped;
-    s.forwarded_dropped += lc.dropped_forwarded;
+    s.forwarded += lc.forwarded;
     for (size_t k = 0; k < command_count; ++k)
       s.tx_by_command[k] += lc.tx_by_command[k];
   }
@@ -309,7 +305,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   auto now = st.now();
   st.proto = std::make_unique<protocol>(pc, st, clock_derived_id(*node, now));
   for (auto& p : cfg.peers)
-    st.proto->connect(p.address, p.port, true, now);
+    st.proto->connect(p.address, p.port, true, now, p.public_key);
   st.proto->tick(now);
   st.flush();
   return {

@@ -55,12 +55,19 @@ bool in_block(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b
 } // namespace
 
 bool is_curve_key(std::string_view text) {
+  // zmq_z85_decode stops at a NUL: check every character ourselves.
+  constexpr std::string_view alphabet =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    ".-:+=^!/*?&<>()[]{}@%$#";
   if (text.size() != z85_key_size)
     return false;
+  for (char c : text)
+    if (alphabet.find(c) == std::string_view::npos)
+      return false;
   char buf[z85_key_size + 1];
   std::memcpy(buf, text.data(), z85_key_size);
   buf[z85_key_size] = '\0';
-  uint8_t out[32];
+  uint8_t out[32] = {};
   return zmq_z85_decode(out, buf) != nullptr;
 }
 

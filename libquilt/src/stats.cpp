@@ -18,7 +18,6 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   rejected_auth += other.rejected_auth;
   rejected_dial += other.rejected_dial;
   broadcast_tx += other.broadcast_tx;
-  forwarded_dropped += other.forwarded_dropped;
   for (size_t i = 0; i < tx_by_command.size(); ++i)
     tx_by_command[i] += other.tx_by_command[i];
   return *this;

@@ -24,14 +24,24 @@ void link_counters::count_taken(const message_batch& batch, size_t taken) {
   }
 }
 
-void link_counters::count_dropped(const message_batch& batch, size_t from,
-                                  size_t to) {
-  uint64_t fwd = 0;
-  for (size_t i = from; i < to; ++i)
-    fwd += batch[i].forwarded;
-  dropped.fetch_add(to - from, std::memory_order_relaxed);
-  if (fwd > 0)
-    dropped_forwarded.fetch_add(fwd, std::memory_order_relaxed);
+link_counters::sent_tally link_counters::tally(const message_batch& batch,
+                                               size_t taken) {
+  sent_tally x;
+  x.n = taken;
+  for (size_t i = 0; i < taken; ++i) {
+    ++x.by_command[static_cast<size_t>(batch[i].cmd)];
+    x.forwarded += batch[i].forwarded;
+  }
+  return x;
+}
+
+void link_counters::count_sent(const sent_tally& x) {
+  for (size_t k = 0; k < command_count; ++k)
+    if (x.by_command[k] > 0)
+      tx_by_command[k].fetch_add(x.by_command[k], std::memory_order_relaxed);
+  tx.fetch_add(x.n, std::memory_order_relaxed);
+  if (x.forwarded > 0)
+    forwarded.fetch_add(x.forwarded, std::memory_order_relaxed);
 }
 
 namespace {

@@ -86,9 +86,9 @@ std::string zap_domain(uint64_t id) {
 std::unordered_set<std::string> binary_keys(const std::vector<std::string>& z85) {
   std::unordered_set<std::string> result;
   for (const auto& k : z85) {
-    if (k.size() != z85_key_size)
+    if (!is_curve_key(k))
       continue;
-    uint8_t out[32];
+    uint8_t out[32] = {};
     if (zmq_z85_decode(out, k.c_str()) != nullptr)
       result.emplace(reinterpret_cast<const char*>(out), sizeof(out));
   }
@@ -96,9 +96,9 @@ std::unordered_set<std::string> binary_keys(const std::vector<std::string>& z85)
 }
 
 /// The connection a message came on, for the dial policy (SPEC §10).
-connection_info_ptr connection_of(zmq_msg_t* part, bool tcp) {
+connection_info_ptr connection_of(zmq_msg_t* part, bool inproc) {
   auto info = std::make_shared<connection_info>();
-  info->in_process = !tcp;
+  info->in_process = inproc;
   if (const char* a = zmq_msg_gets(part, "Peer-Address")) {
     info->address = a;
     // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
@@ -144,7 +144,7 @@ struct zmq_transport::impl {
     std::string peer;
     std::string text;
     uint64_t owner = 0; // add_monitor: the router's id
-    bool tcp = false;   // add_router
+    bool inproc = false; // add_router
     std::shared_ptr<listener_counters> lcounters;
     std::shared_ptr<inbound_flow> flow; // add_router
     std::vector<std::string> authorized; // add_router under CURVE: Z85
@@ -159,7 +159,7 @@ struct zmq_transport::impl {
     bool router = false;
     bool zap = false;     // the authentication handler
     bool monitor = false; // a router's handshake failures
-    bool tcp = false;     // routers: messages have a Peer-Address
+    bool inproc = false;  // routers: messages come from this process
     uint64_t owner = 0;   // monitors: their router
     uint64_t monitor_id = 0; // routers under CURVE: their monitor
     std::shared_ptr<listener_counters> lcounters;
@@ -238,8 +238,14 @@ struct zmq_transport::impl {
       std::terminate();
     }
     thread.join();
+    // The ZAP handler goes last: a CURVE router without one would admit
+    // every key, even if only for this instant.
     for (auto& [id, e] : entries)
-      zmq_close(e.socket);
+      if (!e.zap)
+        zmq_close(e.socket);
+    for (auto& [id, e] : entries)
+      if (e.zap)
+        zmq_close(e.socket);
     entries.clear();
     // Sockets handed over after the loop ended: close them too, or
     // zmq_ctx_term would wait for them for ever.
@@ -398,7 +404,7 @@ struct zmq_transport::impl {
         e.router = c.kind == command::add_router;
         e.zap = c.kind == command::add_zap;
         e.monitor = c.kind == command::add_monitor;
-        e.tcp = c.tcp;
+        e.inproc = c.inproc;
         e.owner = c.owner;
         e.lcounters = std::move(c.lcounters);
         e.flow = std::move(c.flow);
@@ -475,14 +481,9 @@ struct zmq_transport::impl {
   /// Counts queued messages [from, to) of `e` as dropped.
   static void count_dropped(entry& e, std::deque<pending_msg>::iterator from,
                             std::deque<pending_msg>::iterator to) {
-    uint64_t n = 0;
-    uint64_t fwd = 0;
-    for (auto i = from; i != to; ++i, ++n)
-      fwd += i->forwarded;
+    auto n = static_cast<uint64_t>(to - from);
     e.counters->dropped += n;
     e.counters->queued -= n;
-    if (fwd > 0)
-      e.counters->dropped_forwarded += fwd;
   }
 
   /// Reads and writes what the socket allows. ZMQ_FD is edge-triggered: it
@@ -592,15 +593,14 @@ struct zmq_transport::impl {
 
   /// A monitor event: 16-bit event, 32-bit value, then the endpoint. A
   /// client libzmq turns away before ZAP (one that does not speak CURVE,
-  /// or garbles it) counts as refused; ZAP's own refusals were counted by
-  /// answer_zap.
+  /// garbles it, or expects another server key) counts as refused; ZAP's
+  /// own refusals were counted by answer_zap.
   void count_handshake_failure(entry& e, const std::vector<std::string>& ev) {
     if (ev.empty() || ev[0].size() < 2)
       return;
     uint16_t event;
     std::memcpy(&event, ev[0].data(), sizeof(event));
-    if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-        && event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
       return;
     if (auto r = entries.find(e.owner); r != entries.end() && r->second.lcounters)
       ++r->second.lcounters->rejected_auth;
@@ -632,7 +632,7 @@ struct zmq_transport::impl {
           in.req = true; // REQ delimiter
         } else if (frame < max_frames + 1) {
           if (packed == 1 && std::string_view{data, size} == "server_connect")
-            in.via = connection_of(&part, e.tcp);
+            in.via = connection_of(&part, e.inproc);
           pack_frame(in.packed, std::string_view{data, size});
           ++packed;
         } else {
@@ -670,6 +670,7 @@ struct zmq_transport::impl {
   void write_some(entry& e) {
     std::string_view frames[max_frames];
     uint64_t written = 0;
+    uint64_t forwarded = 0;
     while (!e.out.empty()) {
       auto& m = e.out.front().packed;
       auto n = unpack_frames(m, frames, max_frames);
@@ -682,6 +683,7 @@ struct zmq_transport::impl {
       for (size_t i = 1; i < n; ++i)
         zmq_send(e.socket, frames[i].data(), frames[i].size(),
                  i + 1 < n ? ZMQ_SNDMORE : 0);
+      forwarded += e.out.front().forwarded;
       e.out.pop_front();
       ++written;
     }
@@ -690,6 +692,8 @@ struct zmq_transport::impl {
     if (e.counters && written > 0) {
       e.counters->tx += written;
       e.counters->queued -= written;
+      if (forwarded > 0)
+        e.counters->forwarded += forwarded;
     }
   }
 
@@ -778,7 +782,7 @@ public:
     uint64_t room = queued >= limit_ ? 0 : limit_ - queued;
     size_t taken = std::min<uint64_t>(batch.size(), room);
     if (batch.size() > taken)
-      counters_->count_dropped(batch, taken, batch.size());
+      counters_->dropped += batch.size() - taken;
     if (taken == 0)
       return 0;
     counters_->count_taken(batch, taken);
@@ -862,9 +866,9 @@ zmq_transport::listen(const std::string& endpoint,
   void* monitor = nullptr;
   if (opts.curve) {
     auto at = "inproc://quilt.monitor." + std::to_string(id);
-    if (zmq_socket_monitor(s, at.c_str(),
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                             | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    // Not HANDSHAKE_FAILED_NO_DETAIL: a bare TCP connection that closes
+    // (a port probe, a peer cut off mid-greeting) reports that too.
+    if (zmq_socket_monitor(s, at.c_str(), ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
         == 0) {
       monitor = zmq_socket(impl_->ctx, ZMQ_PAIR);
       if (monitor && zmq_connect(monitor, at.c_str()) != 0) {
@@ -882,7 +886,7 @@ zmq_transport::listen(const std::string& endpoint,
   c.id = id;
   c.socket = s;
   c.text = opts.name;
-  c.tcp = endpoint.rfind("tcp://", 0) == 0;
+  c.inproc = endpoint.rfind("inproc://", 0) == 0;
   c.lcounters = opts.counters;
   c.flow = opts.flow ? opts.flow : std::make_shared<inbound_flow>(4096);
   if (opts.curve)

@@ -66,9 +66,11 @@ class FloodTest(QuiltTestCase):
         sender.start()
         # While the flood runs, the relay still answers a neighbour's pings.
         pings = []
+        forwarded = []  # a counter: it never goes down
         time.sleep(0.5)
         while sender.is_alive() and len(pings) < 5:
             pings.append(p.ping("r", timeout=10))
+            forwarded.append(r.stats()["forwarded"])
             time.sleep(0.2)
         sender.join(620)
         out = result["proc"]
@@ -102,6 +104,11 @@ class FloodTest(QuiltTestCase):
         hwm = status_kib(r.proc.pid, "VmHWM") * 1024
         sys.stderr.write("relay peak RSS: %.1f MiB\n" % (hwm / 2 ** 20))
         self.assertLess(hwm, RSS_BOUND)
+        # The copies queued for t expire (dead_after_ms) and are dropped:
+        # they never counted as forwarded, so nothing is taken back.
+        time.sleep(1.0)
+        forwarded.append(r.stats()["forwarded"])
+        self.assertEqual(forwarded, sorted(forwarded), forwarded)
         # The next hop comes back: the relay routes to it again.
         t.resume()
         deadline = time.monotonic() + 15

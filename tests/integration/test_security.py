@@ -71,6 +71,9 @@ class ConfigErrorsTest(QuiltTestCase):
         pub = read_key(good + ".pub")
         with open(os.path.join(self.workdir, "bad.key"), "w") as f:
             f.write("\n  \nnot-a-key\n")
+        # zmq_z85_decode stops at a NUL: such a key must still be refused.
+        with open(os.path.join(self.workdir, "nul.key"), "w") as f:
+            f.write("rq:rM>}U?@\0" + "~" * 29 + "\n")
         with open(os.path.join(self.workdir, "authorized"), "w") as f:
             f.write("# comment\n%s alpha\n\nshort beta\n" % pub)
         head = '[node]\nport = %d\n' % free_port()
@@ -101,6 +104,12 @@ class ConfigErrorsTest(QuiltTestCase):
              r"bad\.toml:4: security\.curve must be true or false"),
             (head + '[security]\ncurv = true\n',
              r"bad\.toml:4: unknown key 'curv' in \[security\]"),
+            (head + '[security]\ncurve = true\nsecret_key_file = "good.key"\n'
+             'authorized_keys = "/dev/zero"\n',
+             r"bad\.toml:6: security\.authorized_keys: /dev/zero is not a "
+             r"regular file"),
+            (head + '[security]\ncurve = true\nsecret_key_file = "nul.key"\n',
+             r"^\S*nul\.key:1: not a CURVE secret key"),
         ]
         for text, pattern in cases:
             path, r = self.run_config(text)
@@ -251,6 +260,39 @@ class CurveMeshTest(QuiltTestCase):
         self.assertEqual(s.recv_multipart(), [b"ack"])
         s.close()
         self.assertIsNotNone(a.out.wait(r"^client -> a: %s$" % text, 3))
+
+    def test_an_authorized_key_cannot_take_over_a_known_name(self):
+        # The client's key is authorized, but b is known by b's key: a
+        # server_connect claiming to be b from the client's connection is
+        # refused, and a keeps b where it is.
+        a = self.n["a"]
+        before = a.stats()["rejected_auth"]
+        rows = {p["name"]: p["address"] for p in a.peers()}
+        port = free_port()
+        s = curve_client(zmq.DEALER, a.endpoint, self.keys["a"],
+                         (self.client_public, self.client_secret))
+        s.setsockopt(zmq.ROUTING_ID, b"b")
+        try:
+            s.send_multipart([b"*", b"server_connect", b"b", b"6", b"1",
+                              b"127.0.0.1", b(port), b"quilt/1"])
+            self.assertIsNotNone(a.wait_log(
+                r"refusing a server_connect from b at 127\.0\.0\.1:%d: its "
+                r"connection's key" % port, 5), a.tail())
+        finally:
+            s.close()
+        self.assertEqual(a.stats()["rejected_auth"], before + 1)
+        after = {p["name"]: p["address"] for p in a.peers()}
+        self.assertEqual(after.get("b"), rows.get("b"))
+
+    def test_a_bare_tcp_probe_is_not_a_refused_handshake(self):
+        import socket
+        a = self.n["a"]
+        before = a.stats()["rejected_auth"]
+        for _ in range(3):
+            c = socket.create_connection(("127.0.0.1", a.port), timeout=2)
+            c.close()
+        time.sleep(0.3)
+        self.assertEqual(a.stats()["rejected_auth"], before)
 
     def test_authorized_peer_is_dialled_back_with_its_key(self):
         # A foreign CURVE peer: its ROUTER is a CURVE server with its own

@@ -180,17 +180,29 @@ struct link_counters {
   std::atomic<uint64_t> tx{0};         ///< Messages handed to the wire.
   std::atomic<uint64_t> dropped{0};    ///< Dropped: queue full or too old.
   std::atomic<uint64_t> queued{0};     ///< Waiting for the wire right now.
-  /// Of `dropped`, the forwarded copies (message::forwarded): the node took
-  /// them out of its `forwarded` count.
-  std::atomic<uint64_t> dropped_forwarded{0};
+  /// Of `tx`, the copies a node forwarded (message::forwarded): what its
+  /// `forwarded` counts, so a copy is forwarded once it left, and dropped
+  /// if it never does.
+  std::atomic<uint64_t> forwarded{0};
   /// Messages the link took, by quilt::command.
   std::array<std::atomic<uint64_t>, command_count> tx_by_command{};
 
   /// Counts the first `taken` messages of `batch` under their commands.
   void count_taken(const message_batch& batch, size_t taken);
 
-  /// Counts messages `from`..`to` of `batch` as dropped.
-  void count_dropped(const message_batch& batch, size_t from, size_t to);
+  /// What sending the first `taken` messages of a batch adds.
+  struct sent_tally {
+    std::array<uint64_t, command_count> by_command{};
+    uint64_t n = 0;
+    uint64_t forwarded = 0;
+  };
+
+  /// Counts what sending the first `taken` messages of `batch` adds,
+  /// without counting it yet (the batch may move before it is sent).
+  static sent_tally tally(const message_batch& batch, size_t taken);
+
+  /// Counts sent messages: tx, forwarded and by command.
+  void count_sent(const sent_tally& x);
 };
 
 using link_counters_ptr = std::shared_ptr<const link_counters>;

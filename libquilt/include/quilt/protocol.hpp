@@ -42,8 +42,9 @@ struct peer_info {
   std::optional<uint64_t> rtt_us;
   std::optional<uint64_t> last_seen_ms; ///< Age of the last message heard.
   bool configured = false;    ///< From [[peers]] or a user's connect.
-  /// The CURVE key its server_connect's connection authenticated with: the
-  /// server key to dial it with. Empty: plain, or known from [[peers]].
+  /// Its CURVE key: from [[peers]], or the key its first server_connect's
+  /// connection authenticated with. The server key to dial it with, and
+  /// the only key that may speak for its name and endpoint. Empty: plain.
   std::string public_key;
 };
 
@@ -147,8 +148,10 @@ public:
 
   /// Dials a peer at address:port and announces this node to it. False when
   /// address:port is this node's own.
+  /// `public_key` (Z85) is the peer's CURVE key when configured with one:
+  /// its name is then bound to that key.
   bool connect(const std::string& address, uint16_t port, bool configured,
-               time_point now);
+               time_point now, const std::string& public_key = {});
 
   /// Originates a ping; returns its id, or nullopt when there is no route
   /// (counted under dropped_unroutable). Pinging this node answers at once.

@@ -34,10 +34,7 @@ struct node_stats {
   uint64_t broadcast_tx = 0;
   /// Transmissions by command, indexed by quilt::command.
   std::array<uint64_t, command_count> tx_by_command{};
-  /// Not reported: forwarded copies that a link took and dropped later,
-  /// while they are being summed; taken out of `forwarded` at the end, so
-  /// that each copy counts once, as forwarded or as dropped.
-  uint64_t forwarded_dropped = 0;
+
 
   node_stats& operator+=(const node_stats& other);
 };
@@ -51,7 +48,7 @@ typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
            x.dropped_duplicate, x.dropped_loop, x.dropped_ttl,
            x.dropped_unroutable, x.dropped_queue_full, x.dropped_overload,
            x.name_conflicts, x.rejected_auth, x.rejected_dial, x.broadcast_tx,
-           x.forwarded_dropped, x.tx_by_command);
+ x.tx_by_command);
 }
 
 } // namespace quilt
