@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <string>
 
@@ -15,20 +16,27 @@
 
 namespace quilt {
 
+terminal_out::~terminal_out() {
+  static std::mutex mtx;
+  std::lock_guard<std::mutex> guard{mtx};
+  std::cout << buf_.str() << std::flush;
+}
+
 namespace {
 
 constexpr auto request_timeout = std::chrono::seconds(5);
 
 void print_help() {
-  std::cout << "commands:\n"
-               "  /connect ADDRESS PORT   link to a node\n"
-               "  /ping NAME              ping a node (or all)\n"
-               "  /peers                  list peers\n"
-               "  /routes                 list routes\n"
-               "  /traceroute NAME        list the hops to a node\n"
-               "  /stats                  show counters\n"
-               "  /quit                   shut down\n"
-               "  DEST TEXT               send TEXT to node DEST (or all)\n";
+  terminal_out{}
+    << "commands:\n"
+       "  /connect ADDRESS PORT   link to a node\n"
+       "  /ping NAME              ping a node (or all)\n"
+       "  /peers                  list peers\n"
+       "  /routes                 list routes\n"
+       "  /traceroute NAME        list the hops to a node\n"
+       "  /stats                  show counters\n"
+       "  /quit                   shut down\n"
+       "  DEST TEXT               send TEXT to node DEST (or all)\n";
 }
 
 std::string fmt_ms(uint64_t us) {
@@ -58,17 +66,18 @@ void do_ping(caf::scoped_actor& self, const node_actor& node,
     .receive(
       [&](const ping_result& r) {
         if (r.replied)
-          std::cout << "pong from " << r.from << " in " << fmt_ms(r.rtt_us)
-                    << std::endl;
+          terminal_out{} << "pong from " << r.from << " in " << fmt_ms(r.rtt_us)
+                         << std::endl;
         else if (r.from.empty())
-          std::cout << "no pong from " << target << ": " << r.error
-                    << std::endl;
+          terminal_out{} << "no pong from " << target << ": " << r.error
+                         << std::endl;
         else
-          std::cout << "no pong from " << target << ": " << r.error
-                    << " at " << r.from << std::endl;
+          terminal_out{} << "no pong from " << target << ": " << r.error
+                         << " at " << r.from << std::endl;
       },
       [&](const caf::error& err) {
-        std::cout << "ping failed: " << self->system().render(err) << std::endl;
+        terminal_out{} << "ping failed: " << self->system().render(err)
+                       << std::endl;
       });
 }
 
@@ -77,31 +86,31 @@ void do_peers(caf::scoped_actor& self, const node_actor& node) {
     .receive(
       [&](const std::vector<peer_info>& peers) {
         if (peers.empty()) {
-          std::cout << "no peers" << std::endl;
+          terminal_out{} << "no peers" << std::endl;
           return;
         }
-        std::cout << std::left << std::setw(20) << "NAME" << std::setw(22)
-                  << "ADDRESS" << std::setw(12) << "STATE" << std::setw(12)
-                  << "RTT" << "LAST SEEN\n";
+        terminal_out{} << std::left << std::setw(20) << "NAME" << std::setw(22)
+                       << "ADDRESS" << std::setw(12) << "STATE" << std::setw(12)
+                       << "RTT" << "LAST SEEN\n";
         for (auto& p : peers) {
           auto addr = p.address.empty()
                         ? std::string{"-"}
                         : p.address + ":"
                             + (p.port ? std::to_string(p.port) : "?");
-          std::cout << std::left << std::setw(20)
-                    << (p.name.empty() ? "?" : p.name) << std::setw(22) << addr
-                    << std::setw(12) << to_string(p.state) << std::setw(12)
-                    << (p.rtt_us ? fmt_ms(*p.rtt_us) : "-")
-                    << (p.last_seen_ms
-                          ? std::to_string(*p.last_seen_ms) + " ms ago"
-                          : "never")
-                    << '\n';
+          terminal_out{} << std::left << std::setw(20)
+                         << (p.name.empty() ? "?" : p.name) << std::setw(22)
+                         << addr << std::setw(12) << to_string(p.state)
+                         << std::setw(12)
+                         << (p.rtt_us ? fmt_ms(*p.rtt_us) : "-")
+                         << (p.last_seen_ms
+                               ? std::to_string(*p.last_seen_ms) + " ms ago"
+                               : "never")
+                         << '\n';
         }
-        std::cout << std::flush;
       },
       [&](const caf::error& err) {
-        std::cout << "peers failed: " << self->system().render(err)
-                  << std::endl;
+        terminal_out{} << "peers failed: " << self->system().render(err)
+                       << std::endl;
       });
 }
 
@@ -110,19 +119,18 @@ void do_routes(caf::scoped_actor& self, const node_actor& node) {
     .receive(
       [&](const std::vector<route_entry>& routes) {
         if (routes.empty()) {
-          std::cout << "no routes" << std::endl;
+          terminal_out{} << "no routes" << std::endl;
           return;
         }
-        std::cout << std::left << std::setw(20) << "DESTINATION"
-                  << std::setw(20) << "NEXT HOP" << "HOPS\n";
+        terminal_out{} << std::left << std::setw(20) << "DESTINATION"
+                       << std::setw(20) << "NEXT HOP" << "HOPS\n";
         for (auto& r : routes)
-          std::cout << std::left << std::setw(20) << r.destination
-                    << std::setw(20) << r.next_hop << r.hops << '\n';
-        std::cout << std::flush;
+          terminal_out{} << std::left << std::setw(20) << r.destination
+                         << std::setw(20) << r.next_hop << r.hops << '\n';
       },
       [&](const caf::error& err) {
-        std::cout << "routes failed: " << self->system().render(err)
-                  << std::endl;
+        terminal_out{} << "routes failed: " << self->system().render(err)
+                       << std::endl;
       });
 }
 
@@ -130,15 +138,15 @@ void do_traceroute(caf::scoped_actor& self, const node_actor& node,
                    const node_config& cfg, const std::string& target) {
   auto r = traceroute(self, node, target,
                       static_cast<uint8_t>(cfg.default_ttl));
-  std::cout << "traceroute to " << target << '\n';
+  terminal_out{} << "traceroute to " << target << '\n';
   if (r.hops.empty())
-    std::cout << "no route to " << target << '\n';
+    terminal_out{} << "no route to " << target << '\n';
   for (auto& h : r.hops)
-    std::cout << std::right << std::setw(3) << h.hop << "  " << std::left
-              << std::setw(20) << (h.node ? *h.node : "*")
-              << (h.rtt_us ? fmt_ms(*h.rtt_us) : "") << '\n';
-  std::cout << (r.reached ? "reached " : "did not reach ") << target
-            << std::endl;
+    terminal_out{} << std::right << std::setw(3) << h.hop << "  " << std::left
+                   << std::setw(20) << (h.node ? *h.node : "*")
+                   << (h.rtt_us ? fmt_ms(*h.rtt_us) : "") << '\n';
+  terminal_out{} << (r.reached ? "reached " : "did not reach ") << target
+                 << std::endl;
 }
 
 void do_stats(caf::scoped_actor& self, const node_actor& node) {
@@ -149,12 +157,11 @@ void do_stats(caf::scoped_actor& self, const node_actor& node) {
 
         rows.emplace_back("broadcast_tx", s.broadcast_tx);
         for (auto& [key, value] : rows)
-          std::cout << std::left << std::setw(20) << key << value << '\n';
-        std::cout << std::flush;
+          terminal_out{} << std::left << std::setw(20) << key << value << '\n';
       },
       [&](const caf::error& err) {
-        std::cout << "stats failed: " << self->system().render(err)
-                  << std::endl;
+        terminal_out{} << "stats failed: " << self->system().render(err)
+                       << std::endl;
       });
 }
 
@@ -162,8 +169,8 @@ void do_stats(caf::scoped_actor& self, const node_actor& node) {
 
 void run_line_interface(caf::actor_system& sys, node_actor node,
                         const node_config& cfg, const std::atomic<bool>& stop) {
-  std::cout << "quiltd " << cfg.name << " on " << cfg.listen_endpoint()
-            << " -- /help for commands" << std::endl;
+  terminal_out{} << "quiltd " << cfg.name << " on " << cfg.listen_endpoint()
+                 << " -- /help for commands" << std::endl;
   std::string line;
   while (read_line(line, stop)) {
     std::istringstream in{line};
@@ -181,23 +188,25 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
       if (!(in >> address >> port_text)
           || (port = std::strtol(port_text.c_str(), nullptr, 10)) < 1
           || port > 65535) {
-        std::cout << "usage: /connect ADDRESS PORT" << std::endl;
+        terminal_out{} << "usage: /connect ADDRESS PORT" << std::endl;
         continue;
       }
       self->request(node, request_timeout, connect_atom::value, address,
                     static_cast<uint16_t>(port))
         .receive(
           [&](bool ok) {
-            std::cout << (ok ? "connecting to " : "refusing to connect to self at ")
-                      << address << ':' << port << std::endl;
+            terminal_out{}
+              << (ok ? "connecting to " : "refusing to connect to self at ")
+              << address << ':' << port << std::endl;
           },
           [&](const caf::error& err) {
-            std::cout << "connect failed: " << sys.render(err) << std::endl;
+            terminal_out{} << "connect failed: " << sys.render(err)
+                           << std::endl;
           });
     } else if (word == "/ping") {
       std::string target;
       if (!(in >> target)) {
-        std::cout << "usage: /ping NAME" << std::endl;
+        terminal_out{} << "usage: /ping NAME" << std::endl;
         continue;
       }
       do_ping(self, node, cfg, target);
@@ -208,14 +217,15 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
     } else if (word == "/traceroute") {
       std::string target;
       if (!(in >> target)) {
-        std::cout << "usage: /traceroute NAME" << std::endl;
+        terminal_out{} << "usage: /traceroute NAME" << std::endl;
         continue;
       }
       do_traceroute(self, node, cfg, target);
     } else if (word == "/stats") {
       do_stats(self, node);
     } else if (word[0] == '/') {
-      std::cout << "unknown command " << word << " (try /help)" << std::endl;
+      terminal_out{} << "unknown command " << word << " (try /help)"
+                     << std::endl;
     } else {
       std::string text;
       std::getline(in >> std::ws, text);
@@ -223,14 +233,14 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
         .receive(
           [&](const send_result& r) {
             if (r.accepted)
-              std::cout << "sent to " << word << " (id " << r.id << ")"
-                        << std::endl;
+              terminal_out{} << "sent to " << word << " (id " << r.id << ")"
+                             << std::endl;
             else
-              std::cout << "not sent to " << word << ": " << r.error
-                        << std::endl;
+              terminal_out{} << "not sent to " << word << ": " << r.error
+                             << std::endl;
           },
           [&](const caf::error& err) {
-            std::cout << "send failed: " << sys.render(err) << std::endl;
+            terminal_out{} << "send failed: " << sys.render(err) << std::endl;
           });
     }
   }

@@ -180,7 +180,9 @@ int main(int argc, char** argv) {
     // Show what happens to this node while the user types.
     printer = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
       return {
-        [](const quilt::node_event& e) { std::cout << e.text << std::endl; },
+        [](const quilt::node_event& e) {
+          quilt::terminal_out{} << e.text << '\n';
+        },
       };
     });
     caf::anon_send(node, quilt::subscribe_atom::value,
