@@ -11,6 +11,7 @@
 //   are canonical decimals), packed or not, and decodes again to itself;
 // - the REQ reply is "ack" or "err <reason>", valid UTF-8 whatever the
 //   input echoed in its detail.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

@@ -28,6 +28,7 @@
 //   is an up neighbour with a link, the inbox stays within its limit;
 // - after a tick the next wakeup lies in the future (the protocol actor
 //   would otherwise tick in a busy loop).
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
