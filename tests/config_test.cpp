@@ -440,6 +440,11 @@ TEST_CASE("TOML syntax errors carry the parser's line") {
   CHECK(parse_error("[limits]\nqueue_limit = 99999999999999999999\n") ==
         "cfg.toml:2: TOML syntax error in decimal integer: "
         "'99999999999999999999' is not representable in 64 bits");
+  // Found by fuzz_config: toml++ quotes what it saw, here a line break; the
+  // error stays one line.
+  CHECK(parse_error("[limits]\ndefault_ttl = +n\nport = 1\n") ==
+        "cfg.toml:2: TOML syntax error in floating-point: expected 'nan', "
+        "saw '+n\\x0a'");
 }
 
 // -- errors: unknown sections and keys ----------------------------------------

@@ -471,6 +471,29 @@ TEST_CASE("a restarted peer with a new name renames the entry", "[protocol]") {
   CHECK(f.proto.neighbours() == strings{"b2"});
 }
 
+// Found by fuzz_protocol: the rename changed the neighbours without any peer
+// changing state, and the advertisement and routes kept the old name.
+TEST_CASE("a peer renamed by a server_connect addressed to us is advertised "
+          "and routed under its new name",
+          "[protocol]") {
+  fixture f;
+  auto link = f.neighbour("b", 5002);
+  auto names = [&] {
+    strings result;
+    for (auto& r : f.proto.routes())
+      result.push_back(r.destination);
+    return result;
+  };
+  REQUIRE(names() == strings{"b"});
+  f.handle(server_connect("a", "b2", "10.0.0.2", 5002, 1), "b2", t0 + 1s);
+  CHECK(f.proto.neighbours() == strings{"b2"});
+  CHECK(names() == strings{"b2"});
+  // The new node learns the mesh: our advertisement, naming it.
+  auto adverts = only(command::link_state, f.out.sent_on(link));
+  REQUIRE_FALSE(adverts.empty());
+  CHECK(adverts.back().arg(0) == "b2");
+}
+
 TEST_CASE("a peer that moved to a new endpoint gets a new link", "[protocol]") {
   fixture f;
   auto old_link = f.neighbour("b", 5002);

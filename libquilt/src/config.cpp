@@ -540,10 +540,13 @@ config_error syntax_error(const std::string& path, const toml::parse_error& e) {
   constexpr std::string_view prefix = "Error while parsing ";
   std::string_view description = e.description();
   std::string text;
+  // toml++ quotes what it saw, which can be a line break: escaped, so that
+  // the error stays one line.
   if (description.substr(0, prefix.size()) == prefix)
-    text = cat("TOML syntax error in ", description.substr(prefix.size()));
+    text = cat("TOML syntax error in ",
+               escaped(description.substr(prefix.size())));
   else
-    text = cat("TOML syntax error: ", description);
+    text = cat("TOML syntax error: ", escaped(description));
   problems out;
   out.add(e.source().begin.line, std::move(text));
   return out.error(path);

@@ -291,6 +291,7 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
     }
     p = &add_peer();
   }
+  bool renamed = !p->info.name.empty() && p->info.name != x.origin;
   rename(*p, x.origin);
   bool had_up_link = p->link && p->info.state == peer_state::up;
   // Under CURVE the link back uses the key this connection proved it holds
@@ -321,11 +322,13 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   // now), or when it dials us afresh over an up link (a restarted node we
   // did not notice was gone, perhaps under a new name: it has forgotten the
   // database, and our advertisement may name it wrongly).
-  if (was_up && (!had_up_link || is_broadcast(x.destination)) && p->link
-      && p->info.state == peer_state::up) {
-    update_own_lsa(now, false);
+  // A rename or a merge changes the neighbours without any peer changing
+  // state: advertise them (a no-op when they did not change). A new name
+  // behind an up link is a restarted node too.
+  update_own_lsa(now, false);
+  if (was_up && (!had_up_link || renamed || is_broadcast(x.destination))
+      && p->link && p->info.state == peer_state::up)
     sync_database(*p);
-  }
 }
 
 void protocol::on_local(message& x, time_point now) {
