@@ -600,7 +600,8 @@ struct zmq_transport::impl {
       return;
     uint16_t event;
     std::memcpy(&event, ev[0].data(), sizeof(event));
-    if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+    if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+        && event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
       return;
     if (auto r = entries.find(e.owner); r != entries.end() && r->second.lcounters)
       ++r->second.lcounters->rejected_auth;
@@ -866,9 +867,13 @@ zmq_transport::listen(const std::string& endpoint,
   void* monitor = nullptr;
   if (opts.curve) {
     auto at = "inproc://quilt.monitor." + std::to_string(id);
-    // Not HANDSHAKE_FAILED_NO_DETAIL: a bare TCP connection that closes
-    // (a port probe, a peer cut off mid-greeting) reports that too.
-    if (zmq_socket_monitor(s, at.c_str(), ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+    // A plain client shows as either event: as FAILED_PROTOCOL when this
+    // side reads its greeting first, as FAILED_NO_DETAIL when the client
+    // saw ours first and hung up mid-greeting. That a bare TCP connection
+    // closing during the greeting (a port probe) counts too is the price.
+    if (zmq_socket_monitor(s, at.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                             | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         == 0) {
       monitor = zmq_socket(impl_->ctx, ZMQ_PAIR);
       if (monitor && zmq_connect(monitor, at.c_str()) != 0) {
