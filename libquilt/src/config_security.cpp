@@ -144,7 +144,9 @@ read_authorized(const std::string& config_path, const std::string& file,
 void read_security(const toml::table& table, node_config& cfg,
                    key_lines& lines, problems& out) {
   auto& sec = cfg.security;
-  for (auto&& [k, v] : table) {
+  for (auto&& [k, value] : table) {
+    // Named, not a structured binding: C++17 lambdas cannot capture those.
+    const toml::node& v = value;
     auto key = k.str();
     auto line = line_of(k, v);
     auto label = cat("security.", key);

@@ -73,8 +73,8 @@ public:
   uint64_t sends = 0;
   uint64_t delivered_calls = 0;
 
-  void open_link(link_id id, const std::string& address,
-                 uint16_t port) override {
+  void open_link(link_id id, const std::string& address, uint16_t port,
+                 const std::string&) override {
     check(ever.insert(id).second, "a link id is opened once");
     check(!address.empty() && port != 0, "a link has an endpoint");
     open.insert(id);
@@ -84,7 +84,7 @@ public:
     check(open.erase(id) == 1, "only an open link is closed");
   }
 
-  void send(link_id id, const message& x) override {
+  bool send(link_id id, const message& x) override {
     check(open.count(id) == 1, "sends go to open links", show(x));
     ++sends;
     // What a peer's processor would do with it. No byte limit: the size of
@@ -93,6 +93,7 @@ public:
     message back;
     auto r = decode(frames, SIZE_MAX, "", back);
     check(r.ok, "sent messages are valid", show(x) + " " + req_reply(r));
+    return true;
   }
 
   void delivered(const message&) override {
