@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <utility>
 
 namespace bench {
@@ -117,16 +118,29 @@ uint16_t bound_port(void* s) {
 }
 
 uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0)
-    die("cannot find a free port");
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  // Below Linux's ephemeral range (32768 up): a port from that range can be
+  // taken as the source port of another connection between the check and
+  // the bind, which made many nodes starting at once collide.
+  static uint32_t seed = uint32_t(now_ns() ^ uint64_t(getpid()) << 16);
+  static std::set<uint16_t> handed_out; // a child may not have bound it yet
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    seed = seed * 1103515245u + 12345u;
+    auto port = uint16_t(20000 + (seed >> 8) % 12000);
+    if (!handed_out.insert(port).second)
+      continue;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+      break;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (ok)
+      return port;
+  }
+  die("cannot find a free port");
 }
 
 frames bench_msg(const std::string& dest, const std::string& origin,

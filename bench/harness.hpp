@@ -47,7 +47,8 @@ bool wait_readable(void* socket, int timeout_ms);
 /// The port a socket bound to "tcp://127.0.0.1:*" got.
 uint16_t bound_port(void* socket);
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, below the
+/// ephemeral range; ports handed out are not handed out again.
 uint16_t free_port();
 
 /// The message of every throughput scenario:

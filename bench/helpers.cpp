@@ -20,6 +20,7 @@
 #include "quilt/codec.hpp"
 #include "quilt/config.hpp"
 #include "quilt/link.hpp"
+#include "quilt/log.hpp"
 #include "quilt/node.hpp"
 #include "quilt/zmq_transport.hpp"
 
@@ -264,6 +265,7 @@ int memory_raw(size_t n) {
 /// actor system and one transport, as quilt-sim runs them; idle once every
 /// node has both neighbours up and a route to every other node.
 int memory_quilt(size_t n) {
+  quilt::set_log_level(quilt::log_level::warning);
   caf::actor_system_config cfg;
   quilt::configure_actor_system(cfg);
   caf::actor_system sys{cfg};
