@@ -354,15 +354,28 @@ std::string self_path() {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-uint64_t rss_bytes(pid_t pid) {
+namespace {
+
+uint64_t status_field(pid_t pid, const char* key) {
   std::string path = pid > 0 ? "/proc/" + std::to_string(pid) + "/status"
                              : std::string{"/proc/self/status"};
   std::ifstream in{path};
   std::string line;
+  size_t len = std::strlen(key);
   while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    if (line.compare(0, len, key) == 0)
+      return std::strtoull(line.c_str() + len, nullptr, 10) * 1024;
   return 0;
+}
+
+} // namespace
+
+uint64_t rss_bytes(pid_t pid) {
+  return status_field(pid, "VmRSS:");
+}
+
+uint64_t hwm_bytes(pid_t pid) {
+  return status_field(pid, "VmHWM:");
 }
 
 } // namespace bench

@@ -117,4 +117,9 @@ std::string self_path();
 /// The resident set size of process `pid` (0: this one) in bytes.
 uint64_t rss_bytes(pid_t pid = 0);
 
+/// The peak resident set size (VmHWM) of process `pid`'s current program
+/// in bytes; 0 once it has ended. Unlike getrusage's ru_maxrss it does not
+/// carry the parent's size at fork across exec.
+uint64_t hwm_bytes(pid_t pid);
+
 } // namespace bench

@@ -95,6 +95,7 @@ std::unique_ptr<path> path::quilt(void* ctx, size_t k,
     ports.push_back(free_port());
   for (size_t i = 0; i < k; ++i) {
     auto file = p->dir_ + "/" + node_name(i + 1) + ".toml";
+    {
     std::ofstream toml{file};
     toml << "[node]\nname = \"" << node_name(i + 1)
          << "\"\nhost = \"127.0.0.1\"\nport = " << ports[i] << "\n";
@@ -105,6 +106,7 @@ std::unique_ptr<path> path::quilt(void* ctx, size_t k,
            << "\n";
     toml << "\n[console]\nport = 0\n\n[timing]\nheartbeat_ms = 1000\n"
          << "\n[limits]\nqueue_limit = 1000000\n\n[log]\nlevel = \"warning\"\n";
+    } // closed (and flushed) before quiltd reads it
     p->files_.push_back(file);
     p->procs_.push_back(child::spawn({opts.quiltd, file}, false));
   }
