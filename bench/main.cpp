@@ -456,8 +456,14 @@ json run_sim(const options& opt, const std::string& scenario_toml,
   // sampled until the program ends.
   peak_rss = 0;
   uint64_t deadline = start + uint64_t(timeout_s) * 1000000000u;
+  auto self = self_path();
+  auto exe_link = "/proc/" + std::to_string(sim.pid()) + "/exe";
   while (sim.running() && now_ns() < deadline) {
-    peak_rss = std::max(peak_rss, hwm_bytes(sim.pid()));
+    // Between fork and exec the child is a copy of this process: skip it.
+    char buf[4096];
+    ssize_t n = readlink(exe_link.c_str(), buf, sizeof(buf) - 1);
+    if (n > 0 && std::string(buf, size_t(n)) != self)
+      peak_rss = std::max(peak_rss, hwm_bytes(sim.pid()));
     usleep(5000);
   }
   if (sim.running()) {
