@@ -190,12 +190,9 @@ void stop_all_children() {
 }
 
 child::child(child&& x) noexcept
-  : pid_(std::exchange(x.pid_, -1)),
-    in_(std::exchange(x.in_, -1)),
-    out_(std::exchange(x.out_, -1)),
-    status_(x.status_),
-    buffer_(std::move(x.buffer_)) {
-}
+    : pid_(std::exchange(x.pid_, -1)), in_(std::exchange(x.in_, -1)),
+      out_(std::exchange(x.out_, -1)), status_(x.status_),
+      buffer_(std::move(x.buffer_)) {}
 
 child& child::operator=(child&& x) noexcept {
   if (this != &x) {
@@ -213,12 +210,12 @@ child::~child() {
   stop();
 }
 
-child child::spawn(const std::vector<std::string>& argv, bool pipes,
-                   bool quiet, uint64_t as_limit) {
+child child::spawn(const std::vector<std::string>& argv, bool pipes, bool quiet,
+                   uint64_t as_limit) {
   int to_child[2] = {-1, -1};
   int from_child[2] = {-1, -1};
-  if (pipes
-      && (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0))
+  if (pipes &&
+      (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0))
     die("pipe failed");
   std::vector<char*> args;
   for (auto& a : argv)

@@ -96,8 +96,8 @@ int relay() {
       continue;
     zmq_msg_recv(&cmd, r, 0);
     bool more = zmq_msg_more(&cmd);
-    bool ping = zmq_msg_size(&cmd) == 4
-                && std::memcmp(zmq_msg_data(&cmd), "ping", 4) == 0;
+    bool ping = zmq_msg_size(&cmd) == 4 &&
+                std::memcmp(zmq_msg_data(&cmd), "ping", 4) == 0;
     void* out = right;
     if (ping && left) {
       out = left;
@@ -132,9 +132,9 @@ int raw_node(uint16_t port) {
     // f: [routing id, dest, cmd, origin, id, ttl, args...]
     if (f[2] == "server_connect" && f.size() >= 9 && !back) {
       back = connect_dealer(ctx, uint16_t(std::atoi(f[7].c_str())), "bench-a");
-      send_frames(back, {f[3], "server_connect", "bench-a",
-                         std::to_string(id++), "1", "127.0.0.1",
-                         std::to_string(port), "quilt/1"});
+      send_frames(back,
+                  {f[3], "server_connect", "bench-a", std::to_string(id++), "1",
+                   "127.0.0.1", std::to_string(port), "quilt/1"});
     } else if (f[2] == "ping" && back) {
       frames pong{f[3], "pong", "bench-a", std::to_string(id++), "8", f[4]};
       if (f.size() >= 7)
@@ -196,8 +196,7 @@ struct counting_sink : quilt::inbound_sink {
     c.settle();
   }
   void messages(std::string, quilt::message_batch&&,
-                std::shared_ptr<std::atomic<uint64_t>>) override {
-  }
+                std::shared_ptr<std::atomic<uint64_t>>) override {}
 };
 
 int link_recv_quilt(uint16_t port, uint64_t n, int timeout_s) {
@@ -236,7 +235,8 @@ int memory_raw(size_t n) {
   }
   for (size_t i = 0; i < n; ++i)
     for (size_t peer : {(i + 1) % n, (i + n - 1) % n}) {
-      dealers.push_back(connect_dealer(ctx, ports[peer], "m" + std::to_string(i)));
+      dealers.push_back(
+          connect_dealer(ctx, ports[peer], "m" + std::to_string(i)));
       send_frames(dealers.back(), {"hello"});
     }
   size_t got = 0;
@@ -269,8 +269,8 @@ int memory_quilt(size_t n) {
   caf::actor_system_config cfg;
   quilt::configure_actor_system(cfg);
   caf::actor_system sys{cfg};
-  auto net = std::make_shared<quilt::zmq_transport>(
-    quilt::zmq_transport::scheme::tcp);
+  auto net =
+      std::make_shared<quilt::zmq_transport>(quilt::zmq_transport::scheme::tcp);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   say("base " + std::to_string(rss_bytes()));
   std::vector<uint16_t> ports;
@@ -300,12 +300,12 @@ int memory_quilt(size_t n) {
     for (auto& node : nodes)
       self->request(node, std::chrono::seconds(5), quilt::summary_atom::value,
                     uint32_t{0})
-        .receive(
-          [&](const quilt::node_summary& s) {
-            if (s.peers_up == (n > 2 ? 2 : n - 1) && s.routes + 1 >= n)
-              ++settled;
-          },
-          [&](const caf::error&) {});
+          .receive(
+              [&](const quilt::node_summary& s) {
+                if (s.peers_up == (n > 2 ? 2 : n - 1) && s.routes + 1 >= n)
+                  ++settled;
+              },
+              [&](const caf::error&) {});
     if (settled == n)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

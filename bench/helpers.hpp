@@ -37,8 +37,8 @@ template <class F>
 void link_send(bool quilt, uint16_t port, uint64_t n,
                const std::string& payload, F wait_done) {
   link_send_impl(
-    quilt, port, n, payload, [](void* f) { (*static_cast<F*>(f))(); },
-    &wait_done);
+      quilt, port, n, payload, [](void* f) { (*static_cast<F*>(f))(); },
+      &wait_done);
 }
 
 } // namespace bench

@@ -9,8 +9,8 @@
 // every figure, ratio and per-run list. Exit 0 when every scenario run
 // completed (and passed the checks asked for), 1 otherwise, 2 on bad usage.
 #include <signal.h>
-#include <sys/wait.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -69,26 +69,32 @@ struct options {
 };
 
 const char* usage_text =
-  "usage: quilt-bench SCENARIO... [options]\n"
-  "  SCENARIO: link forward chain ping broadcast startup memory sim all\n"
-  "  --quiltd PATH       quiltd binary (default $QUILTD, else next to this one)\n"
-  "  --quilt-sim PATH    quilt-sim binary (default $QUILT_SIM, else next to this one)\n"
-  "  --size LIST         payload bytes, e.g. 16 or 16,1024 (default 16,1024)\n"
-  "  -n N                messages per throughput run (default 200000)\n"
-  "  --repeat R          measured runs per path, after one warm-up (default 5)\n"
-  "  --window W          messages in flight through a path (default 20000)\n"
-  "  --pings K           round trips per path and size (default 2000)\n"
-  "  --startups K        node starts per program (default 10)\n"
-  "  --memory-nodes N    idle nodes in one process (default 100)\n"
-  "  --broadcasts B      broadcasts per mesh run (default 10)\n"
-  "  --sim-sizes LIST    quilt-sim mesh sizes (default 100,1000)\n"
-  "  --sim-10k           add 10,000 nodes (deterministic only; ~1 min, 6 GiB)\n"
-  "  --sim-transports L  default inproc,tcp,direct,deterministic\n"
-  "  --processors P      processors of each quiltd (default quiltd's)\n"
-  "  --timeout-s S       bound of each throughput run (default 60)\n"
-  "  --min-ratio R       fail when a throughput ratio (link, forward, chain) is below R\n"
-  "  --check-targets     fail when a figure misses its target\n"
-  "  --markdown          print the README's Performance table at the end\n";
+    "usage: quilt-bench SCENARIO... [options]\n"
+    "  SCENARIO: link forward chain ping broadcast startup memory sim all\n"
+    "  --quiltd PATH       quiltd binary (default $QUILTD, else next to this "
+    "one)\n"
+    "  --quilt-sim PATH    quilt-sim binary (default $QUILT_SIM, else next to "
+    "this one)\n"
+    "  --size LIST         payload bytes, e.g. 16 or 16,1024 (default "
+    "16,1024)\n"
+    "  -n N                messages per throughput run (default 200000)\n"
+    "  --repeat R          measured runs per path, after one warm-up (default "
+    "5)\n"
+    "  --window W          messages in flight through a path (default 20000)\n"
+    "  --pings K           round trips per path and size (default 2000)\n"
+    "  --startups K        node starts per program (default 10)\n"
+    "  --memory-nodes N    idle nodes in one process (default 100)\n"
+    "  --broadcasts B      broadcasts per mesh run (default 10)\n"
+    "  --sim-sizes LIST    quilt-sim mesh sizes (default 100,1000)\n"
+    "  --sim-10k           add 10,000 nodes (deterministic only; ~1 min, 6 "
+    "GiB)\n"
+    "  --sim-transports L  default inproc,tcp,direct,deterministic\n"
+    "  --processors P      processors of each quiltd (default quiltd's)\n"
+    "  --timeout-s S       bound of each throughput run (default 60)\n"
+    "  --min-ratio R       fail when a throughput ratio (link, forward, chain) "
+    "is below R\n"
+    "  --check-targets     fail when a figure misses its target\n"
+    "  --markdown          print the README's Performance table at the end\n";
 
 [[noreturn]] void usage(int status) {
   std::fputs(usage_text, status ? stderr : stdout);
@@ -126,8 +132,8 @@ struct row {
 struct results {
   json doc = json::object();
   std::vector<row> rows;
-  bool ok = true;             ///< Every scenario completed.
-  bool checks_ok = true;      ///< --min-ratio / --check-targets held.
+  bool ok = true;        ///< Every scenario completed.
+  bool checks_ok = true; ///< --min-ratio / --check-targets held.
   std::vector<std::string> failures;
 
   void fail(const std::string& why) {
@@ -167,7 +173,9 @@ void add_row(results& res, const options& opt, row r) {
   std::printf("  => %s: raw %s, quilt %s, ratio %s (target %s)%s\n",
               r.scenario.c_str(), r.raw.c_str(), r.quilt.c_str(),
               r.ratio.c_str(), r.target.c_str(),
-              !r.met ? "" : *r.met ? " met" : " MISSED");
+              !r.met   ? ""
+              : *r.met ? " met"
+                       : " MISSED");
   std::fflush(stdout);
   if (opt.check_targets && r.met && !*r.met) {
     res.checks_ok = false;
@@ -180,8 +188,8 @@ void check_min_ratio(results& res, const options& opt, const std::string& what,
                      double ratio) {
   if (opt.min_ratio > 0 && ratio < opt.min_ratio) {
     res.checks_ok = false;
-    res.failures.push_back(what + fmt(" ratio %.3f", ratio)
-                           + fmt(" below --min-ratio %.3f", opt.min_ratio));
+    res.failures.push_back(what + fmt(" ratio %.3f", ratio) +
+                           fmt(" below --min-ratio %.3f", opt.min_ratio));
   }
 }
 
@@ -199,12 +207,12 @@ bool run_throughput(const options& opt, const std::vector<path*>& paths,
   uint64_t t0 = 0, t1 = 0;
   for (size_t i = 0; i < paths.size(); ++i) {
     uint64_t warm = std::min<uint64_t>(20000, opt.n);
-    auto got = paths[i]->pump(warm, next_id[i], opt.window, payload, 10000, t0,
-                              t1);
+    auto got =
+        paths[i]->pump(warm, next_id[i], opt.window, payload, 10000, t0, t1);
     next_id[i] += warm;
     if (got != warm) {
-      res.fail(what + ": warm-up lost messages (" + std::to_string(got) + "/"
-               + std::to_string(warm) + ")");
+      res.fail(what + ": warm-up lost messages (" + std::to_string(got) + "/" +
+               std::to_string(warm) + ")");
       return false;
     }
   }
@@ -214,8 +222,8 @@ bool run_throughput(const options& opt, const std::vector<path*>& paths,
                                 opt.timeout_s * 1000, t0, t1);
       next_id[i] += opt.n;
       if (got != opt.n || t1 <= t0 || !paths[i]->alive()) {
-        res.fail(what + ": a run lost messages or a process exited ("
-                 + std::to_string(got) + "/" + std::to_string(opt.n) + ")");
+        res.fail(what + ": a run lost messages or a process exited (" +
+                 std::to_string(got) + "/" + std::to_string(opt.n) + ")");
         return false;
       }
       runs[i].push_back(double(opt.n) / (double(t1 - t0) / 1e9));
@@ -231,17 +239,17 @@ bool run_throughput(const options& opt, const std::vector<path*>& paths,
 double link_round(const options& opt, bool quilt_side, uint64_t n,
                   const std::string& payload) {
   uint16_t port = free_port();
-  auto rx = child::spawn({self_path(), "__link-recv", quilt_side ? "quilt" : "raw",
-                          std::to_string(port), std::to_string(n),
-                          std::to_string(opt.timeout_s)},
+  auto rx = child::spawn({self_path(), "__link-recv",
+                          quilt_side ? "quilt" : "raw", std::to_string(port),
+                          std::to_string(n), std::to_string(opt.timeout_s)},
                          true);
   std::string line;
   if (!rx.read_line(line, 10000) || line != "ready")
     return 0;
   double result = 0;
   link_send(quilt_side, port, n, payload, [&] {
-    if (rx.read_line(line, (opt.timeout_s + 5) * 1000)
-        && line.rfind("done ", 0) == 0)
+    if (rx.read_line(line, (opt.timeout_s + 5) * 1000) &&
+        line.rfind("done ", 0) == 0)
       result = std::atof(line.c_str() + 5);
   });
   rx.wait(5000);
@@ -261,8 +269,8 @@ void scenario_link(const options& opt, results& res) {
       double a = link_round(opt, false, n, payload);
       double b = link_round(opt, true, n, payload);
       if (a <= 0 || b <= 0) {
-        res.fail("link: a round did not complete (" + std::to_string(size)
-                 + " B)");
+        res.fail("link: a round did not complete (" + std::to_string(size) +
+                 " B)");
         return;
       }
       if (r >= 0) {
@@ -324,8 +332,8 @@ void scenario_forward(void* ctx, const options& opt, results& res) {
                                  {"quilt_runs", list(runs[2])}};
     add_row(res, opt,
             {"forward, 1 node, " + std::to_string(size) + " B",
-             rate(f) + " (1 hop: " + rate(h) + ")", rate(q),
-             fmt("%.2f", q / f), ">= 0.95", q / f >= 0.95});
+             rate(f) + " (1 hop: " + rate(h) + ")", rate(q), fmt("%.2f", q / f),
+             ">= 0.95", q / f >= 0.95});
     check_min_ratio(res, opt, "forward " + std::to_string(size) + " B", q / f);
   }
   res.doc["forward"] = out;
@@ -386,7 +394,8 @@ void scenario_ping(void* ctx, const options& opt, results& res) {
           std::make_tuple(raw4.get(), q4.get(), "4 hops")}) {
       std::vector<double> warm, rs, qs, r50, q50;
       if (!raw->pings(200, size, warm) || !node->pings(200, size, warm)) {
-        res.fail(std::string{"ping "} + label + ": a warm-up ping got no answer");
+        res.fail(std::string{"ping "} + label +
+                 ": a warm-up ping got no answer");
         return;
       }
       // Blocks of pings alternate between the two paths.
@@ -418,8 +427,8 @@ void scenario_ping(void* ctx, const options& opt, results& res) {
                        {"raw_block_p50_us", list(r50, 1)},
                        {"quilt_block_p50_us", list(q50, 1)}};
       add_row(res, opt,
-              {std::string{"ping "} + label + ", " + std::to_string(size)
-                 + " B, p50 (p99)",
+              {std::string{"ping "} + label + ", " + std::to_string(size) +
+                   " B, p50 (p99)",
                fmt("%.0f", rp50) + fmt(" (%.0f) us", rp99),
                fmt("%.0f", qp50) + fmt(" (%.0f) us", qp99),
                fmt("%.2f", qp50 / rp50), "<= 1.2", qp50 / rp50 <= 1.2});
@@ -429,7 +438,8 @@ void scenario_ping(void* ctx, const options& opt, results& res) {
   res.doc["ping"] = out;
 }
 
-// -- quilt-sim runs -------------------------------------------------------------
+// -- quilt-sim runs
+// -------------------------------------------------------------
 
 /// Runs quilt-sim on `scenario_toml`; the parsed report, or null on failure
 /// (with `why` set). `timeout_s` bounds the run.
@@ -447,8 +457,8 @@ json run_sim(const options& opt, const std::string& scenario_toml,
   }
   auto cap = uint64_t(opt.sim_max_rss_gib * double(1ull << 30));
   uint64_t start = now_ns();
-  auto sim = child::spawn({opt.quilt_sim, sc, "--report", rep}, false, true,
-                          cap);
+  auto sim =
+      child::spawn({opt.quilt_sim, sc, "--report", rep}, false, true, cap);
   json report;
   // The report's peak_rss_bytes is getrusage's ru_maxrss, which Linux keeps
   // across exec: a child forked from this process starts with this
@@ -473,8 +483,8 @@ json run_sim(const options& opt, const std::string& scenario_toml,
     process_s = double(now_ns() - start) / 1e9;
     std::ifstream in{rep};
     if (!in) {
-      why = "quilt-sim exited without a report (status "
-            + std::to_string(WEXITSTATUS(sim.status())) + ")";
+      why = "quilt-sim exited without a report (status " +
+            std::to_string(WEXITSTATUS(sim.status())) + ")";
     } else {
       try {
         in >> report;
@@ -482,9 +492,9 @@ json run_sim(const options& opt, const std::string& scenario_toml,
           why = "an expectation failed (exit 1)";
           for (auto& e : report["events"])
             if (!e["ok"].get<bool>())
-              why += "; " + e["action"].get<std::string>() + " at "
-                     + std::to_string(e["at_ms"].get<uint64_t>())
-                     + " ms: " + e["detail"].get<std::string>();
+              why += "; " + e["action"].get<std::string>() + " at " +
+                     std::to_string(e["at_ms"].get<uint64_t>()) +
+                     " ms: " + e["detail"].get<std::string>();
           if (report["converged_ms"].is_null())
             why += "; routes never converged";
         }
@@ -506,7 +516,8 @@ uint64_t msg_count(const json& report, const char* command) {
   return report["messages"][command].get<uint64_t>();
 }
 
-// -- broadcast ------------------------------------------------------------------
+// -- broadcast
+// ------------------------------------------------------------------
 
 void scenario_broadcast(const options& opt, results& res) {
   std::printf("\n== broadcast: transmissions per broadcast once routes are "
@@ -527,7 +538,8 @@ void scenario_broadcast(const options& opt, results& res) {
     toml << "[simulation]\nseed = 7\ntransport = \"inproc\"\nsettle_ms = 300\n"
          << "\n[defaults]\nheartbeat_ms = 100\ndead_after_ms = 1000\n"
          << "\n[topology]\nkind = \"" << m.kind << "\"\nnodes = " << m.nodes
-         << "\n" << m.extra;
+         << "\n"
+         << m.extra;
     // Routes count as settled after two heartbeats without change; the
     // first broadcast goes out 1 s (ten heartbeats) after full routes.
     for (int b = 0; b < opt.broadcasts; ++b)
@@ -571,16 +583,16 @@ void scenario_broadcast(const options& opt, results& res) {
                    {"broadcasts_per_run", opt.broadcasts},
                    {"quilt_runs", list(per_bcast, 2)}};
     add_row(res, opt,
-            {std::string{"broadcast, "} + m.name + " of "
-               + std::to_string(m.nodes) + ", copies per broadcast",
+            {std::string{"broadcast, "} + m.name + " of " +
+                 std::to_string(m.nodes) + ", copies per broadcast",
              fmt("N-1 = %.0f", n1) + fmt(" (flooding %.0f)", flood),
-             fmt("%.1f", q), fmt("%.3f", q / n1), "<= 1.05",
-             q / n1 <= 1.05});
+             fmt("%.1f", q), fmt("%.3f", q / n1), "<= 1.05", q / n1 <= 1.05});
   }
   res.doc["broadcast"] = out;
 }
 
-// -- startup ----------------------------------------------------------------------
+// -- startup
+// ----------------------------------------------------------------------
 
 /// Starts `argv` (which listens on `port`) and times it to the first pong on
 /// a ROUTER of ours, after a server_connect and a ping queued on a DEALER
@@ -608,8 +620,8 @@ bool one_start(void* ctx, const std::vector<std::string>& argv, uint16_t port,
   while (!got && now_ns() - t0 < 10000000000u && proc.running()) {
     if (now_ns() >= next_ping) {
       // A ping every 20 ms: the first answered one ends the wait.
-      send_frames(d, {target, "ping", "bench-b", std::to_string(id++), "8",
-                      "start"});
+      send_frames(
+          d, {target, "ping", "bench-b", std::to_string(id++), "8", "start"});
       next_ping = now_ns() + 20000000u;
     }
     wait_readable(r, 1);
@@ -690,13 +702,14 @@ void scenario_startup(void* ctx, const options& opt, results& res) {
            fmt("%.1f ms", qm), fmt("%.2f", qm / rm), "< 50 ms", qm < 50});
 }
 
-// -- memory -----------------------------------------------------------------------
+// -- memory
+// -----------------------------------------------------------------------
 
 /// One memory worker: RSS per node beyond the process's baseline, in bytes;
 /// negative on failure.
 double memory_round(const std::string& kind, size_t n, std::string& why) {
-  auto w = child::spawn({self_path(), "__memory", kind, std::to_string(n)},
-                        true);
+  auto w =
+      child::spawn({self_path(), "__memory", kind, std::to_string(n)}, true);
   std::string line;
   uint64_t base = 0, idle = 0;
   while (w.read_line(line, 90000)) {
@@ -746,14 +759,15 @@ void scenario_memory(const options& opt, results& res) {
                        {"ratio", round_to(qm / rm, 3)},
                        {"raw_runs_kib", list(raw, 1)},
                        {"quilt_runs_kib", list(quilt, 1)}};
-  add_row(res, opt,
-          {"memory, idle node (ring of " + std::to_string(opt.memory_nodes)
-             + ")",
-           fmt("%.0f KiB", rm), fmt("%.0f KiB", qm), fmt("%.2f", qm / rm),
-           "< 1 MiB", qm < 1024});
+  add_row(
+      res, opt,
+      {"memory, idle node (ring of " + std::to_string(opt.memory_nodes) + ")",
+       fmt("%.0f KiB", rm), fmt("%.0f KiB", qm), fmt("%.2f", qm / rm),
+       "< 1 MiB", qm < 1024});
 }
 
-// -- sim ----------------------------------------------------------------------------
+// -- sim
+// ----------------------------------------------------------------------------
 
 void scenario_sim(const options& opt, results& res) {
   std::printf("\n== sim: quilt-sim on random meshes of degree 4 (heartbeat "
@@ -776,24 +790,24 @@ void scenario_sim(const options& opt, results& res) {
       if (n > limit(t))
         continue;
       bool det = t == "deterministic";
-      size_t base = t == "tcp"
-                      ? 20000 + rng() % (32767 - 20000 - n)
-                      : 30000;
+      size_t base = t == "tcp" ? 20000 + rng() % (32767 - 20000 - n) : 30000;
       std::ostringstream toml;
       toml << "[simulation]\nseed = " << n << "\ntransport = \""
-           << (det ? "direct" : t) << "\"\ndeterministic = "
-           << (det ? "true" : "false") << "\nsettle_ms = 500\nbase_port = "
-           << base << "\n\n[defaults]\nheartbeat_ms = 1000\n"
+           << (det ? "direct" : t)
+           << "\"\ndeterministic = " << (det ? "true" : "false")
+           << "\nsettle_ms = 500\nbase_port = " << base
+           << "\n\n[defaults]\nheartbeat_ms = 1000\n"
            << "dead_after_ms = 5000\n\n[topology]\nkind = \"random\"\nnodes = "
            << n << "\ndegree = 4\n\n[[events]]\nat_ms = 0\naction = \"ping\"\n"
-           << "from = \"n0\"\nto = \"n" << n - 1 << "\"\nexpect = \"delivered\"\n"
+           << "from = \"n0\"\nto = \"n" << n - 1
+           << "\"\nexpect = \"delivered\"\n"
            << "\n[[events]]\nat_ms = 100\naction = \"broadcast\"\nfrom = \"n"
            << n / 2 << "\"\ntext = \"bench\"\nexpect = \"all\"\n";
       std::string why;
       double secs = 0;
       uint64_t peak = 0;
-      auto report = run_sim(opt, toml.str(), n >= 10000 ? 900 : 300, why, secs,
-                            peak);
+      auto report =
+          run_sim(opt, toml.str(), n >= 10000 ? 900 : 300, why, secs, peak);
       if (report.is_null() || !why.empty()) {
         res.fail("sim " + std::to_string(n) + " " + t + ": " + why);
         rows.push_back({{"nodes", n}, {"transport", t}, {"outcome", why}});
@@ -803,8 +817,8 @@ void scenario_sim(const options& opt, results& res) {
       for (auto& item : report["messages"].items())
         sent += item.value().get<uint64_t>();
       double conv = report["converged_ms"].is_null()
-                      ? -1
-                      : report["converged_ms"].get<double>();
+                        ? -1
+                        : report["converged_ms"].get<double>();
       double rss_kib = double(peak) / double(n) / 1024;
       std::printf("  %6zu nodes %-13s converged %8.0f ms%s  wall %7.2f s  "
                   "peak RSS %7.1f KiB/node  %8.1f msgs/node\n",
@@ -821,17 +835,18 @@ void scenario_sim(const options& opt, results& res) {
                       {"rss_per_node_kib", round_to(rss_kib, 1)},
                       {"messages_per_node", round_to(double(sent) / n, 1)}});
       add_row(res, opt,
-              {"sim, " + std::to_string(n) + " nodes, " + t
-                 + ", converge / peak RSS per node",
+              {"sim, " + std::to_string(n) + " nodes, " + t +
+                   ", converge / peak RSS per node",
                "-",
-               fmt("%.0f ms", conv) + (det ? " virtual" : "")
-                 + fmt(" / %.0f KiB", rss_kib),
+               fmt("%.0f ms", conv) + (det ? " virtual" : "") +
+                   fmt(" / %.0f KiB", rss_kib),
                "-", "-", std::nullopt});
     }
   res.doc["sim"] = rows;
 }
 
-// -- main -----------------------------------------------------------------------------
+// -- main
+// -----------------------------------------------------------------------------
 
 void on_signal(int) {
   stop_all_children();
@@ -910,9 +925,8 @@ int run(int argc, char** argv) {
       usage(2);
     }
   }
-  const std::vector<std::string> known{"link",      "forward", "chain",
-                                       "ping",      "broadcast", "startup",
-                                       "memory",    "sim"};
+  const std::vector<std::string> known{"link",      "forward", "chain",  "ping",
+                                       "broadcast", "startup", "memory", "sim"};
   std::vector<std::string> chosen;
   for (auto& s : opt.scenarios) {
     if (s == "all") {
@@ -933,9 +947,9 @@ int run(int argc, char** argv) {
   for (size_t s : opt.sizes)
     if (s == 0 || s > 60000)
       usage(2);
-  if (opt.n < 2 || opt.repeat <= 0 || opt.window == 0 || opt.pings <= 0
-      || opt.startups <= 0 || opt.memory_nodes < 3 || opt.broadcasts <= 0
-      || opt.timeout_s <= 0)
+  if (opt.n < 2 || opt.repeat <= 0 || opt.window == 0 || opt.pings <= 0 ||
+      opt.startups <= 0 || opt.memory_nodes < 3 || opt.broadcasts <= 0 ||
+      opt.timeout_s <= 0)
     usage(2);
   if (opt.quiltd.empty())
     opt.quiltd = sibling("../apps/quiltd/quiltd");
@@ -944,14 +958,15 @@ int run(int argc, char** argv) {
   auto needs = [&](const char* s) {
     return std::find(chosen.begin(), chosen.end(), s) != chosen.end();
   };
-  if ((needs("forward") || needs("chain") || needs("ping") || needs("startup"))
-      && access(opt.quiltd.c_str(), X_OK) != 0) {
+  if ((needs("forward") || needs("chain") || needs("ping") ||
+       needs("startup")) &&
+      access(opt.quiltd.c_str(), X_OK) != 0) {
     std::fprintf(stderr, "quilt-bench: no quiltd at %s (--quiltd PATH)\n",
                  opt.quiltd.c_str());
     return 2;
   }
-  if ((needs("broadcast") || needs("sim"))
-      && access(opt.quilt_sim.c_str(), X_OK) != 0) {
+  if ((needs("broadcast") || needs("sim")) &&
+      access(opt.quilt_sim.c_str(), X_OK) != 0) {
     std::fprintf(stderr, "quilt-bench: no quilt-sim at %s (--quilt-sim PATH)\n",
                  opt.quilt_sim.c_str());
     return 2;
@@ -1017,9 +1032,8 @@ int run(int argc, char** argv) {
   json targets = json::array();
   for (auto& r : res.rows)
     if (r.met)
-      targets.push_back({{"figure", r.scenario},
-                         {"target", r.target},
-                         {"met", *r.met}});
+      targets.push_back(
+          {{"figure", r.scenario}, {"target", r.target}, {"met", *r.met}});
   res.doc["targets"] = targets;
   res.doc["completed"] = res.ok;
   res.doc["failures"] = res.failures;
@@ -1034,7 +1048,9 @@ int run(int argc, char** argv) {
       std::printf("| %s | %s | %s | %s | %s%s |\n", r.scenario.c_str(),
                   r.raw.c_str(), r.quilt.c_str(), r.ratio.c_str(),
                   r.target.c_str(),
-                  !r.met ? "" : *r.met ? " (met)" : " (**missed**)");
+                  !r.met   ? ""
+                  : *r.met ? " (met)"
+                           : " (**missed**)");
     std::printf("\n");
   }
   for (auto& f : res.failures)

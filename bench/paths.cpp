@@ -69,7 +69,7 @@ std::unique_ptr<path> path::raw(void* ctx, size_t k) {
     if (i > 0)
       p->procs_[i].write_line("left " + std::to_string(ports[i - 1]));
     p->procs_[i].write_line(
-      "right " + std::to_string(i + 1 < k ? ports[i + 1] : sink_port));
+        "right " + std::to_string(i + 1 < k ? ports[i + 1] : sink_port));
     p->procs_[i].write_line("go");
   }
   p->src_ = make_socket(ctx, ZMQ_DEALER, "bench-src");
@@ -96,16 +96,17 @@ std::unique_ptr<path> path::quilt(void* ctx, size_t k,
   for (size_t i = 0; i < k; ++i) {
     auto file = p->dir_ + "/" + node_name(i + 1) + ".toml";
     {
-    std::ofstream toml{file};
-    toml << "[node]\nname = \"" << node_name(i + 1)
-         << "\"\nhost = \"127.0.0.1\"\nport = " << ports[i] << "\n";
-    if (opts.processors > 0)
-      toml << "processors = " << opts.processors << "\n";
-    if (i + 1 < k)
-      toml << "\n[[peers]]\naddress = \"127.0.0.1\"\nport = " << ports[i + 1]
-           << "\n";
-    toml << "\n[console]\nport = 0\n\n[timing]\nheartbeat_ms = 1000\n"
-         << "\n[limits]\nqueue_limit = 1000000\n\n[log]\nlevel = \"warning\"\n";
+      std::ofstream toml{file};
+      toml << "[node]\nname = \"" << node_name(i + 1)
+           << "\"\nhost = \"127.0.0.1\"\nport = " << ports[i] << "\n";
+      if (opts.processors > 0)
+        toml << "processors = " << opts.processors << "\n";
+      if (i + 1 < k)
+        toml << "\n[[peers]]\naddress = \"127.0.0.1\"\nport = " << ports[i + 1]
+             << "\n";
+      toml << "\n[console]\nport = 0\n\n[timing]\nheartbeat_ms = 1000\n"
+           << "\n[limits]\nqueue_limit = 1000000\n\n[log]\nlevel = "
+              "\"warning\"\n";
     } // closed (and flushed) before quiltd reads it
     p->files_.push_back(file);
     p->procs_.push_back(child::spawn({opts.quiltd, file}, false));
@@ -139,8 +140,8 @@ std::unique_ptr<path> path::quilt(void* ctx, size_t k,
                      std::to_string(sink_port), "quilt/1"},
                     ZMQ_DONTWAIT);
       else {
-        send_frames(p->src_, bench_msg("bench-b", "bench-src", p->next_id_++,
-                                       "probe"),
+        send_frames(p->src_,
+                    bench_msg("bench-b", "bench-src", p->next_id_++, "probe"),
                     ZMQ_DONTWAIT);
         send_frames(p->pinger_,
                     {p->ping_target_, "ping", "bench-b",

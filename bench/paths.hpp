@@ -23,8 +23,8 @@ namespace bench {
 
 /// What the quiltd nodes of a path are given.
 struct quiltd_options {
-  std::string quiltd;  ///< Path of the quiltd binary.
-  int processors = 0;  ///< 0: quiltd's default.
+  std::string quiltd; ///< Path of the quiltd binary.
+  int processors = 0; ///< 0: quiltd's default.
 };
 
 class path {
