@@ -162,6 +162,12 @@ std::unique_ptr<path> path::quilt(void* ctx, size_t k,
         p->control(f);
     }
   }
+  // quiltd has read its config: nothing is left behind if we are killed.
+  for (auto& file : p->files_)
+    unlink(file.c_str());
+  p->files_.clear();
+  rmdir(p->dir_.c_str());
+  p->dir_.clear();
   if (!(announced && routed && ponged)) {
     std::fprintf(stderr,
                  "quilt-bench: %zu quiltd nodes never routed to the sink "
