@@ -136,16 +136,6 @@ bool has_space_or_control(std::string_view in) {
 
 // -- decimals -----------------------------------------------------------------
 
-/// Writes `x` in decimal so that it ends at `end`; returns its first char.
-char* format_decimal(uint64_t x, char* end) {
-  auto* p = end;
-  do {
-    *--p = static_cast<char>('0' + x % 10);
-    x /= 10;
-  } while (x != 0);
-  return p;
-}
-
 // -- details ------------------------------------------------------------------
 
 // Details are only built on the reject path, so plain string appends do.
@@ -373,6 +363,15 @@ const char* to_string(reject x) {
     return "overloaded";
   }
   return "?";
+}
+
+char* format_decimal(uint64_t x, char* end) {
+  auto* p = end;
+  do {
+    *--p = static_cast<char>('0' + x % 10);
+    x /= 10;
+  } while (x != 0);
+  return p;
 }
 
 decode_result decode(const std::string_view* frames, size_t count,

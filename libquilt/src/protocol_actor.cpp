@@ -124,8 +124,12 @@ struct protocol_state : protocol_callee {
       ++node->counters.dropped_queue_full;
       return nullptr;
     }
-    if (l.pending.empty())
+    if (l.pending.empty()) {
       dirty.push_back(id);
+      // A batch leaves with each flush: start it at a size that spares the
+      // first few regrowths (they showed in profiles of forwarding).
+      l.pending.reserve(16);
+    }
     return &l.pending;
   }
 

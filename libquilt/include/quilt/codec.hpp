@@ -83,6 +83,10 @@ std::string req_reply(const decode_result& x);
 /// Formats `x` as a canonical decimal string.
 std::string to_decimal(uint64_t x);
 
+/// Writes `x` in decimal so that it ends at `end` (room for 20 digits
+/// before it); returns its first char. No allocation, no locale.
+char* format_decimal(uint64_t x, char* end);
+
 /// Parses a canonical decimal u64 (no sign, no leading zero except "0").
 bool parse_decimal(std::string_view in, uint64_t& out);
 
