@@ -49,6 +49,15 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+/// The next line of `rest`, trimmed; `rest` moves past it.
+std::string_view next_row(std::string_view& rest) {
+  auto end = rest.find('\n');
+  auto row = trim(rest.substr(0, end));
+  rest = end == std::string_view::npos ? std::string_view{}
+                                       : rest.substr(end + 1);
+  return row;
+}
+
 constexpr std::string_view key_rule =
     "a CURVE key is 40 characters of Z85, as quiltd --keygen writes";
 
@@ -97,10 +106,7 @@ read_secret_key(const std::string& config_path, const std::string& file,
   size_t n = 0;
   while (!rest.empty()) {
     ++n;
-    auto end = rest.find('\n');
-    auto row = trim(rest.substr(0, end));
-    rest = end == std::string_view::npos ? std::string_view{}
-                                         : rest.substr(end + 1);
+    auto row = next_row(rest);
     if (row.empty())
       continue;
     if (!is_curve_key(row))
@@ -123,10 +129,7 @@ read_authorized(const std::string& config_path, const std::string& file,
   size_t n = 0;
   while (!rest.empty()) {
     ++n;
-    auto end = rest.find('\n');
-    auto row = trim(rest.substr(0, end));
-    rest = end == std::string_view::npos ? std::string_view{}
-                                         : rest.substr(end + 1);
+    auto row = next_row(rest);
     if (row.empty() || row.front() == '#')
       continue;
     auto key = row.substr(0, row.find_first_of(" \t"));
