@@ -50,7 +50,17 @@ const char* to_string(ec x) {
 
 void configure_actor_system(caf::actor_system_config& cfg) {
   add_quilt_types(cfg);
-  cfg.set("scheduler.policy", caf::atom("sharing"));
+  // Work stealing: an actor a worker schedules (processor -> protocol ->
+  // peer link) runs next on the same worker, where work sharing put each
+  // one through a global locked queue and woke another thread for it. A
+  // worker that ran dry spins briefly, then sleeps until a job is posted
+  // to it: CAF's middle phase of 50 us naps kept idle nodes busy and put a
+  // nap's length on every round trip. Sleeping workers look for work to
+  // steal every 100 ms, so an idle node wakes 40 times a second in all.
+  cfg.set("scheduler.policy", caf::atom("stealing"));
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  cfg.set("work-stealing.relaxed-sleep-duration",
+          caf::timespan{std::chrono::milliseconds(100)});
   cfg.set("logger.verbosity", caf::atom("quiet"));
 }
 
