@@ -15,6 +15,7 @@
 #include "quilt/codec.hpp"
 #include "quilt/message.hpp"
 #include "quilt/name.hpp"
+#include "quilt/packed.hpp"
 
 using namespace quilt;
 using namespace std::string_literals;
@@ -359,6 +360,75 @@ TEST_CASE("decode re-uses the storage of its output", "[codec]") {
     auto r = decode_frames(with(wire, 4, "x"), m);
     CHECK(!r.ok);
     CHECK(m.args == frames{"hi"});
+  }
+}
+
+TEST_CASE("a decoded message keeps its frames for forwarding", "[codec][wire]") {
+  frames wire{"beta", "msg", "alpha", "7", "8", "hello there"};
+  message m;
+  REQUIRE(decode_packed(pack_frames(wire), default_max, "", m).ok);
+  CHECK(m.args.empty());
+  CHECK(m.arg_count() == 1);
+  CHECK(m.arg(0) == "hello there");
+  auto from_scratch = [](message x) {
+    if (x.args.empty())
+      for (size_t i = 0; i < x.arg_count(); ++i)
+        x.args.emplace_back(x.arg(i));
+    x.wire.clear();
+    std::string out;
+    pack_message(x, out);
+    return out;
+  };
+  SECTION("a forward rewrites only the ttl, in the same buffer") {
+    m.ttl = 7;
+    auto expected = from_scratch(m);
+    auto* storage = m.wire.data();
+    std::string out;
+    pack_message(std::move(m), out);
+    CHECK(out == expected);
+    CHECK(out.data() == storage);
+  }
+  SECTION("a ttl of another length is packed anew") {
+    REQUIRE(decode_packed(pack_frames(with(wire, 4, "10")), default_max, "", m)
+              .ok);
+    m.ttl = 9;
+    auto expected = from_scratch(m);
+    std::string out;
+    pack_message(std::move(m), out);
+    CHECK(out == expected);
+    CHECK(out == pack_frames(with(wire, 4, "9")));
+  }
+  SECTION("a changed header or new args are not sent as the old frames") {
+    auto change = GENERATE(0, 1, 2, 3, 4);
+    switch (change) {
+    case 0:
+      m.destination = "gamma";
+      break;
+    case 1:
+      m.cmd = command::ping;
+      break;
+    case 2:
+      m.origin = "delta";
+      break;
+    case 3:
+      m.id = 8;
+      break;
+    default:
+      m.args = {"other text"};
+    }
+    auto expected = from_scratch(m);
+    std::string out;
+    pack_message(std::move(m), out);
+    CHECK(out == expected);
+    CHECK(out != pack_frames(wire));
+  }
+  SECTION("a copy carries its own frames") {
+    message copy = m;
+    copy.ttl = 3;
+    std::string out;
+    pack_message(std::move(copy), out);
+    CHECK(out == pack_frames(with(wire, 4, "3")));
+    CHECK(m.arg(0) == "hello there");
   }
 }
 
@@ -1061,6 +1131,7 @@ TEST_CASE("random frame lists decode like the reference and valid ones "
   size_t accepted = 0;
   size_t by_reason[reject_count] = {};
   message m;
+  message packed_msg;
   std::vector<std::string> encoded;
   for (int i = 0; i < 20000; ++i) {
     frames xs;
@@ -1128,9 +1199,15 @@ TEST_CASE("random frame lists decode like the reference and valid ones "
     INFO("case " << i << ": " << req_reply(r));
     REQUIRE(r.ok == !expected.has_value());
     REQUIRE(is_valid_utf8(req_reply(r)));
+    // The frames as a transport keeps them decode alike, args as views.
+    auto p = decode_packed(pack_frames(xs), max_bytes, self, packed_msg);
+    REQUIRE(req_reply(p) == req_reply(r));
     if (r.ok) {
       ++accepted;
       encode(m, encoded);
+      REQUIRE(encoded == xs);
+      REQUIRE(packed_msg.args.empty());
+      encode(packed_msg, encoded);
       REQUIRE(encoded == xs);
       REQUIRE(r.detail.empty());
     } else {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "quilt/name.hpp"
+#include "quilt/packed.hpp"
 
 namespace quilt {
 
@@ -374,8 +375,11 @@ char* format_decimal(uint64_t x, char* end) {
   return p;
 }
 
-decode_result decode(const std::string_view* frames, size_t count,
-                     size_t max_bytes, std::string_view self, message& out) {
+namespace {
+
+decode_result decode_frames(const std::string_view* frames, size_t count,
+                            size_t max_bytes, std::string_view self,
+                            message& out, bool copy_args) {
   // The checks run in the reporting order of SPEC §3.
   if (count < min_frames)
     return fail(
@@ -441,11 +445,36 @@ decode_result decode(const std::string_view* frames, size_t count,
   out.id = id;
   out.ttl = static_cast<uint8_t>(ttl);
   out.advert.reset();
-  out.args.resize(nargs);
-  for (size_t i = 0; i < nargs; ++i)
-    out.args[i].assign(args[i].data(), args[i].size());
+  out.forwarded = false;
+  if (copy_args) {
+    out.wire.clear();
+    out.args.resize(nargs);
+    for (size_t i = 0; i < nargs; ++i)
+      out.args[i].assign(args[i].data(), args[i].size());
+  } else {
+    out.args.clear();
+  }
   result.ok = true;
   return result;
+}
+
+} // namespace
+
+decode_result decode(const std::string_view* frames, size_t count,
+                     size_t max_bytes, std::string_view self, message& out) {
+  return decode_frames(frames, count, max_bytes, self, out, true);
+}
+
+decode_result decode_packed(std::string&& packed, size_t max_bytes,
+                            std::string_view self, message& out) {
+  // The count is exact; views past the limit are not needed, as a message
+  // with too many frames is refused before any frame is read.
+  std::string_view frames[max_frames];
+  auto n = unpack_frames(packed, frames, max_frames);
+  auto r = decode_frames(frames, n, max_bytes, self, out, false);
+  if (r.ok)
+    out.wire = std::move(packed); // the args are read from here on
+  return r;
 }
 
 decode_result decode(const std::vector<std::string>& frames, size_t max_bytes,

@@ -1,13 +1,32 @@
 #include "quilt/message.hpp"
 
+#include "quilt/packed.hpp"
 #include "quilt/routing.hpp"
 
 namespace quilt {
 
+namespace {
+
+/// Frames before the first arg: destination, command, origin, id, ttl.
+constexpr size_t header_frames = 5;
+
+} // namespace
+
+size_t message::arg_count() const {
+  if (!args.empty())
+    return args.size();
+  if (advert)
+    return 1;
+  auto n = unpack_frames(wire, nullptr, 0);
+  return n > header_frames ? n - header_frames : 0;
+}
+
 std::string_view message::arg(size_t i) const {
-  if (advert && args.empty())
+  if (!args.empty())
+    return args[i];
+  if (advert)
     return advert->text;
-  return args[i];
+  return packed_frame(wire, header_frames + i);
 }
 
 const char* to_string(command x) {

@@ -159,9 +159,9 @@ void protocol::handle(message& x, const std::string& prev_hop,
                                << " claims to be " << x.origin);
     }
     if (x.cmd == command::server_connect
-        && !(x.args[0] == cfg_.advertise && x.args[1] == to_decimal(cfg_.port))) {
+        && !(x.arg(0) == cfg_.advertise && x.arg(1) == to_decimal(cfg_.port))) {
       ++stats_.name_conflicts;
-      QUILT_ERROR(cfg_.name, "name conflict: " << x.args[0] << ':' << x.args[1]
+      QUILT_ERROR(cfg_.name, "name conflict: " << x.arg(0) << ':' << x.arg(1)
                                                << " claims to be "
                                                << x.origin);
     }
@@ -233,10 +233,10 @@ bool protocol::may_dial(const std::string& address,
 
 void protocol::on_server_connect(message& x, const std::string& prev_hop,
                                  time_point now, const connection_info* via) {
-  const auto& address = x.args[0];
+  const std::string address{x.arg(0)};
   if (!may_dial(address, via)) {
     ++stats_.rejected_dial;
-    QUILT_WARN(cfg_.name, "not dialling " << address << ':' << x.args[1]
+    QUILT_WARN(cfg_.name, "not dialling " << address << ':' << x.arg(1)
                             << " for " << x.origin << " (connection from "
                             << (via->address.empty() ? "?" : via->address)
                             << "): not allowed by security.dial_allow");
@@ -246,7 +246,7 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   ++stats_.delivered;
   callee_.delivered(x);
   uint64_t port64 = 0;
-  parse_decimal(x.args[1], port64);
+  parse_decimal(x.arg(1), port64);
   auto port = static_cast<uint16_t>(port64);
   if (address == cfg_.advertise && port == cfg_.port) {
     ++stats_.name_conflicts;
@@ -343,14 +343,14 @@ void protocol::on_local(message& x, time_point now) {
       pong.id = next_id();
       pong.ttl = cfg_.default_ttl;
       pong.args.push_back(to_decimal(x.id));
-      if (x.args.size() > 0)
-        pong.args.push_back(std::move(x.args[0]));
+      if (x.arg_count() > 0)
+        pong.args.emplace_back(x.arg(0));
       originate(pong, now);
       break;
     }
     case command::pong: {
       uint64_t ping_id = 0;
-      parse_decimal(x.args[0], ping_id);
+      parse_decimal(x.arg(0), ping_id);
       if (auto i = pending_pings_.find(ping_id); i != pending_pings_.end()) {
         auto rtt = micros(now - i->second);
         pending_pings_.erase(i);
@@ -367,7 +367,7 @@ void protocol::on_local(message& x, time_point now) {
       e.from = x.origin;
       e.to = is_broadcast(x.destination) ? "all" : x.destination;
       e.id = x.id;
-      e.text = std::move(x.args[0]);
+      e.text = x.arg(0);
       e.received_ms = unix_ms(cfg_, now);
       inbox_.push_back(std::move(e));
       if (inbox_.size() > cfg_.inbox_limit)
@@ -662,7 +662,7 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
       return;
     }
     if (origin != no_node)
-      ad = parse_advert(origin, x.id, x.args[0]);
+      ad = parse_advert(origin, x.id, x.arg(0));
     if (!ad) {
       ++stats_.dropped_invalid;
       QUILT_WARN(cfg_.name, "dropped a link_state from "
@@ -691,6 +691,7 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
   x.destination = "all";
   x.ttl = x.ttl > 1 ? x.ttl - 1 : cfg_.default_ttl;
   x.args.clear();
+  x.wire.clear();
   x.advert = std::move(ad);
   x.forwarded = true;
   for (auto& p : peers_) {

@@ -138,11 +138,11 @@ struct protocol_state : protocol_callee {
       return;
     QUILT_INFO(node->cfg.name, "msg from " << x.origin << " to "
                                            << x.destination << ": "
-                                           << x.args[0]);
+                                           << x.arg(0));
     if (!sinks.empty())
       emit(node_event::delivered_msg,
            x.origin + " -> " + (is_broadcast(x.destination) ? "all" : x.destination)
-             + ": " + x.args[0]);
+             + ": " + std::string{x.arg(0)});
   }
 
   void pong_received(const std::string& from, uint64_t ping_id,
@@ -152,17 +152,18 @@ struct protocol_state : protocol_callee {
 
   void error_received(const message& x) override {
     uint64_t about = 0;
-    parse_decimal(x.args[1], about);
+    parse_decimal(x.arg(1), about);
     // An error names the hop that gave up: traceroute's answer. Its rtt is
     // measured here, the protocol only times pongs.
     uint64_t rtt = 0;
     if (auto i = pings.find(about); i != pings.end())
       rtt = static_cast<uint64_t>(
         duration_cast<microseconds>(now() - i->second.sent).count());
-    answer(about, ping_result{false, x.origin, rtt, x.args[0]});
+    answer(about, ping_result{false, x.origin, rtt, std::string{x.arg(0)}});
     if (!sinks.empty())
       emit(node_event::error,
-           "error " + x.args[0] + " from " + x.origin + " about " + x.args[1]);
+           "error " + std::string{x.arg(0)} + " from " + x.origin + " about "
+             + std::string{x.arg(1)});
   }
 
   void peer_changed(const peer_info& x) override {

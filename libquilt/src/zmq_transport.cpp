@@ -793,8 +793,8 @@ public:
     c.id = id_;
     c.batch.resize(taken);
     for (size_t i = 0; i < taken; ++i) {
-      pack_message(batch[i], c.batch[i].packed);
       c.batch[i].forwarded = batch[i].forwarded;
+      pack_message(std::move(batch[i]), c.batch[i].packed);
     }
     reactor_->post(std::move(c));
     return taken;

@@ -67,6 +67,12 @@ struct decode_result {
 decode_result decode(const std::string_view* frames, size_t count,
                      size_t max_bytes, std::string_view self, message& out);
 
+/// Decodes a packed message (packed.hpp) that it takes over: on success it
+/// becomes `out.wire`, and the args are views into it (message::arg)
+/// instead of copies.
+decode_result decode_packed(std::string&& packed, size_t max_bytes,
+                            std::string_view self, message& out);
+
 /// Convenience overload for tests.
 decode_result decode(const std::vector<std::string>& frames, size_t max_bytes,
                      std::string_view self, message& out);

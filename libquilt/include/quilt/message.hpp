@@ -98,9 +98,16 @@ struct message {
   /// advertisement instead of args: shared, not copied per hop. Encoding
   /// writes the advertisement's text as the one arg.
   advert_ptr advert;
+  /// The frames the message arrived as (packed.hpp), when its transport
+  /// kept them (decode_packed). While `args` is empty the args are read
+  /// from here instead of copied out, and a forward sends these frames on
+  /// with only the ttl rewritten instead of packing them again. A message
+  /// whose destination, command, origin, id or args changed is packed
+  /// anew: pack_message checks the header against this before it trusts it.
+  std::string wire;
 
   /// The number of args on the wire.
-  size_t arg_count() const { return advert && args.empty() ? 1 : args.size(); }
+  size_t arg_count() const;
 
   /// Arg `i` as on the wire.
   std::string_view arg(size_t i) const;

@@ -147,7 +147,7 @@ struct node_event {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message& x) {
   return f(caf::meta::type_name("quilt::message"), x.destination, x.cmd,
-           x.origin, x.id, x.ttl, x.args);
+           x.origin, x.id, x.ttl, x.args, x.wire);
 }
 
 template <class Inspector>
