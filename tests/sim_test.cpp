@@ -11,6 +11,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include <unistd.h>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -921,4 +925,43 @@ TEST_CASE("cost: one link cut or heal costs at most 4L link_state messages "
     CHECK(cut_cost <= 4 * links);
     CHECK(heal_cost <= 2 * nodes + 4 * links);
   }
+}
+
+// -- pictures -----------------------------------------------------------------
+
+TEST_CASE("--dot-at draws the mesh as it stood then: a dead node and a cut "
+          "link that are healed later still show",
+          "[sim][dot]") {
+  scenario_text text{ring(6)};
+  text.kill(0, "n3");
+  text.cut(100, "n0", "n1");
+  text.heal(300, "n0", "n1");
+  text.restart(400, "n3");
+  auto sc = parse(text);
+  auto draw = [&](std::optional<uint64_t> at) {
+    char path[] = "/tmp/quilt-sim-test-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    sim_options opts;
+    opts.dot_path = path;
+    opts.dot_at_ms = at;
+    auto r = simulate(sc, opts);
+    REQUIRE(r.status == 0);
+    std::ifstream f{path};
+    std::string dot{std::istreambuf_iterator<char>{f}, {}};
+    unlink(path);
+    return dot;
+  };
+  auto then = draw(200);
+  INFO(then);
+  CHECK(then.find("label=\"t=200 ms\"") != std::string::npos);
+  CHECK(then.find("\"n3\" [style=\"dashed,filled\"") != std::string::npos);
+  CHECK(then.find("\"n0\" -- \"n1\" [style=dashed, color=red]")
+        != std::string::npos);
+  CHECK(then.find("\"n2\" -- \"n3\" [style=dashed, color=gray60]")
+        != std::string::npos);
+  auto end = draw(std::nullopt);
+  INFO(end);
+  CHECK(end.find("dashed") == std::string::npos); // all healed by the end
 }

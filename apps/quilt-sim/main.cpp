@@ -18,7 +18,7 @@ constexpr int exit_usage = 2;
 
 const char* usage =
   "usage: quilt-sim SCENARIO.toml [--seed N] [--report FILE.json] "
-  "[--dot FILE.dot] [--console-port P]\n";
+  "[--dot FILE.dot [--dot-at MS]] [--console-port P]\n";
 
 const char* help =
   "Runs a scenario's nodes in one process and reports what happened.\n"
@@ -28,6 +28,8 @@ const char* help =
   "  --report FILE      writes the JSON report there instead of stdout\n"
   "  --dot FILE         writes the final topology as Graphviz (dead nodes\n"
   "                     and cut links dashed)\n"
+  "  --dot-at MS        draws it as it stood at MS (after the events up to\n"
+  "                     then) instead; scripts/sim-picture.sh renders it\n"
   "  --console-port P   publishes a console on 127.0.0.1:P (quilt-console\n"
   "                     nodes, --node NAME ...) and keeps running after the\n"
   "                     report until its shutdown, SIGINT or SIGTERM\n"
@@ -98,6 +100,12 @@ int main(int argc, char** argv) {
         if (value.empty())
           return usage_error("--dot needs a file name");
         opts.dot_path = value;
+      } else if (take("--dot-at")) {
+        uint64_t x = 0;
+        if (!quilt::parse_decimal(value, x))
+          return usage_error("--dot-at must be a time in ms, got '" + value
+                             + "'");
+        opts.dot_at_ms = x;
       } else if (take("--console-port")) {
         uint64_t x = 0;
         if (!quilt::parse_decimal(value, x) || x < 1 || x > 65535)

@@ -478,6 +478,11 @@ private:
   }
   int64_t sim_ms() const { return sim_ms(clock_->now()); }
 
+  /// --dot's picture of the mesh as it stands now, labelled as at `at_ms`.
+  std::string picture(int64_t at_ms) const {
+    return sim_dot(sc_, alive_, cut_, "t=" + std::to_string(at_ms) + " ms");
+  }
+
   void make_system();
   node_config config_of(size_t i) const;
   std::optional<std::string> start(size_t i);
@@ -514,6 +519,7 @@ private:
   std::vector<node_actor> nodes_;
   std::vector<bool> alive_;
   std::vector<bool> cut_;
+  std::string picture_; ///< --dot-at's picture, once taken
   std::vector<std::vector<std::pair<size_t, size_t>>> links_of_; // (peer, link)
   node_stats retired_;
   microseconds unix_offset_{0}; ///< Deterministic runs: virtual unix time.
@@ -1156,6 +1162,10 @@ int driver::run() {
           report_.events[k].detail = "not run: interrupted";
         break;
       }
+      // The mesh changes only at events: before the first one after
+      // --dot-at it stands as it did then.
+      if (opts_.dot_at_ms && ev.at_ms > *opts_.dot_at_ms && picture_.empty())
+        picture_ = picture(*opts_.dot_at_ms);
       launch(ev, i);
     }
     collect_outcomes(true);
@@ -1193,7 +1203,11 @@ int driver::run() {
   }
   if (!opts_.dot_path.empty()) {
     std::ofstream f{opts_.dot_path};
-    f << sim_dot(sc_, alive_, cut_);
+    if (picture_.empty())
+      picture_ = picture(opts_.dot_at_ms
+                           ? static_cast<int64_t>(*opts_.dot_at_ms)
+                           : sim_ms());
+    f << picture_;
     if (!f) {
       say("cannot write the picture to " + opts_.dot_path);
       status = 1;

@@ -49,28 +49,38 @@ std::string sim_report::to_json() const {
 }
 
 std::string sim_dot(const scenario& sc, const std::vector<bool>& alive,
-                    const std::vector<bool>& link_cut) {
+                    const std::vector<bool>& link_cut,
+                    const std::string& caption) {
   std::ostringstream out;
   auto quoted = [](const std::string& s) { return '"' + s + '"'; };
   out << "graph quilt {\n  node [shape=circle];\n";
+  if (!caption.empty())
+    out << "  label=" << quoted(caption) << ";\n";
+  auto is_dead = [&](size_t i) { return i < alive.size() && !alive[i]; };
   for (size_t i = 0; i < sc.graph.nodes.size(); ++i) {
     out << "  " << quoted(sc.graph.nodes[i]);
-    if (i < alive.size() && !alive[i])
-      out << " [style=dashed]";
+    if (is_dead(i))
+      out << " [style=\"dashed,filled\", fillcolor=gray90, fontcolor=gray45]";
     out << ";\n";
   }
   for (size_t k = 0; k < sc.graph.links.size(); ++k) {
     auto [a, b] = sc.graph.links[k];
-    bool dead = (a < alive.size() && !alive[a]) || (b < alive.size() && !alive[b]);
     bool cut = k < link_cut.size() && link_cut[k];
     out << "  " << quoted(sc.graph.nodes[a]) << " -- "
         << quoted(sc.graph.nodes[b]);
-    if (cut || dead)
-      out << " [style=dashed]";
+    if (cut)
+      out << " [style=dashed, color=red]";
+    else if (is_dead(a) || is_dead(b))
+      out << " [style=dashed, color=gray60]";
     out << ";\n";
   }
   out << "}\n";
   return out.str();
+}
+
+std::string sim_dot(const scenario& sc, const std::vector<bool>& alive,
+                    const std::vector<bool>& link_cut) {
+  return sim_dot(sc, alive, link_cut, "");
 }
 
 } // namespace quilt

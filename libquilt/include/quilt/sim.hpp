@@ -27,6 +27,10 @@ namespace quilt {
 struct sim_options {
   std::string report_path; ///< --report; empty: the report goes to stdout.
   std::string dot_path;    ///< --dot; empty: no picture.
+  /// --dot-at: the picture shows the mesh as it stood at this time (after
+  /// the events up to it), not at the end: a kill or cut healed later
+  /// still shows.
+  std::optional<uint64_t> dot_at_ms;
   /// --console-port: publish a console and keep running after the report
   /// until its `shutdown`, SIGINT or SIGTERM.
   std::optional<uint16_t> console_port;
@@ -67,8 +71,14 @@ struct sim_report {
   std::string to_json() const;
 };
 
-/// The final topology as Graphviz: every node and link of the scenario,
-/// dead nodes and cut links dashed.
+/// The topology as Graphviz: every node and link of the scenario, dead
+/// nodes (greyed) and cut links (red) dashed, and the links of dead nodes
+/// dashed grey. `caption` (e.g. "t=1200 ms") labels the picture.
+std::string sim_dot(const scenario& sc, const std::vector<bool>& alive,
+                    const std::vector<bool>& link_cut,
+                    const std::string& caption);
+
+/// The same without a caption.
 std::string sim_dot(const scenario& sc, const std::vector<bool>& alive,
                     const std::vector<bool>& link_cut);
 
