@@ -545,8 +545,14 @@ private:
 void driver::make_system() {
   cfg_ = std::make_unique<caf::actor_system_config>();
   configure_actor_system(*cfg_);
-  if (sc_.deterministic)
-    cfg_->set("scheduler.policy", caf::atom("testing"));
+  // Many nodes share these workers. Work stealing runs what a worker just
+  // scheduled first, so a flood races ahead depth-first: some nodes' links
+  // back up to their limit and drop (counted, but a dropped advertisement
+  // or broadcast copy is gone; 1,000 direct nodes lost up to 3.6% of a
+  // broadcast that way under load). A global first-in first-out queue
+  // keeps every node's share fair.
+  cfg_->set("scheduler.policy", caf::atom(sc_.deterministic ? "testing"
+                                                             : "sharing"));
   if (opts_.console_port)
     cfg_->load<caf::io::middleman>();
   sys_ = std::make_unique<caf::actor_system>(*cfg_);
