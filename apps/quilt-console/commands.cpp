@@ -11,6 +11,7 @@
 #include "quilt/codec.hpp"
 #include "quilt/error.hpp"
 #include "quilt/name.hpp"
+#include "quilt/tables.hpp"
 #include "quilt/traceroute.hpp"
 
 namespace quilt::console {
@@ -29,31 +30,11 @@ bool parse_count(const std::string& text, uint64_t& out, uint64_t max) {
 }
 
 std::string fmt_us(uint64_t us) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(3) << static_cast<double>(us) / 1000.0
-     << " ms";
-  return os.str();
+  return format_ms(us);
 }
 
-/// Renders rows as columns padded to their widest cell.
 std::string table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (width.size() <= i)
-        width.push_back(0);
-      width[i] = std::max(width[i], r[i].size());
-    }
-  std::ostringstream os;
-  for (auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) {
-      os << r[i];
-      if (i + 1 < r.size())
-        os << std::string(width[i] - r[i].size() + 2, ' ');
-    }
-    os << '\n';
-  }
-  return os.str();
+  return text_table(rows);
 }
 
 template <class T>
@@ -128,9 +109,7 @@ outcome do_peers(caf::scoped_actor& self, const node_actor& node) {
   if (!ps)
     return o;
   o.json = json::array();
-  std::vector<std::vector<std::string>> rows{
-    {"NAME", "ADDRESS", "PORT", "STATE", "RTT", "LAST SEEN"}};
-  for (auto& p : *ps) {
+  for (auto& p : *ps)
     o.json.push_back(
       {{"name", p.name.empty() ? json(nullptr) : json(p.name)},
        {"address", p.address.empty() ? json(nullptr) : json(p.address)},
@@ -138,14 +117,7 @@ outcome do_peers(caf::scoped_actor& self, const node_actor& node) {
        {"state", to_string(p.state)},
        {"rtt_us", or_null(p.rtt_us)},
        {"last_seen_ms", or_null(p.last_seen_ms)}});
-    rows.push_back(
-      {p.name.empty() ? "-" : p.name, p.address.empty() ? "-" : p.address,
-       p.port == 0 ? "-" : std::to_string(p.port), to_string(p.state),
-       p.rtt_us ? fmt_us(*p.rtt_us) : "-",
-       p.last_seen_ms ? std::to_string(*p.last_seen_ms) + " ms ago"
-                      : "never"});
-  }
-  o.text = ps->empty() ? "no peers\n" : table(rows);
+  o.text = peers_table(*ps);
   return o;
 }
 
@@ -156,14 +128,11 @@ outcome do_routes(caf::scoped_actor& self, const node_actor& node) {
   if (!rs)
     return o;
   o.json = json::array();
-  std::vector<std::vector<std::string>> rows{{"DESTINATION", "NEXT HOP", "HOPS"}};
-  for (auto& r : *rs) {
+  for (auto& r : *rs)
     o.json.push_back(
       {{"destination", r.destination}, {"next_hop", r.next_hop},
        {"hops", r.hops}});
-    rows.push_back({r.destination, r.next_hop, std::to_string(r.hops)});
-  }
-  o.text = rs->empty() ? "no routes\n" : table(rows);
+  o.text = routes_table(*rs);
   return o;
 }
 

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -12,6 +13,8 @@
 
 #include <caf/all.hpp>
 
+#include "quilt/message.hpp"
+#include "quilt/tables.hpp"
 #include "quilt/traceroute.hpp"
 
 namespace quilt {
@@ -23,20 +26,19 @@ constexpr auto request_timeout = std::chrono::seconds(5);
 void print_help(std::ostream& out) {
   out << "commands:\n"
          "  /connect ADDRESS PORT   link to a node\n"
-         "  /ping NAME              ping a node (or all)\n"
-         "  /peers                  list peers\n"
-         "  /routes                 list routes\n"
+         "  /ping NAME              ping a node; /ping all shows every node\n"
+         "                          that answers within 2 s\n"
+         "  /peers                  list peers (as quilt-console peers)\n"
+         "  /routes                 list routes (as quilt-console routes)\n"
          "  /traceroute NAME        list the hops to a node\n"
          "  /stats                  show counters\n"
+         "  /help                   show this list\n"
          "  /quit                   shut down\n"
          "  DEST TEXT               send TEXT to node DEST (or all)\n";
 }
 
 std::string fmt_ms(uint64_t us) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(3) << (static_cast<double>(us) / 1000.0)
-     << " ms";
-  return os.str();
+  return format_ms(us);
 }
 
 /// Waits for a line on stdin without blocking shutdown for long.
@@ -52,10 +54,50 @@ bool read_line(std::string& line, const std::atomic<bool>& stop) {
   return false;
 }
 
+/// How long a ping waits for its answer, or a ping to all for all of them.
+constexpr uint32_t ping_wait_ms = 2000;
+
+/// `/ping all`: every answer that comes within the wait, nearest first.
+void do_ping_all(std::ostream& out, caf::scoped_actor& self,
+                 const node_actor& node, const node_config& cfg,
+                 const std::string& target) {
+  self->request(node, request_timeout, ping_atom::value, target,
+                static_cast<uint8_t>(cfg.default_ttl), ping_wait_ms,
+                every_atom::value)
+      .receive(
+          [&](std::vector<ping_result>& rs) {
+            std::stable_sort(rs.begin(), rs.end(),
+                             [](const ping_result& a, const ping_result& b) {
+                               return a.rtt_us < b.rtt_us;
+                             });
+            size_t replies = 0;
+            for (auto& r : rs) {
+              if (r.replied) {
+                ++replies;
+                out << "pong from " << r.from << " in " << fmt_ms(r.rtt_us)
+                    << '\n';
+              } else {
+                out << "no pong: " << r.error
+                    << (r.from.empty() ? "" : " at " + r.from) << '\n';
+              }
+            }
+            out << replies << (replies == 1 ? " node" : " nodes")
+                << " answered within " << ping_wait_ms / 1000 << " s"
+                << std::endl;
+          },
+          [&](const caf::error& err) {
+            out << "ping failed: " << self->system().render(err) << std::endl;
+          });
+}
+
 void do_ping(std::ostream& out, caf::scoped_actor& self, const node_actor& node,
              const node_config& cfg, const std::string& target) {
+  if (is_broadcast(target)) {
+    do_ping_all(out, self, node, cfg, target);
+    return;
+  }
   self->request(node, request_timeout, ping_atom::value, target,
-                static_cast<uint8_t>(cfg.default_ttl), uint32_t{2000})
+                static_cast<uint8_t>(cfg.default_ttl), ping_wait_ms)
       .receive(
           [&](const ping_result& r) {
             if (r.replied)
@@ -77,29 +119,7 @@ void do_peers(std::ostream& out, caf::scoped_actor& self,
   self->request(node, request_timeout, peers_atom::value)
       .receive(
           [&](const std::vector<peer_info>& peers) {
-            if (peers.empty()) {
-              out << "no peers" << std::endl;
-              return;
-            }
-            out << std::left << std::setw(20) << "NAME" << std::setw(22)
-                << "ADDRESS" << std::setw(12) << "STATE" << std::setw(12)
-                << "RTT"
-                << "LAST SEEN\n";
-            for (auto& p : peers) {
-              auto addr = p.address.empty()
-                              ? std::string{"-"}
-                              : p.address + ":" +
-                                    (p.port ? std::to_string(p.port) : "?");
-              out << std::left << std::setw(20)
-                  << (p.name.empty() ? "?" : p.name) << std::setw(22) << addr
-                  << std::setw(12) << to_string(p.state) << std::setw(12)
-                  << (p.rtt_us ? fmt_ms(*p.rtt_us) : "-")
-                  << (p.last_seen_ms
-                          ? std::to_string(*p.last_seen_ms) + " ms ago"
-                          : "never")
-                  << '\n';
-            }
-            out << std::flush;
+            out << peers_table(peers) << std::flush;
           },
           [&](const caf::error& err) {
             out << "peers failed: " << self->system().render(err) << std::endl;
@@ -111,17 +131,7 @@ void do_routes(std::ostream& out, caf::scoped_actor& self,
   self->request(node, request_timeout, routes_atom::value)
       .receive(
           [&](const std::vector<route_entry>& routes) {
-            if (routes.empty()) {
-              out << "no routes" << std::endl;
-              return;
-            }
-            out << std::left << std::setw(20) << "DESTINATION" << std::setw(20)
-                << "NEXT HOP"
-                << "HOPS\n";
-            for (auto& r : routes)
-              out << std::left << std::setw(20) << r.destination
-                  << std::setw(20) << r.next_hop << r.hops << '\n';
-            out << std::flush;
+            out << routes_table(routes) << std::flush;
           },
           [&](const caf::error& err) {
             out << "routes failed: " << self->system().render(err) << std::endl;

@@ -267,6 +267,11 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
     [=](ping_atom a, std::string& target, uint8_t ttl, uint32_t timeout) {
       return self->delegate(to_protocol(), a, std::move(target), ttl, timeout);
     },
+    [=](ping_atom a, std::string& target, uint8_t ttl, uint32_t timeout,
+        every_atom e) {
+      return self->delegate(to_protocol(), a, std::move(target), ttl, timeout,
+                            e);
+    },
     [=](send_atom a, std::string& dest, std::string& text) {
       return self->delegate(to_protocol(), a, std::move(dest), std::move(text));
     },

@@ -352,8 +352,9 @@ void protocol::on_local(message& x, time_point now) {
       uint64_t ping_id = 0;
       parse_decimal(x.arg(0), ping_id);
       if (auto i = pending_pings_.find(ping_id); i != pending_pings_.end()) {
-        auto rtt = micros(now - i->second);
-        pending_pings_.erase(i);
+        auto rtt = micros(now - i->second.sent);
+        if (!i->second.broadcast)
+          pending_pings_.erase(i);
         callee_.pong_received(x.origin, ping_id, rtt);
       } else if (auto p = find_by_name(x.origin);
                  p && p->hb_id && *p->hb_id == ping_id) {
@@ -562,7 +563,7 @@ void protocol::tick(time_point now) {
       }
     }
     for (auto i = pending_pings_.begin(); i != pending_pings_.end();) {
-      if (now - i->second > ping_memory)
+      if (now - i->second.sent > ping_memory)
         i = pending_pings_.erase(i);
       else
         ++i;
@@ -744,7 +745,7 @@ std::optional<uint64_t> protocol::ping(const std::string& target, uint8_t ttl,
   x.id = next_id();
   x.ttl = ttl;
   auto id = x.id;
-  pending_pings_.emplace(id, now);
+  pending_pings_.emplace(id, pending_ping{now, is_broadcast(target)});
   if (!originate(x, now)) {
     pending_pings_.erase(id);
     return std::nullopt;

@@ -40,7 +40,16 @@ struct protocol_state : protocol_callee {
   std::unordered_map<link_id, link> links;
   std::vector<link_id> dirty;
   std::unordered_map<uint64_t, pending_ping> pings;
+  /// Pings to all that collect every answer until their timeout.
+  struct gathering {
+    caf::typed_response_promise<std::vector<ping_result>> promise;
+    std::vector<ping_result> answers;
+  };
+  std::unordered_map<uint64_t, gathering> gatherings;
   std::unordered_map<uint64_t, ping_result> early_answers;
+  /// Inside protocol::ping: an answer now is this node's own, given before
+  /// the request could wait for it.
+  bool pinging = false;
   std::vector<event_sink_actor> sinks;
   time_point timer_at = time_point::max();
   uint64_t timer_gen = 0; // only the newest timer counts
@@ -177,10 +186,17 @@ struct protocol_state : protocol_callee {
   // -- helpers ---------------------------------------------------------------
 
   void answer(uint64_t ping_id, ping_result r) {
+    if (auto g = gatherings.find(ping_id); g != gatherings.end()) {
+      // One per node that got it, and the ping's ttl bounds those.
+      if (g->second.answers.size() < 65536)
+        g->second.answers.push_back(std::move(r));
+      return;
+    }
     auto i = pings.find(ping_id);
     if (i == pings.end()) {
-      // A ping to this node itself is answered before its id is known.
-      if (early_answers.size() < 16)
+      // A ping to this node itself is answered before its id is known;
+      // anything else (a later answer to a ping to all) has no asker left.
+      if (pinging && early_answers.size() < 16)
         early_answers.emplace(ping_id, std::move(r));
       return;
     }
@@ -341,9 +357,15 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       st.flush();
     },
     [=](timeout_atom, uint64_t ping_id) {
-      self->state.answer(ping_id, ping_result{false, {}, 0, "timeout"});
-      self->state.early_answers.erase(ping_id);
-      self->state.flush_when_idle();
+      auto& st = self->state;
+      if (auto g = st.gatherings.find(ping_id); g != st.gatherings.end()) {
+        g->second.promise.deliver(std::move(g->second.answers));
+        st.gatherings.erase(g);
+      } else {
+        st.answer(ping_id, ping_result{false, {}, 0, "timeout"});
+      }
+      st.early_answers.erase(ping_id);
+      st.flush_when_idle();
     },
     [=](connect_atom, const std::string& address, uint16_t port) {
       auto& st = self->state;
@@ -357,7 +379,9 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       if (!is_valid_destination(target))
         return ping_result{false, {}, 0, "bad_destination"};
       auto sent = st.now();
+      st.pinging = true;
       auto id = st.proto->ping(target, ttl, sent);
+      st.pinging = false;
       st.flush();
       if (!id)
         return ping_result{false, {}, 0, "unreachable"};
@@ -368,6 +392,28 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       }
       auto rp = self->make_response_promise<ping_result>();
       st.pings.emplace(*id, protocol_state::pending_ping{rp, sent});
+      self->delayed_send(self, milliseconds(timeout_ms), timeout_atom::value,
+                         *id);
+      return rp;
+    },
+    [=](ping_atom, const std::string& target, uint8_t ttl, uint32_t timeout_ms,
+        every_atom) -> caf::result<std::vector<ping_result>> {
+      auto& st = self->state;
+      if (!is_valid_destination(target))
+        return std::vector<ping_result>{{false, {}, 0, "bad_destination"}};
+      st.pinging = true;
+      auto id = st.proto->ping(target, ttl, st.now());
+      st.pinging = false;
+      st.flush();
+      if (!id)
+        return std::vector<ping_result>{{false, {}, 0, "unreachable"}};
+      auto rp = self->make_response_promise<std::vector<ping_result>>();
+      auto& g = st.gatherings[*id];
+      g.promise = rp;
+      if (auto i = st.early_answers.find(*id); i != st.early_answers.end()) {
+        g.answers.push_back(std::move(i->second));
+        st.early_answers.erase(i);
+      }
       self->delayed_send(self, milliseconds(timeout_ms), timeout_atom::value,
                          *id);
       return rp;

@@ -55,6 +55,10 @@ node_actor spawn_sim_console(caf::actor_system& sys,
       },
       [=](ping_atom, const std::string&, uint8_t,
           uint32_t) -> caf::result<ping_result> { return needs_node(); },
+      [=](ping_atom, const std::string&, uint8_t, uint32_t,
+          every_atom) -> caf::result<std::vector<ping_result>> {
+        return needs_node();
+      },
       [=](send_atom, const std::string&,
           const std::string&) -> caf::result<send_result> {
         return needs_node();

@@ -505,16 +505,22 @@ class Node:
         return result
 
     def peers(self):
-        """Rows of /peers as dicts name, address, state, rtt, last_seen."""
+        """Rows of /peers as dicts name, address ("host:port", "host:?"
+        before the port is known, "-" for an incoming-only peer), state,
+        rtt, last_seen. The table has quilt-console's columns: NAME
+        ADDRESS PORT STATE RTT LAST SEEN."""
         text = self.block("/peers")
         rows = []
         for line in text.splitlines():
-            m = re.match(r"^(\S+)\s+(\S+)\s+(connecting|up|down)\s+"
+            m = re.match(r"^(\S+)\s+(\S+)\s+(\S+)\s+(connecting|up|down)\s+"
                          r"(-|[\d.]+ ms)\s+(.*)$", line)
             if m:
-                rows.append(dict(name=m.group(1), address=m.group(2),
-                                 state=m.group(3), rtt=m.group(4),
-                                 last_seen=m.group(5).strip()))
+                host, port = m.group(2), m.group(3)
+                address = "-" if host == "-" else "%s:%s" % (
+                    host, "?" if port == "-" else port)
+                rows.append(dict(name=m.group(1), address=address,
+                                 state=m.group(4), rtt=m.group(5),
+                                 last_seen=m.group(6).strip()))
         return rows
 
     def peer_state(self, name):

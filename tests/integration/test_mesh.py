@@ -45,6 +45,25 @@ class MeshTest(QuiltTestCase):
                 self.assertEqual(rows[name]["state"], "up")
                 self.assertEqual(rows[name]["address"], "127.0.0.1:%d" % o.port)
 
+    def test_tables_have_the_console_columns(self):
+        peers = self.a.block("/peers").splitlines()
+        self.assertRegex(peers[0],
+                         r"^NAME\s+ADDRESS\s+PORT\s+STATE\s+RTT\s+LAST SEEN$")
+        routes = self.a.block("/routes").splitlines()
+        self.assertRegex(routes[0], r"^DESTINATION\s+NEXT HOP\s+HOPS$")
+
+    def test_ping_all_shows_every_answer(self):
+        text = self.a.block("/ping all", timeout=8)
+        answers = re.findall(r"^pong from (\S+) in \d+\.\d{3} ms$", text, re.M)
+        self.assertEqual(sorted(answers), ["b", "c"], text)
+        self.assertRegex(text, r"(?m)^2 nodes answered within 2 s$")
+
+    def test_help_lists_every_command(self):
+        text = self.a.block("/help")
+        for cmd in ("/connect", "/ping", "/peers", "/routes", "/traceroute",
+                    "/stats", "/help", "/quit", "DEST TEXT"):
+            self.assertRegex(text, r"(?m)^  %s\b" % re.escape(cmd), text)
+
     def test_ping_neighbours(self):
         for target in ("b", "c"):
             answer = self.a.ping(target)

@@ -49,6 +49,7 @@ CAF_ADD_ATOM(quilt, quilt, open_atom, "open")
 CAF_ADD_ATOM(quilt, quilt, close_atom, "close")
 CAF_ADD_ATOM(quilt, quilt, link_atom, "link")
 CAF_ADD_ATOM(quilt, quilt, wire_atom, "wire")
+CAF_ADD_ATOM(quilt, quilt, every_atom, "every")
 
 namespace quilt {
 
@@ -78,6 +79,10 @@ using node_requests_actor = caf::typed_actor<
   caf::replies_to<connect_atom, std::string, uint16_t>::with<bool>,
   /// Pings a node with the given ttl and waits up to the timeout (ms).
   caf::replies_to<ping_atom, std::string, uint8_t, uint32_t>::with<ping_result>,
+  /// The same, collecting every answer that comes within the timeout (a
+  /// ping to all: one per node that got it).
+  caf::replies_to<ping_atom, std::string, uint8_t, uint32_t, every_atom>::with<
+    std::vector<ping_result>>,
   /// Sends a text message to a node or `all`.
   caf::replies_to<send_atom, std::string, std::string>::with<send_result>,
   /// Lists peers.
@@ -175,6 +180,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(quilt, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(quilt, (quilt::message_batch))
   CAF_ADD_TYPE_ID(quilt, (quilt::inbound_batch))
   CAF_ADD_TYPE_ID(quilt, (quilt::ping_result))
+  CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::ping_result>))
   CAF_ADD_TYPE_ID(quilt, (quilt::send_result))
   CAF_ADD_TYPE_ID(quilt, (quilt::node_status))
   CAF_ADD_TYPE_ID(quilt, (quilt::node_event))

@@ -155,6 +155,8 @@ public:
 
   /// Originates a ping; returns its id, or nullopt when there is no route
   /// (counted under dropped_unroutable). Pinging this node answers at once.
+  /// A ping to all is answered by each node that gets it (pong_received
+  /// once per node).
   std::optional<uint64_t> ping(const std::string& target, uint8_t ttl,
                                time_point now);
 
@@ -269,7 +271,13 @@ private:
   std::unordered_map<std::string, peer*> by_name_;
   std::deque<inbox_entry> inbox_;
   dedupe_cache dedupe_;
-  std::unordered_map<uint64_t, time_point> pending_pings_;
+  struct pending_ping {
+    time_point sent;
+    /// A ping to all: every node's pong is an answer, until it is
+    /// forgotten (after a minute), not only the first.
+    bool broadcast = false;
+  };
+  std::unordered_map<uint64_t, pending_ping> pending_pings_;
   node_stats stats_;
   time_point next_heartbeat_{};
   time_point next_wakeup_{};
