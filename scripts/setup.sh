@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# dpkg-dev: dpkg-shlibdeps, which cpack -G DEB uses for the package's
+# Depends (packaging/CMakeLists.txt, tests/integration/test_install.py).
 # clang and libclang-rt-14-dev (its sanitizer and libFuzzer runtimes, which
 # -fsanitize=fuzzer links) are for the fuzz targets of scripts/test.sh;
 # graphviz draws the pictures (scripts/sim-picture.sh).
 packages=(g++ cmake make pkg-config libcaf-dev cppzmq-dev libzmq3-dev
           libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev
           libssl-dev openssl python3 python3-zmq clang libclang-rt-14-dev
-          graphviz)
+          graphviz dpkg-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
