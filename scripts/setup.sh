@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # clang and libclang-rt-14-dev (its sanitizer and libFuzzer runtimes, which
 # -fsanitize=fuzzer links) are for the fuzz targets of scripts/test.sh.
 packages=(g++ cmake make pkg-config libcaf-dev cppzmq-dev libzmq3-dev
-          libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev
+          libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev libcli11-dev
           libssl-dev openssl python3 python3-zmq clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

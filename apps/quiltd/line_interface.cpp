@@ -12,6 +12,7 @@
 
 #include <caf/all.hpp>
 
+#include "quilt/error.hpp"
 #include "quilt/traceroute.hpp"
 
 namespace quilt {
@@ -68,7 +69,7 @@ void do_ping(std::ostream& out, caf::scoped_actor& self, const node_actor& node,
                   << r.from << std::endl;
           },
           [&](const caf::error& err) {
-            out << "ping failed: " << self->system().render(err) << std::endl;
+            out << "ping failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -102,7 +103,7 @@ void do_peers(std::ostream& out, caf::scoped_actor& self,
             out << std::flush;
           },
           [&](const caf::error& err) {
-            out << "peers failed: " << self->system().render(err) << std::endl;
+            out << "peers failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -124,7 +125,7 @@ void do_routes(std::ostream& out, caf::scoped_actor& self,
             out << std::flush;
           },
           [&](const caf::error& err) {
-            out << "routes failed: " << self->system().render(err) << std::endl;
+            out << "routes failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -156,7 +157,7 @@ void do_stats(std::ostream& out, caf::scoped_actor& self,
             out << std::flush;
           },
           [&](const caf::error& err) {
-            out << "stats failed: " << self->system().render(err) << std::endl;
+            out << "stats failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -203,7 +204,7 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
                     << address << ':' << port << std::endl;
               },
               [&](const caf::error& err) {
-                out << "connect failed: " << sys.render(err) << std::endl;
+                out << "connect failed: " << quilt::describe(err) << std::endl;
               });
     } else if (word == "/ping") {
       std::string target;
@@ -240,7 +241,7 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
                   out << "not sent to " << word << ": " << r.error << std::endl;
               },
               [&](const caf::error& err) {
-                out << "send failed: " << sys.render(err) << std::endl;
+                out << "send failed: " << quilt::describe(err) << std::endl;
               });
     }
   }
