@@ -42,6 +42,10 @@ struct options {
 int emit(const options& opts, const outcome& o) {
   if (opts.json) {
     std::cout << o.json.dump() << std::endl;
+    // The failure's one plain line goes to stderr with --json too (§11).
+    if (o.status != ok && o.json.contains("detail"))
+      std::cerr << "quilt-console: " << o.json["detail"].get<std::string>()
+                << std::endl;
   } else if (o.status == ok) {
     std::cout << o.text << std::flush;
   } else {
@@ -56,7 +60,9 @@ int emit(const options& opts, const outcome& o) {
 /// so `topology --dot` keeps its flag).
 struct parser {
   CLI::App app{"Looks inside and drives a running Quilt node or simulation "
-               "through its console.",
+               "through its console.\nquilt-console [OPTIONS] [COMMAND "
+               "ARGS...]: COMMAND and its ARGS (below) are taken as given; "
+               "without COMMAND, an interactive prompt.",
                "quilt-console"};
   std::string port;
   bool version = false;
