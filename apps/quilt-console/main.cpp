@@ -141,6 +141,8 @@ bool parse_args(int argc, char** argv, options& opts, outcome& err) {
       std::cout << p.app.help();
       std::exit(ok);
     }
+    // CLI11 sets flags only after a whole parse; --json counts already.
+    opts.json = p.app.count("--json") > 0;
     err = failure(usage, "usage", quilt::cli::parse_error_text(p.app, e));
     return false;
   }

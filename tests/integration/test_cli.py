@@ -112,6 +112,13 @@ class UsageErrorTest(unittest.TestCase):
         self.assertEqual(doc["error"], "usage", r)
         self.assertIn("--frobnicate", doc["detail"], r)
 
+    def test_console_missing_value_with_json(self):
+        r = run([console_path(), "--json", "--port"])
+        self.assertEqual(r.returncode, 2, r)
+        doc = json.loads(r.out)
+        self.assertEqual(doc["error"], "usage", r)
+        self.assertIn("--port", doc["detail"], r)
+
     def test_console_command_words_are_verbatim(self):
         # After COMMAND nothing is an option of the console's own: `--dot`
         # reaches topology, and `--help` is an argument (too many for status).
