@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # -fsanitize=fuzzer links) are for the fuzz targets of scripts/test.sh;
 # graphviz draws the pictures (scripts/sim-picture.sh).
 packages=(g++ cmake make pkg-config libcaf-dev cppzmq-dev libzmq3-dev
-          libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev
+          libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev libcli11-dev
           libssl-dev openssl python3 python3-zmq clang libclang-rt-14-dev
           graphviz dpkg-dev)
 missing=()

@@ -43,7 +43,7 @@ json or_null(const std::optional<T>& x) {
 }
 
 /// Turns a failed request into an outcome.
-outcome request_failed(caf::scoped_actor& self, const caf::error& err) {
+outcome request_failed(const caf::error& err) {
   if (err.category() == error_category) {
     auto code = static_cast<ec>(err.code());
     if (code == ec::not_a_simulation)
@@ -54,12 +54,12 @@ outcome request_failed(caf::scoped_actor& self, const caf::error& err) {
       return failure(failed, "needs_node",
                      "this console belongs to a simulation: name a node "
                      "with --node NAME (quilt-console nodes lists them)");
-    return failure(failed, to_string(code), self->system().render(err));
+    return failure(failed, to_string(code), quilt::describe(err));
   }
   if (err == caf::sec::request_timeout)
     return failure(failed, "timeout", "the node did not answer in time");
   return failure(unreachable, "unreachable",
-                 "lost the node: " + self->system().render(err));
+                 "lost the node: " + quilt::describe(err));
 }
 
 /// Sends one request and waits for its single answer.
@@ -70,7 +70,7 @@ std::optional<Result> ask(caf::scoped_actor& self, const node_actor& node,
   std::optional<Result> result;
   self->request(node, timeout, std::forward<Ts>(xs)...)
     .receive([&](Result& r) { result = std::move(r); },
-             [&](caf::error& err) { out = request_failed(self, err); });
+             [&](caf::error& err) { out = request_failed(err); });
   return result;
 }
 
@@ -386,7 +386,8 @@ outcome failure(int status, const std::string& token,
   outcome o;
   o.status = status;
   o.json = {{"error", token}, {"detail", detail}};
-  o.text = "error: " + detail + "\n";
+  // The one stderr line of SPEC §11, named like every program's.
+  o.text = "quilt-console: " + detail + "\n";
   return o;
 }
 

@@ -15,8 +15,10 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include "cli.hpp"
 #include "commands.hpp"
 #include "quilt/codec.hpp"
+#include "quilt/console.hpp"
 #include "quilt/error.hpp"
 #include "quilt/node.hpp"
 #include "quilt/tls.hpp"
@@ -36,14 +38,14 @@ struct options {
   bool use_tls() const { return !tls.certificate.empty(); }
 };
 
-const char* usage_line = "usage: quilt-console [--host H] [--port P] "
-                         "[--node NAME] [--json] [--tls-certificate F "
-                         "--tls-key F --tls-cafile F] [COMMAND ARGS...]";
-
 /// Prints an outcome: exactly one JSON document on stdout with --json.
 int emit(const options& opts, const outcome& o) {
   if (opts.json) {
     std::cout << o.json.dump() << std::endl;
+    // The failure's one plain line goes to stderr with --json too (§11).
+    if (o.status != ok && o.json.contains("detail"))
+      std::cerr << "quilt-console: " << o.json["detail"].get<std::string>()
+                << std::endl;
   } else if (o.status == ok) {
     std::cout << o.text << std::flush;
   } else {
@@ -53,67 +55,66 @@ int emit(const options& opts, const outcome& o) {
   return o.status;
 }
 
-/// Parses the command line; false with `err` set on a usage error.
-bool parse_args(int argc, char** argv, options& opts, outcome& err) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (!opts.command.empty()) {
-      opts.command.push_back(arg); // everything after COMMAND is its args
-      continue;
-    }
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc)
-        return false;
-      out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "-h" || arg == "--help") {
-      std::cout << usage_line << "\n\n" << help_text();
-      std::exit(ok);
-    } else if (arg == "--json") {
-      opts.json = true;
-    } else if (arg == "--host") {
-      if (!value(opts.host) || opts.host.empty()) {
-        err = failure(usage, "usage", "--host needs a value");
-        return false;
-      }
-    } else if (arg == "--port") {
-      uint64_t p = 0;
-      if (!value(v) || !quilt::parse_decimal(v, p) || p < 1 || p > 65535) {
-        err = failure(usage, "usage", "--port needs a port 1..65535");
-        return false;
-      }
-      opts.port = static_cast<uint16_t>(p);
-    } else if (arg == "--node") {
-      if (!value(opts.node) || opts.node.empty()) {
-        err = failure(usage, "usage", "--node needs a node name");
-        return false;
-      }
-    } else if (arg == "--tls-certificate" || arg == "--tls-key"
-               || arg == "--tls-cafile") {
-      auto& file = arg == "--tls-certificate" ? opts.tls.certificate
-                   : arg == "--tls-key"       ? opts.tls.key
-                                              : opts.tls.cafile;
-      if (!value(file) || file.empty()) {
-        err = failure(usage, "usage", arg + " needs a file");
-        return false;
-      }
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      err = failure(usage, "usage", "unknown option " + arg);
-      return false;
-    } else {
-      opts.command.push_back(arg);
-    }
+/// The command line's parser: the options, then COMMAND ARGS... taken
+/// verbatim (prefix_command: parsing stops at the first positional word,
+/// so `topology --dot` keeps its flag).
+struct parser {
+  CLI::App app{"Looks inside and drives a running Quilt node or simulation "
+               "through its console.\nquilt-console [OPTIONS] [COMMAND "
+               "ARGS...]: COMMAND and its ARGS (below) are taken as given; "
+               "without COMMAND, an interactive prompt.",
+               "quilt-console"};
+  std::string port;
+  bool version = false;
+
+  explicit parser(options& opts) {
+    app.prefix_command();
+    app.add_option("--host", opts.host, "the console's host (127.0.0.1)")
+      ->type_name("H");
+    app.add_option("--port", port, "the console's port (6501)")
+      ->type_name("P");
+    app.add_option("--node", opts.node,
+                   "a simulation's node to talk to (quilt-console nodes)")
+      ->type_name("NAME");
+    app.add_flag("--json", opts.json, "answers as one JSON document");
+    app.add_option("--tls-certificate", opts.tls.certificate,
+                   "this console's certificate (PEM), for a TLS console")
+      ->type_name("F");
+    app.add_option("--tls-key", opts.tls.key, "its private key (PEM)")->type_name("F");
+    app.add_option("--tls-cafile", opts.tls.cafile,
+                   "the CA that signed the node's certificate (PEM)")
+      ->type_name("F");
+    quilt::cli::add_version_flag(app, version);
+    app.footer(std::string{"\n"} + help_text()
+               + "\nExit status: 0 success, 1 the command failed, 2 usage "
+                 "error, 3 the console could not be reached or is not a "
+                 "Quilt console.\n");
   }
+};
+
+/// Checks the values CLI11 took as text; false with `err` set.
+bool check_options(const parser& p, options& opts, outcome& err) {
+  auto bad = [&](const std::string& text) {
+    err = failure(usage, "usage", text);
+    return false;
+  };
+  if (p.app.count("--host") && opts.host.empty())
+    return bad("--host needs a value");
+  if (p.app.count("--node") && opts.node.empty())
+    return bad("--node needs a node name");
+  if (p.app.count("--port")) {
+    uint64_t n = 0;
+    if (!quilt::parse_decimal(p.port, n) || n < 1 || n > 65535)
+      return bad("--port needs a port 1..65535, got '" + p.port + "'");
+    opts.port = static_cast<uint16_t>(n);
+  }
+  for (const char* flag : {"--tls-certificate", "--tls-key", "--tls-cafile"})
+    if (p.app.count(flag) && p.app[flag]->as<std::string>().empty())
+      return bad(std::string{flag} + " needs a file");
   int tls_given = !opts.tls.certificate.empty() + !opts.tls.key.empty()
                   + !opts.tls.cafile.empty();
-  if (tls_given != 0 && tls_given != 3) {
-    err = failure(usage, "usage",
-                  "--tls-certificate, --tls-key and --tls-cafile go "
-                  "together");
-    return false;
-  }
+  if (tls_given != 0 && tls_given != 3)
+    return bad("--tls-certificate, --tls-key and --tls-cafile go together");
   if (tls_given == 3) {
     // CAF's OpenSSL module loads these at each connection and raises on its
     // multiplexer thread (ending the process) when one fails to load.
@@ -123,11 +124,61 @@ bool parse_args(int argc, char** argv, options& opts, outcome& err) {
                          : problem->file == quilt::tls_file::key
                            ? "--tls-key"
                            : "--tls-cafile";
-      err = failure(usage, "usage", std::string{flag} + ": " + problem->text);
-      return false;
+      return bad(std::string{flag} + ": " + problem->text);
     }
   }
   return true;
+}
+
+/// Parses the command line; false with `err` set on a usage error. --help
+/// and --version print and leave with status 0 here.
+bool parse_args(int argc, char** argv, options& opts, outcome& err) {
+  parser p{opts};
+  try {
+    p.app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (quilt::cli::is_help_request(e)) {
+      std::cout << p.app.help();
+      std::exit(ok);
+    }
+    // CLI11 sets flags only after a whole parse; --json counts already.
+    opts.json = p.app.count("--json") > 0;
+    err = failure(usage, "usage", quilt::cli::parse_error_text(p.app, e));
+    return false;
+  }
+  if (p.version) {
+    std::cout << quilt::cli::version_line("quilt-console", quilt::version())
+              << std::endl;
+    std::exit(ok);
+  }
+  // Unknown options before COMMAND are left over with it.
+  opts.command = p.app.remaining();
+  if (!opts.command.empty() && quilt::cli::looks_like_option(opts.command[0])) {
+    err = failure(usage, "usage", quilt::cli::extra_text(opts.command[0]));
+    return false;
+  }
+  return check_options(p, opts, err);
+}
+
+/// Why connecting to the console failed, in plain words (SPEC §11). CAF
+/// keeps neither the socket's errno nor whose certificate a TLS handshake
+/// refused, so both are found out again here.
+std::string connect_failure_text(const options& opts, const caf::error& e) {
+  if (e == caf::sec::cannot_connect_to_node) {
+    auto why = quilt::tcp_connect_problem(opts.host, opts.port, 1000);
+    if (!why.empty())
+      return why;
+  }
+  if (opts.use_tls()) {
+    auto why = quilt::diagnose_tls_handshake(opts.host, opts.port, opts.tls,
+                                             1000);
+    if (!why.empty())
+      return why;
+  } else if (e == caf::sec::disconnect_during_handshake) {
+    return "the connection closed during the handshake (a TLS console "
+           "needs --tls-certificate, --tls-key and --tls-cafile)";
+  }
+  return quilt::describe(e);
 }
 
 /// Connects to the published actor, giving up after `limit`: a peer that
@@ -155,19 +206,9 @@ std::optional<quilt::node_actor> connect(caf::actor_system& sys,
   }
   auto handle = result.get();
   if (!handle) {
-    auto reason = sys.render(handle.error());
-    if (opts.use_tls()) {
-      // CAF only says that the connection closed; a handshake of our own
-      // says whose certificate was refused.
-      auto why = quilt::diagnose_tls_handshake(opts.host, opts.port, opts.tls,
-                                               1000);
-      if (!why.empty())
-        reason = why;
+    auto reason = connect_failure_text(opts, handle.error());
+    if (opts.use_tls())
       where += " over TLS";
-    } else if (handle.error() == caf::sec::disconnect_during_handshake) {
-      reason = "the connection closed during the handshake (a TLS console "
-               "needs --tls-certificate, --tls-key and --tls-cafile)";
-    }
     err = failure(unreachable, "unreachable",
                   "cannot reach a Quilt console at " + where + ": " + reason);
     return std::nullopt;
@@ -265,7 +306,10 @@ int main(int argc, char** argv) {
         },
         [&](caf::error& e) {
           if (e.category() != quilt::error_category)
-            err = failure(unreachable, "unreachable", sys.render(e));
+            err = failure(unreachable, "unreachable",
+                          "lost the console at " + opts.host + ":"
+                            + std::to_string(opts.port) + ": "
+                            + quilt::describe(e));
           else if (e.code()
                    == static_cast<uint8_t>(quilt::ec::not_a_simulation))
             err = failure(failed, "not_a_simulation",

@@ -2,11 +2,11 @@
 // command line and the scenario; the simulation itself is quilt::run_simulation.
 #include <sys/resource.h>
 
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
 
+#include "cli.hpp"
 #include "quilt/codec.hpp"
 #include "quilt/node.hpp"
 #include "quilt/scenario.hpp"
@@ -16,32 +16,88 @@ namespace {
 
 constexpr int exit_usage = 2;
 
-const char* usage =
-  "usage: quilt-sim SCENARIO.toml [--seed N] [--report FILE.json] "
-  "[--dot FILE.dot [--dot-at MS]] [--console-port P]\n";
-
-const char* help =
-  "Runs a scenario's nodes in one process and reports what happened.\n"
-  "\n"
-  "  SCENARIO.toml      the nodes, links, transport and events (see README)\n"
-  "  --seed N           replaces [simulation] seed (0..2^64-1)\n"
-  "  --report FILE      writes the JSON report there instead of stdout\n"
-  "  --dot FILE         writes the final topology as Graphviz (dead nodes\n"
-  "                     and cut links dashed)\n"
-  "  --dot-at MS        draws it as it stood at MS (after the events up to\n"
-  "                     then) instead; scripts/sim-picture.sh renders it\n"
-  "  --console-port P   publishes a console on 127.0.0.1:P (quilt-console\n"
-  "                     nodes, --node NAME ...) and keeps running after the\n"
-  "                     report until its shutdown, SIGINT or SIGTERM\n"
-  "  --help, --version\n"
-  "\n"
-  "Exit status: 0 every expectation held, 1 one did not (or routes never\n"
-  "converged within 60 s), 2 bad scenario or command line.\n";
-
+/// A usage error: one line on stderr (SPEC §11), exit 2.
 int usage_error(const std::string& text) {
-  std::cerr << "quilt-sim: " << text << "\n" << usage;
+  std::cerr << "quilt-sim: " << text << '\n';
   return exit_usage;
 }
+
+/// The command line's parser; values are taken as text and checked by
+/// `check`, with the wording the scenario's own keys use.
+struct parser {
+  CLI::App app{"Runs a scenario's nodes in one process and reports what "
+               "happened.",
+               "quilt-sim"};
+  std::string path, seed, report, dot, dot_at, console_port;
+  bool version = false;
+
+  parser() {
+    app.add_option("SCENARIO.toml", path,
+                   "the nodes, links, transport and events (see README)")
+      ->type_name("");
+    app.add_option("--seed", seed, "replaces [simulation] seed (0..2^64-1)")
+      ->type_name("N");
+    app.add_option("--report", report,
+                   "writes the JSON report there instead of stdout")
+      ->type_name("FILE");
+    app.add_option("--dot", dot,
+                   "writes the final topology as Graphviz (dead nodes and "
+                   "cut links dashed)")
+      ->type_name("FILE");
+    app.add_option("--dot-at", dot_at,
+                   "draws it as it stood at MS (after the events up to then) "
+                   "instead; scripts/sim-picture.sh renders it")
+      ->type_name("MS");
+    app.add_option("--console-port", console_port,
+                   "publishes a console on 127.0.0.1:P (quilt-console nodes, "
+                   "--node NAME ...) and keeps running after the report "
+                   "until its shutdown, SIGINT or SIGTERM")
+      ->type_name("P");
+    quilt::cli::add_version_flag(app, version);
+    app.footer("\nExit status: 0 every expectation held, 1 one did not (or "
+               "routes never converged within 60 s), 2 bad scenario or "
+               "command line.\n");
+  }
+
+  /// Checks the values into `seed_out` and `opts`; the usage error text,
+  /// or empty.
+  std::string check(std::optional<uint64_t>& seed_out,
+                    quilt::sim_options& opts) const {
+    if (app.count("--seed")) {
+      uint64_t x = 0;
+      if (!quilt::parse_decimal(seed, x))
+        return "--seed must be a decimal number 0..2^64-1, got '" + seed
+               + "'";
+      seed_out = x;
+    }
+    if (app.count("--report")) {
+      if (report.empty())
+        return "--report needs a file name";
+      opts.report_path = report;
+    }
+    if (app.count("--dot")) {
+      if (dot.empty())
+        return "--dot needs a file name";
+      opts.dot_path = dot;
+    }
+    if (app.count("--dot-at")) {
+      uint64_t x = 0;
+      if (!quilt::parse_decimal(dot_at, x))
+        return "--dot-at must be a time in ms, got '" + dot_at + "'";
+      opts.dot_at_ms = x;
+    }
+    if (app.count("--console-port")) {
+      uint64_t x = 0;
+      if (!quilt::parse_decimal(console_port, x) || x < 1 || x > 65535)
+        return "--console-port must be a port 1..65535, got '" + console_port
+               + "'";
+      opts.console_port = static_cast<uint16_t>(x);
+    }
+    if (path.empty())
+      return "no scenario file given";
+    return {};
+  }
+};
 
 /// The most files the process may open: a simulation on ZeroMQ needs a few
 /// descriptors per node (sockets' mailboxes, tcp connections).
@@ -56,76 +112,30 @@ void raise_file_limit() {
 } // namespace
 
 int main(int argc, char** argv) {
-  std::string path;
+  parser p;
+  try {
+    p.app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (quilt::cli::is_help_request(e)) {
+      std::cout << p.app.help();
+      return 0;
+    }
+    if (dynamic_cast<const CLI::ExtrasError*>(&e)
+        && !quilt::cli::looks_like_option(quilt::cli::first_extra(p.app)))
+      return usage_error("one scenario file only (got " + p.path + " and "
+                         + quilt::cli::first_extra(p.app) + ")");
+    return usage_error(quilt::cli::parse_error_text(p.app, e));
+  }
+  if (p.version) {
+    std::cout << quilt::cli::version_line("quilt-sim", quilt::version())
+              << '\n';
+    return 0;
+  }
   std::optional<uint64_t> seed;
   quilt::sim_options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    auto take = [&](const char* flag) {
-      auto n = std::strlen(flag);
-      if (arg.compare(0, n, flag) != 0)
-        return false;
-      if (arg.size() > n && arg[n] == '=') {
-        value = arg.substr(n + 1);
-        return true;
-      }
-      if (arg.size() != n)
-        return false;
-      if (i + 1 >= argc)
-        throw std::string{flag} + " needs a value";
-      value = argv[++i];
-      return true;
-    };
-    try {
-      if (arg == "--help" || arg == "-h") {
-        std::cout << usage << '\n' << help;
-        return 0;
-      }
-      if (arg == "--version") {
-        std::cout << "quilt-sim " << quilt::version() << '\n';
-        return 0;
-      }
-      if (take("--seed")) {
-        uint64_t x = 0;
-        if (!quilt::parse_decimal(value, x))
-          return usage_error("--seed must be a decimal number 0..2^64-1, got '"
-                             + value + "'");
-        seed = x;
-      } else if (take("--report")) {
-        if (value.empty())
-          return usage_error("--report needs a file name");
-        opts.report_path = value;
-      } else if (take("--dot")) {
-        if (value.empty())
-          return usage_error("--dot needs a file name");
-        opts.dot_path = value;
-      } else if (take("--dot-at")) {
-        uint64_t x = 0;
-        if (!quilt::parse_decimal(value, x))
-          return usage_error("--dot-at must be a time in ms, got '" + value
-                             + "'");
-        opts.dot_at_ms = x;
-      } else if (take("--console-port")) {
-        uint64_t x = 0;
-        if (!quilt::parse_decimal(value, x) || x < 1 || x > 65535)
-          return usage_error("--console-port must be a port 1..65535, got '"
-                             + value + "'");
-        opts.console_port = static_cast<uint16_t>(x);
-      } else if (arg.size() > 1 && arg[0] == '-') {
-        return usage_error("unknown option " + arg);
-      } else if (path.empty()) {
-        path = arg;
-      } else {
-        return usage_error("one scenario file only (got " + path + " and "
-                           + arg + ")");
-      }
-    } catch (const std::string& problem) {
-      return usage_error(problem);
-    }
-  }
-  if (path.empty())
-    return usage_error("no scenario file given");
+  if (auto problem = p.check(seed, opts); !problem.empty())
+    return usage_error(problem);
+  const std::string& path = p.path;
   auto loaded = quilt::load_scenario(path, seed);
   if (auto err = std::get_if<quilt::config_error>(&loaded)) {
     std::cerr << err->text << '\n';

@@ -15,6 +15,7 @@
 
 #include "quilt/message.hpp"
 #include "quilt/tables.hpp"
+#include "quilt/error.hpp"
 #include "quilt/traceroute.hpp"
 
 namespace quilt {
@@ -86,7 +87,7 @@ void do_ping_all(std::ostream& out, caf::scoped_actor& self,
                 << std::endl;
           },
           [&](const caf::error& err) {
-            out << "ping failed: " << self->system().render(err) << std::endl;
+            out << "ping failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -110,7 +111,7 @@ void do_ping(std::ostream& out, caf::scoped_actor& self, const node_actor& node,
                   << r.from << std::endl;
           },
           [&](const caf::error& err) {
-            out << "ping failed: " << self->system().render(err) << std::endl;
+            out << "ping failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -122,7 +123,7 @@ void do_peers(std::ostream& out, caf::scoped_actor& self,
             out << peers_table(peers) << std::flush;
           },
           [&](const caf::error& err) {
-            out << "peers failed: " << self->system().render(err) << std::endl;
+            out << "peers failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -134,7 +135,7 @@ void do_routes(std::ostream& out, caf::scoped_actor& self,
             out << routes_table(routes) << std::flush;
           },
           [&](const caf::error& err) {
-            out << "routes failed: " << self->system().render(err) << std::endl;
+            out << "routes failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -166,7 +167,7 @@ void do_stats(std::ostream& out, caf::scoped_actor& self,
             out << std::flush;
           },
           [&](const caf::error& err) {
-            out << "stats failed: " << self->system().render(err) << std::endl;
+            out << "stats failed: " << quilt::describe(err) << std::endl;
           });
 }
 
@@ -213,7 +214,7 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
                     << address << ':' << port << std::endl;
               },
               [&](const caf::error& err) {
-                out << "connect failed: " << sys.render(err) << std::endl;
+                out << "connect failed: " << quilt::describe(err) << std::endl;
               });
     } else if (word == "/ping") {
       std::string target;
@@ -250,7 +251,7 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
                   out << "not sent to " << word << ": " << r.error << std::endl;
               },
               [&](const caf::error& err) {
-                out << "send failed: " << sys.render(err) << std::endl;
+                out << "send failed: " << quilt::describe(err) << std::endl;
               });
     }
   }

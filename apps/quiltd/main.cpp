@@ -15,9 +15,11 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include "cli.hpp"
 #include "line_interface.hpp"
 #include "quilt/config.hpp"
 #include "quilt/console.hpp"
+#include "quilt/error.hpp"
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
 #include "quilt/security.hpp"
@@ -34,10 +36,6 @@ bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1"
          || host.rfind("127.", 0) == 0;
 }
-
-const char* usage =
-  "usage: quiltd CONFIG.toml [--name N] [--port P] [--log-level L]\n"
-  "       quiltd --keygen PATH   (writes a CURVE key pair: PATH, PATH.pub)\n";
 
 struct options {
   std::string config_path;
@@ -88,51 +86,66 @@ int keygen(const std::string& path) {
   return exit_ok;
 }
 
-/// Parses the command line; on error prints one line and returns false.
-bool parse_args(int argc, char** argv, options& opts, int& status) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::optional<std::string>& out) {
-      if (auto eq = arg.find('='); eq != std::string::npos) {
-        out = arg.substr(eq + 1);
-        return true;
-      }
-      if (i + 1 >= argc) {
-        std::cerr << "quiltd: " << arg << " needs a value (see --help)\n";
-        return false;
-      }
-      out = argv[++i];
-      return true;
-    };
-    auto is = [&](const char* name) {
-      return arg == name || arg.rfind(std::string{name} + "=", 0) == 0;
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::cout << usage;
-      status = exit_ok;
-      return false;
-    } else if (is("--name")) {
-      if (!value(opts.overrides.name))
-        return false;
-    } else if (is("--port")) {
-      if (!value(opts.overrides.port))
-        return false;
-    } else if (is("--log-level")) {
-      if (!value(opts.overrides.log_level))
-        return false;
-    } else if (is("--keygen")) {
-      if (!value(opts.keygen))
-        return false;
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      std::cerr << "quiltd: unknown option " << arg << " (see --help)\n";
-      return false;
-    } else if (opts.config_path.empty()) {
-      opts.config_path = arg;
-    } else {
-      std::cerr << "quiltd: unexpected argument " << arg << " (see --help)\n";
-      return false;
-    }
+/// The command line's parser; the overrides are kept as text for
+/// load_node_config, which checks them with the file's rules.
+struct parser {
+  CLI::App app{"Runs one Quilt node in the foreground.", "quiltd"};
+  std::string name, port, log_level, keygen;
+  bool version = false;
+
+  explicit parser(options& opts) {
+    app.add_option("CONFIG.toml", opts.config_path,
+                   "the node's configuration (see README)")
+      ->type_name("");
+    app.add_option("--name", name, "replaces node.name")->type_name("N");
+    app.add_option("--port", port, "replaces node.port")->type_name("P");
+    app.add_option("--log-level", log_level,
+                   "replaces log.level: trace, debug, info, warning, error")
+      ->type_name("L");
+    app.add_option("--keygen", keygen,
+                   "writes a CURVE key pair to PATH and PATH.pub, then exits")
+      ->type_name("PATH");
+    quilt::cli::add_version_flag(app, version);
+    app.footer("\nExit status: 0 clean shutdown, 1 runtime failure (a port "
+               "in use, ...), 2 bad configuration or command line.\n");
   }
+
+  /// Moves the given options into `opts`: only those on the command line
+  /// override the file.
+  void collect(options& opts) const {
+    if (app.count("--name"))
+      opts.overrides.name = name;
+    if (app.count("--port"))
+      opts.overrides.port = port;
+    if (app.count("--log-level"))
+      opts.overrides.log_level = log_level;
+    if (app.count("--keygen"))
+      opts.keygen = keygen;
+  }
+};
+
+/// Parses the command line; on error prints one line and returns false
+/// with `status` to exit with (0 after --help or --version).
+bool parse_args(int argc, char** argv, options& opts, int& status) {
+  parser p{opts};
+  try {
+    p.app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (quilt::cli::is_help_request(e)) {
+      std::cout << p.app.help();
+      status = exit_ok;
+    } else {
+      std::cerr << "quiltd: " << quilt::cli::parse_error_text(p.app, e)
+                << '\n';
+    }
+    return false;
+  }
+  if (p.version) {
+    std::cout << quilt::cli::version_line("quiltd", quilt::version()) << '\n';
+    status = exit_ok;
+    return false;
+  }
+  p.collect(opts);
   if (opts.keygen) {
     if (!opts.config_path.empty()) {
       std::cerr << "quiltd: --keygen takes no CONFIG.toml (see --help)\n";
@@ -258,8 +271,8 @@ int main(int argc, char** argv) {
                                     cfg.console_host.c_str(), true);
     if (!published) {
       std::cerr << "quiltd: cannot open console on " << cfg.console_host << ':'
-                << cfg.console_port << ": " << sys.render(published.error())
-                << '\n';
+                << cfg.console_port << ": "
+                << quilt::describe(published.error()) << '\n';
       caf::scoped_actor self{sys};
       self->monitor(node);
       caf::anon_send(node, quilt::shutdown_atom::value);

@@ -245,7 +245,7 @@ std::shared_ptr<outcome_box> probe_ping(caf::actor_system& sys,
         },
         [=](const caf::error& e) {
           out->set({meets(expect, false),
-                    "unreachable: " + self->system().render(e), {}, 0});
+                    "unreachable: " + describe(e), {}, 0});
         });
   });
   return out;
@@ -1016,7 +1016,7 @@ bool driver::open_console() {
   auto published = sys_->middleman().publish(console_, port, "127.0.0.1", true);
   if (!published) {
     say("cannot open the console on " + where + ": "
-        + sys_->render(published.error()));
+        + describe(published.error()));
     return false;
   }
   say("console on " + where + ": quilt-console --port " + std::to_string(port)

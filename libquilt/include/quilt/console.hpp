@@ -11,4 +11,11 @@ namespace quilt {
 /// use"). Empty when the port is free.
 std::string console_port_problem(const std::string& host, uint16_t port);
 
+/// Why a TCP connection to host:port fails, in plain lower-case words
+/// ("connection refused", "no route to host", "timed out"), waiting at most
+/// `timeout_ms`: CAF's connect error does not keep the reason. Empty when
+/// a connection can be made.
+std::string tcp_connect_problem(const std::string& host, uint16_t port,
+                                int timeout_ms);
+
 } // namespace quilt

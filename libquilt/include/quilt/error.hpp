@@ -29,6 +29,11 @@ enum class ec : uint8_t {
 /// The token of `x`, e.g. "not_a_simulation".
 const char* to_string(ec x);
 
+/// Plain words for `e`, any CAF error an operator may see ("timed out",
+/// "not a Quilt console", "node not found"): never CAF's rendering of its
+/// internals (SPEC §11). Callers add where and what was tried.
+std::string describe(const caf::error& e);
+
 /// The CAF error category of Quilt errors.
 inline constexpr caf::atom_value error_category = caf::atom("quilt");
 
