@@ -42,6 +42,8 @@ const char* usage_line = "usage: quilt-console [--host H] [--port P] "
 
 /// Prints an outcome: exactly one JSON document on stdout with --json.
 int emit(const options& opts, const outcome& o) {
+  if (o.stream)
+    return o.stream(opts.json);
   if (opts.json) {
     std::cout << o.json.dump() << std::endl;
   } else if (o.status == ok) {
