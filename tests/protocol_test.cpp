@@ -13,6 +13,7 @@
 
 #include "quilt/codec.hpp"
 #include "quilt/dedupe.hpp"
+#include "quilt/events.hpp"
 #include "quilt/log.hpp"
 #include "quilt/message.hpp"
 #include "quilt/protocol.hpp"
@@ -52,6 +53,7 @@ struct fake_callee : protocol_callee {
   std::vector<pong> pongs;
   std::vector<message> errors;
   std::vector<peer_info> changes;
+  std::vector<route_change> route_changes;
 
   void open_link(link_id id, const std::string& address, uint16_t port,
                  const std::string& server_key) override {
@@ -76,6 +78,9 @@ struct fake_callee : protocol_callee {
   }
   void peer_changed(const peer_info& x) override {
     changes.push_back(x);
+  }
+  void route_changed(const route_change& x) override {
+    route_changes.push_back(x);
   }
 
   /// Forgets everything recorded so far (links stay known).
@@ -1278,4 +1283,130 @@ TEST_CASE("protocol: a broadcast seen again after the dedupe window is new",
   f.handle(make("all", command::msg, "b", 1, 3, {"x"}), "b", t0 + 2s);
   CHECK(f.proto.stats().dropped_duplicate == 1);
   CHECK(f.proto.inbox(10).size() == 2);
+}
+
+// -- watching routes (SPEC §11, quilt-console watch) ---------------------------
+
+namespace {
+
+std::string show(const std::vector<route_change>& xs) {
+  std::string out;
+  for (auto& x : xs)
+    out += std::string{x.kind == route_change::added     ? "added "
+                       : x.kind == route_change::changed ? "changed "
+                                                         : "removed "}
+           + x.route.destination + " via " + x.route.next_hop + " "
+           + std::to_string(x.route.hops) + "; ";
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("route changes are reported only while watched, as a diff of the "
+          "routes since the last report",
+          "[protocol][watch]") {
+  fixture f; // heartbeat 1 s, dead after 5 s
+  f.neighbour("b", 5002);
+  f.proto.report_route_changes();
+  CHECK(f.out.route_changes.empty()); // nobody watches
+  f.proto.watch_routes(true);         // b is the baseline, not news
+  f.proto.report_route_changes();
+  CHECK(f.out.route_changes.empty());
+  f.neighbour("c", 5003);
+  f.proto.report_route_changes();
+  CHECK(show(f.out.route_changes) == "added c via c 1; ");
+  f.out.route_changes.clear();
+  f.proto.report_route_changes(); // nothing new since
+  CHECK(f.out.route_changes.empty());
+  // d behind c: c advertises it.
+  f.handle(make("*", command::link_state, "c", 50, 8, {"a d"}), "c");
+  f.handle(make("*", command::link_state, "d", 51, 8, {"c"}), "c");
+  f.proto.report_route_changes();
+  CHECK(show(f.out.route_changes) == "added d via c 2; ");
+  f.out.route_changes.clear();
+  // c keeps talking, b falls silent and goes down.
+  for (int s = 0; s <= 5; ++s) {
+    auto now = t0 + std::chrono::seconds(s);
+    f.handle(make("a", command::msg, "c", 100 + s, 1, {"alive"}), "c", now);
+    f.proto.tick(now);
+  }
+  f.proto.report_route_changes();
+  CHECK(show(f.out.route_changes) == "removed b via b 1; ");
+  f.out.route_changes.clear();
+  f.proto.watch_routes(false);
+  f.handle(make("*", command::link_state, "d", 52, 8, {""}), "c");
+  f.proto.report_route_changes();
+  CHECK(f.out.route_changes.empty());
+  CHECK(f.proto.routes().size() == 1); // d went, unreported
+}
+
+TEST_CASE("diff_routes: added, changed and removed, in destination order",
+          "[routing][watch]") {
+  using r = route_entry;
+  std::vector<r> before{{"b", "b", 1}, {"c", "b", 2}, {"e", "e", 1}};
+  std::vector<r> after{{"a2", "b", 3}, {"c", "d", 2}, {"e", "e", 1},
+                       {"f", "e", 2}};
+  CHECK(show(diff_routes(before, after))
+        == "added a2 via b 3; removed b via b 1; changed c via d 2; "
+           "added f via e 2; ");
+  CHECK(diff_routes(after, after).empty());
+  CHECK(show(diff_routes({}, {{"x", "x", 1}})) == "added x via x 1; ");
+  CHECK(show(diff_routes({{"x", "x", 1}}, {})) == "removed x via x 1; ");
+  // Only the hop count changed: still a change.
+  CHECK(show(diff_routes({{"x", "y", 2}}, {{"x", "y", 3}}))
+        == "changed x via y 3; ");
+}
+
+TEST_CASE("event_queue: one batch at a time, bounded, drops counted",
+          "[watch]") {
+  event_queue q{3};
+  CHECK_FALSE(q.ready());
+  for (uint64_t i = 0; i < 5; ++i) {
+    node_event e;
+    e.kind = node_event::msg;
+    e.id = i;
+    q.push(e);
+  }
+  REQUIRE(q.ready());
+  auto b = q.take();
+  REQUIRE(b.events.size() == 3); // the first three; two did not fit
+  CHECK(b.events[0].id == 0);
+  CHECK(b.events[2].id == 2);
+  CHECK(b.dropped == 2);
+  // Unacknowledged: what comes meanwhile waits, still bounded.
+  node_event e;
+  e.id = 9;
+  q.push(e);
+  CHECK_FALSE(q.ready());
+  CHECK(q.waiting() == 1);
+  q.acknowledged();
+  REQUIRE(q.ready());
+  b = q.take();
+  CHECK(b.events.size() == 1);
+  CHECK(b.dropped == 0);
+  q.acknowledged();
+  CHECK_FALSE(q.ready());
+}
+
+TEST_CASE("event_line: the table form of watch and the line interface",
+          "[watch]") {
+  node_event e;
+  e.kind = node_event::route_removed;
+  e.ts_ms = 1700000000123;
+  e.destination = "c";
+  e.next_hop = "b";
+  auto line = event_line(e);
+  REQUIRE(line.size() > 13);
+  CHECK(line.substr(8, 5) == ".123 ");
+  CHECK(line.substr(13) == "route_removed destination=c next_hop=b hops=-");
+  e.kind = node_event::msg;
+  e.from = "d";
+  e.to = "all";
+  e.id = 18446744073709551615ull;
+  e.text = "x = y";
+  CHECK(event_line(e).substr(13)
+        == "msg from=d to=all id=18446744073709551615 text=x = y");
+  e.kind = node_event::peer_up;
+  e.peer = "b";
+  CHECK(event_line(e).substr(13) == "peer_up peer=b");
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iomanip>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "quilt/name.hpp"
 #include "quilt/tables.hpp"
 #include "quilt/traceroute.hpp"
+#include "watch.hpp"
 
 namespace quilt::console {
 
@@ -42,26 +44,6 @@ json or_null(const std::optional<T>& x) {
   return x ? json(*x) : json(nullptr);
 }
 
-/// Turns a failed request into an outcome.
-outcome request_failed(const caf::error& err) {
-  if (err.category() == error_category) {
-    auto code = static_cast<ec>(err.code());
-    if (code == ec::not_a_simulation)
-      return failure(failed, "not_a_simulation",
-                     "this console belongs to a single node, not a "
-                     "simulation");
-    if (code == ec::needs_node)
-      return failure(failed, "needs_node",
-                     "this console belongs to a simulation: name a node "
-                     "with --node NAME (quilt-console nodes lists them)");
-    return failure(failed, to_string(code), quilt::describe(err));
-  }
-  if (err == caf::sec::request_timeout)
-    return failure(failed, "timeout", "the node did not answer in time");
-  return failure(unreachable, "unreachable",
-                 "lost the node: " + quilt::describe(err));
-}
-
 /// Sends one request and waits for its single answer.
 template <class Result, class... Ts>
 std::optional<Result> ask(caf::scoped_actor& self, const node_actor& node,
@@ -70,7 +52,7 @@ std::optional<Result> ask(caf::scoped_actor& self, const node_actor& node,
   std::optional<Result> result;
   self->request(node, timeout, std::forward<Ts>(xs)...)
     .receive([&](Result& r) { result = std::move(r); },
-             [&](caf::error& err) { out = request_failed(err); });
+             [&](caf::error& err) { out = request_failed(self, err); });
   return result;
 }
 
@@ -329,12 +311,26 @@ outcome do_inbox(caf::scoped_actor& self, const node_actor& node,
   return o;
 }
 
-outcome do_stats(caf::scoped_actor& self, const node_actor& node) {
+outcome do_stats(caf::scoped_actor& self, const node_actor& node,
+                 bool prometheus) {
   outcome o;
+  std::optional<node_status> st;
+  // The exposition names the node: a simulation's nodes share a console.
+  if (prometheus
+      && !(st = ask<node_status>(self, node, o, request_timeout,
+                                 status_atom::value)))
+    return o;
   auto s = ask<node_stats>(self, node, o, request_timeout, stats_atom::value);
   if (!s)
     return o;
   auto rows = stats_fields(*s);
+  if (prometheus) {
+    o.stream = [text = prometheus_text(st->name, rows)](bool) {
+      std::cout << text << std::flush;
+      return ok;
+    };
+    return o;
+  }
 
   o.json = json::object();
   std::vector<std::vector<std::string>> table_rows;
@@ -381,6 +377,25 @@ std::string join(const std::vector<std::string>& words, size_t from) {
 
 } // namespace
 
+outcome request_failed(caf::scoped_actor& self, const caf::error& err) {
+  if (err.category() == error_category) {
+    auto code = static_cast<ec>(err.code());
+    if (code == ec::not_a_simulation)
+      return failure(failed, "not_a_simulation",
+                     "this console belongs to a single node, not a "
+                     "simulation");
+    if (code == ec::needs_node)
+      return failure(failed, "needs_node",
+                     "this console belongs to a simulation: name a node "
+                     "with --node NAME (quilt-console nodes lists them)");
+    return failure(failed, to_string(code), quilt::describe(err));
+  }
+  if (err == caf::sec::request_timeout)
+    return failure(failed, "timeout", "the node did not answer in time");
+  return failure(unreachable, "unreachable",
+                 "lost the node: " + quilt::describe(err));
+}
+
 outcome failure(int status, const std::string& token,
                 const std::string& detail) {
   outcome o;
@@ -402,7 +417,10 @@ const char* help_text() {
          "  connect ADDRESS PORT     link the node to another\n"
          "  send DEST TEXT...        send a text message (DEST a name or all)\n"
          "  inbox [N]                the last N received messages (20)\n"
-         "  stats                    its counters\n"
+         "  stats [--prometheus]     its counters (--prometheus: in the\n"
+         "                           Prometheus text format)\n"
+         "  watch                    stream its events until Ctrl-C\n"
+         "                           (--json: one JSON object a line)\n"
          "  nodes                    a simulation's nodes\n"
          "  shutdown                 stop the node\n"
          "  help, quit\n";
@@ -414,9 +432,13 @@ std::string check_usage(const std::vector<std::string>& w) {
   const auto& c = w[0];
   auto n = w.size() - 1;
   uint64_t v = 0;
-  if (c == "status" || c == "peers" || c == "routes" || c == "stats"
-      || c == "nodes" || c == "shutdown")
+  if (c == "status" || c == "peers" || c == "routes" || c == "nodes"
+      || c == "shutdown" || c == "watch")
     return n == 0 ? "" : "usage: " + c;
+  if (c == "stats")
+    return n == 0 || (n == 1 && w[1] == "--prometheus")
+             ? ""
+             : "usage: stats [--prometheus]";
   if (c == "topology")
     return n == 0 || (n == 1 && w[1] == "--dot") ? ""
                                                  : "usage: topology [--dot]";
@@ -472,7 +494,9 @@ outcome run(caf::scoped_actor& self, const node_actor& top,
     return do_inbox(self, node, n);
   }
   if (c == "stats")
-    return do_stats(self, node);
+    return do_stats(self, node, w.size() == 2);
+  if (c == "watch")
+    return watch(self, node);
   if (c == "nodes")
     return do_nodes(self, top);
   if (c == "shutdown")

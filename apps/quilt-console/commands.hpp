@@ -2,6 +2,7 @@
 // §8) and a human-readable rendering.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct outcome {
   int status = ok;
   nlohmann::json json;     ///< Printed with --json.
   std::string text;        ///< Printed otherwise.
+  /// Set by commands that print as they go (`watch`) or in a format of
+  /// their own (`stats --prometheus`): called instead of printing `json` or
+  /// `text`, with whether --json was given; returns the exit status.
+  std::function<int(bool json)> stream;
 };
 
 /// Checks a command line's shape before anything is sent. Returns an empty
@@ -34,6 +39,9 @@ outcome run(caf::scoped_actor& self, const node_actor& top,
 
 /// The help text of the interactive prompt.
 const char* help_text();
+
+/// Turns a failed request into an outcome.
+outcome request_failed(caf::scoped_actor& self, const caf::error& err);
 
 /// An `{"error", "detail"}` outcome.
 outcome failure(int status, const std::string& token,

@@ -40,6 +40,8 @@ struct options {
 
 /// Prints an outcome: exactly one JSON document on stdout with --json.
 int emit(const options& opts, const outcome& o) {
+  if (o.stream)
+    return o.stream(opts.json);
   if (opts.json) {
     std::cout << o.json.dump() << std::endl;
     // The failure's one plain line goes to stderr with --json too (§11).

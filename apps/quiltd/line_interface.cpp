@@ -258,6 +258,23 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
   done();
 }
 
+caf::actor spawn_event_printer(caf::actor_system& sys) {
+  return sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {
+      [](const event_batch& b) {
+        std::string out;
+        if (b.dropped > 0)
+          out += std::to_string(b.dropped) + " events dropped (the line "
+                                             "interface fell behind)\n";
+        for (auto& e : b.events)
+          out += event_line(e) + '\n';
+        say(out);
+        return true; // ready for the next batch
+      },
+    };
+  });
+}
+
 void say(std::string_view text) {
   static std::mutex mtx;
   if (text.empty())

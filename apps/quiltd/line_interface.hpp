@@ -16,6 +16,10 @@ namespace quilt {
 void run_line_interface(caf::actor_system& sys, node_actor node,
                         const node_config& cfg, const std::atomic<bool>& stop);
 
+/// Spawns the actor that prints the node's events (subscribe it to the node)
+/// in the one-line form of `quilt-console watch`, through say().
+caf::actor spawn_event_printer(caf::actor_system& sys);
+
 /// Writes `text` to stdout in one piece: the line interface's answers and
 /// the node's events (any thread) never interleave.
 void say(std::string_view text);

@@ -300,11 +300,7 @@ int main(int argc, char** argv) {
   caf::actor printer;
   if (isatty(STDIN_FILENO)) {
     // Show what happens to this node while the user types.
-    printer = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
-      return {
-        [](const quilt::node_event& e) { quilt::say(e.text + "\n"); },
-      };
-    });
+    printer = quilt::spawn_event_printer(sys);
     caf::anon_send(node, quilt::subscribe_atom::value,
                    caf::actor_cast<quilt::event_sink_actor>(printer));
     interface_thread = std::thread{[&] {

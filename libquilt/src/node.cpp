@@ -143,8 +143,9 @@ void spawn_protocol_actor(supervisor_ptr self) {
   st.node->backlog = 0;
   st.protocol = spawn_protocol(st.node, self);
   self->monitor(st.protocol);
+  // Anonymous: the supervisor has no use for the acknowledgement.
   for (auto& s : st.sinks)
-    self->send(st.protocol, subscribe_atom::value, s);
+    caf::anon_send(st.protocol, subscribe_atom::value, s);
   for (auto& p : st.processors)
     self->send(p, wire_atom::value, st.protocol);
   self->send(st.incoming, wire_atom::value, st.processors, st.protocol);
@@ -172,10 +173,14 @@ bool may_restart(supervisor_ptr self, const char* what,
                                << st.restarts.size() << " restarts within "
                                << st.node->opts.restart_window.count()
                                << " ms, stopping the node");
+    node_event e;
+    e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+    e.text = "node " + cfg.name + " stopped: too many restarts";
+    // The node is going: nobody would take the acknowledgement.
     for (auto& s : st.sinks)
-      self->send(s, node_event{node_event::error,
-                               "node " + cfg.name
-                                 + " stopped: too many restarts"});
+      caf::anon_send(s, event_batch{{e}, 0});
     return false;
   }
   st.restarts.push_back(now);
@@ -208,6 +213,14 @@ void stop_node(supervisor_ptr self, const caf::error& reason) {
 
 void on_child_down(supervisor_ptr self, const caf::down_msg& msg) {
   auto& st = self->state;
+  // A watcher gone: a protocol actor spawned later must not subscribe it.
+  auto sink = std::find_if(st.sinks.begin(), st.sinks.end(), [&](auto& s) {
+    return s.address() == msg.source;
+  });
+  if (sink != st.sinks.end()) {
+    st.sinks.erase(sink);
+    return;
+  }
   if (st.stopping)
     return;
   auto restart = [&](const char* what) {
@@ -285,8 +298,12 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
       return self->delegate(to_protocol(), a, want);
     },
     [=](subscribe_atom a, event_sink_actor& sink) {
-      self->state.sinks.push_back(sink);
-      self->send(to_protocol(), a, std::move(sink));
+      auto& sinks = self->state.sinks;
+      if (std::find(sinks.begin(), sinks.end(), sink) == sinks.end()) {
+        self->monitor(sink);
+        sinks.push_back(sink);
+      }
+      return self->delegate(to_protocol(), a, std::move(sink));
     },
     [=](nodes_atom) -> caf::result<std::vector<node_summary>> {
       return make_error(ec::not_a_simulation);

@@ -716,6 +716,25 @@ bool protocol::routes_settled(time_point now) const {
 
 // -- user requests ------------------------------------------------------------
 
+void protocol::watch_routes(bool on) {
+  watching_routes_ = on;
+  watched_routes_.clear();
+  if (on) {
+    watched_routes_ = rt_.routes();
+    watched_version_ = rt_.version();
+  }
+}
+
+void protocol::report_route_changes() {
+  if (!watching_routes_ || rt_.version() == watched_version_)
+    return;
+  watched_version_ = rt_.version();
+  auto now = rt_.routes();
+  for (auto& change : diff_routes(watched_routes_, now))
+    callee_.route_changed(change);
+  watched_routes_ = std::move(now);
+}
+
 bool protocol::connect(const std::string& address, uint16_t port,
                        bool configured, time_point now,
                        const std::string& public_key) {

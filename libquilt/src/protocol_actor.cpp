@@ -50,7 +50,12 @@ struct protocol_state : protocol_callee {
   /// Inside protocol::ping: an answer now is this node's own, given before
   /// the request could wait for it.
   bool pinging = false;
-  std::vector<event_sink_actor> sinks;
+  /// A watcher and its events on their way.
+  struct sink_slot {
+    event_sink_actor actor;
+    event_queue queue;
+  };
+  std::vector<sink_slot> sinks;
   time_point timer_at = time_point::max();
   uint64_t timer_gen = 0; // only the newest timer counts
   int deferred = 0;       // inputs handled since the last flush
@@ -148,10 +153,15 @@ struct protocol_state : protocol_callee {
     QUILT_INFO(node->cfg.name, "msg from " << x.origin << " to "
                                            << x.destination << ": "
                                            << x.arg(0));
-    if (!sinks.empty())
-      emit(node_event::delivered_msg,
-           x.origin + " -> " + (is_broadcast(x.destination) ? "all" : x.destination)
-             + ": " + std::string{x.arg(0)});
+    if (sinks.empty())
+      return;
+    node_event e;
+    e.kind = node_event::msg;
+    e.from = x.origin;
+    e.to = is_broadcast(x.destination) ? "all" : x.destination;
+    e.id = x.id;
+    e.text = std::string{x.arg(0)};
+    emit(std::move(e));
   }
 
   void pong_received(const std::string& from, uint64_t ping_id,
@@ -169,18 +179,34 @@ struct protocol_state : protocol_callee {
       rtt = static_cast<uint64_t>(
         duration_cast<microseconds>(now() - i->second.sent).count());
     answer(about, ping_result{false, x.origin, rtt, std::string{x.arg(0)}});
-    if (!sinks.empty())
-      emit(node_event::error,
-           "error " + std::string{x.arg(0)} + " from " + x.origin + " about "
-             + std::string{x.arg(1)});
+    if (sinks.empty())
+      return;
+    node_event e;
+    e.text = std::string{x.arg(0)} + " from " + x.origin + " about "
+             + std::string{x.arg(1)};
+    emit(std::move(e));
   }
 
   void peer_changed(const peer_info& x) override {
-    if (!sinks.empty())
-      emit(node_event::peer_state,
-           "peer " + (x.name.empty() ? x.address + ":" + std::to_string(x.port)
-                                     : x.name)
-             + " is " + to_string(x.state));
+    if (sinks.empty() || x.state == peer_state::connecting)
+      return;
+    node_event e;
+    e.kind = x.state == peer_state::up ? node_event::peer_up
+                                       : node_event::peer_down;
+    e.peer = x.name.empty() ? x.address + ":" + std::to_string(x.port)
+                            : x.name;
+    emit(std::move(e));
+  }
+
+  void route_changed(const route_change& x) override {
+    node_event e;
+    e.kind = x.kind == route_change::added     ? node_event::route_added
+             : x.kind == route_change::changed ? node_event::route_changed
+                                               : node_event::route_removed;
+    e.destination = x.route.destination;
+    e.next_hop = x.route.next_hop;
+    e.hops = x.kind == route_change::removed ? 0 : x.route.hops;
+    emit(std::move(e));
   }
 
   // -- helpers ---------------------------------------------------------------
@@ -204,15 +230,70 @@ struct protocol_state : protocol_callee {
     pings.erase(i);
   }
 
-  void emit(node_event::kind_t kind, std::string text) {
+  // -- watchers ----------------------------------------------------------------
+
+  void subscribe(event_sink_actor sink) {
     for (auto& s : sinks)
-      self->send(s, node_event{kind, text});
+      if (s.actor == sink)
+        return;
+    if (sinks.empty())
+      proto->watch_routes(true);
+    // A sink that goes away (a console that quit, its connection lost)
+    // must stop costing the node: its down message removes it.
+    self->monitor(sink);
+    sinks.push_back(sink_slot{std::move(sink), event_queue{}});
+  }
+
+  void unsubscribe(const caf::actor_addr& who) {
+    for (auto i = sinks.begin(); i != sinks.end(); ++i) {
+      if (i->actor.address() != who)
+        continue;
+      self->demonitor(who);
+      sinks.erase(i);
+      if (sinks.empty())
+        proto->watch_routes(false);
+      return;
+    }
+  }
+
+  sink_slot* find_sink(const caf::actor_addr& who) {
+    for (auto& s : sinks)
+      if (s.actor.address() == who)
+        return &s;
+    return nullptr;
+  }
+
+  void emit(node_event e) {
+    e.ts_ms = duration_cast<milliseconds>(now().time_since_epoch()
+                                          + node->unix_offset)
+                .count();
+    for (auto& s : sinks) {
+      s.queue.push(e);
+      deliver_events(s);
+    }
+  }
+
+  /// Sends a sink what waits for it unless its last batch is unanswered.
+  void deliver_events(sink_slot& s) {
+    if (!s.queue.ready())
+      return;
+    auto who = s.actor.address();
+    self->request(s.actor, caf::infinite, s.queue.take())
+      .then(
+        [this, who](bool) {
+          if (auto s = find_sink(who)) {
+            s->queue.acknowledged();
+            deliver_events(*s);
+          }
+        },
+        [this, who](const caf::error&) { unsubscribe(who); });
   }
 
   /// Sends what the protocol queued once the mailbox is drained (or every
   /// 64 inputs under steady load): messages from many inputs for the same
   /// link travel as one batch, one actor message instead of one per input.
   void flush_when_idle() {
+    proto->report_route_changes();
     if (dirty.empty() && timer_armed())
       return;
     if (++deferred < 64 && !self->mailbox().empty())
@@ -226,6 +307,7 @@ struct protocol_state : protocol_callee {
 
   /// Sends what the protocol queued, one batch per link.
   void flush() {
+    proto->report_route_changes();
     deferred = 0;
     for (auto id : dirty) {
       auto i = links.find(id);
@@ -329,6 +411,8 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     st.proto->connect(p.address, p.port, true, now, p.public_key);
   st.proto->tick(now);
   st.flush();
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { self->state.unsubscribe(msg.source); });
   return {
     [=](direct_batch& batch) {
       auto& st = self->state;
@@ -501,8 +585,9 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
                           static_cast<uint32_t>(routes), hops};
     },
     [=](subscribe_atom, event_sink_actor sink) {
-      self->state.sinks.push_back(std::move(sink));
+      self->state.subscribe(std::move(sink));
       self->state.flush_when_idle();
+      return true;
     },
   };
 }

@@ -375,6 +375,28 @@ const route_entry* routing_table::lookup(const std::string& destination) {
   return &lookup_result_;
 }
 
+std::vector<route_change> diff_routes(const std::vector<route_entry>& before,
+                                      const std::vector<route_entry>& after) {
+  std::vector<route_change> out;
+  auto b = before.begin();
+  auto a = after.begin();
+  // A merge of two sorted lists: each destination is looked at once.
+  while (b != before.end() || a != after.end()) {
+    if (a == after.end()
+        || (b != before.end() && b->destination < a->destination)) {
+      out.push_back({route_change::removed, *b++});
+    } else if (b == before.end() || a->destination < b->destination) {
+      out.push_back({route_change::added, *a++});
+    } else {
+      if (a->next_hop != b->next_hop || a->hops != b->hops)
+        out.push_back({route_change::changed, *a});
+      ++a;
+      ++b;
+    }
+  }
+  return out;
+}
+
 std::vector<route_entry> routing_table::routes() {
   recompute();
   std::vector<route_entry> result;

@@ -78,7 +78,9 @@ node_actor spawn_sim_console(caf::actor_system& sys,
       [=](summary_atom, uint32_t) -> caf::result<node_summary> {
         return needs_node();
       },
-      [=](subscribe_atom, const event_sink_actor&) {},
+      [=](subscribe_atom, const event_sink_actor&) -> caf::result<bool> {
+        return needs_node();
+      },
       [=](shutdown_atom) {
         dir->shutdown_requested = true;
         return true;

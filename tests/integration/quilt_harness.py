@@ -695,6 +695,13 @@ def wait_routes(nodes, links, timeout, interval=0.05):
         time.sleep(interval)
 
 
+def msg_line(frm, to, text):
+    """The line interface's line for a delivered msg (the table form of
+    quilt-console watch): `HH:MM:SS.mmm msg from=F to=T id=N text=TEXT`."""
+    return (r"(?m)^\d\d:\d\d:\d\d\.\d{3} msg from=%s to=%s id=\d+ text=%s$"
+            % (re.escape(frm), re.escape(to), re.escape(text)))
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Calls `predicate` until it returns something true or `timeout` s
     have passed; returns its last value."""

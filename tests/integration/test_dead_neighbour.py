@@ -61,7 +61,7 @@ class DeadNeighbourTest(QuiltTestCase):
         self.assertRegex(self.a.ping("b"), r"^pong from b in ")
         self.kill_b_and_time_down()
         # The line interface shows the event and the table.
-        self.assertIsNotNone(self.a.out.wait(r"^peer b is down$", 2))
+        self.assertIsNotNone(self.a.out.wait(r"^\d\d:\d\d:\d\d\.\d{3} peer_down peer=b$", 2))
         self.assertEqual(self.a.peer_state("b"), "down", self.a.tail())
         self.assertRegex(self.a.ping("b"), r"^no pong from b")
         # Still down a while later: nothing brings a dead peer back.

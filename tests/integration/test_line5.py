@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quilt_harness import (QuiltTestCase, free_port, route_mismatch,  # noqa: E402
+from quilt_harness import (msg_line, QuiltTestCase, free_port, route_mismatch,  # noqa: E402
                            shortest_routes, wait_routes)
 
 HEARTBEAT_MS = 100
@@ -91,7 +91,7 @@ class Line5Test(QuiltTestCase):
         self.require_converged()
         text = "four hops %d" % time.monotonic_ns()
         self.n[0].command("n4 %s" % text, r"^sent to n4 \(id \d+\)$")
-        line = r"^n0 -> n4: %s$" % re.escape(text)
+        line = msg_line("n0", "n4", text)
         self.assertIsNotNone(self.n[4].out.wait(line, 5), self.n[4].tail())
         # Relays forward it without printing it.
         for node in self.n[1:4]:
@@ -100,7 +100,7 @@ class Line5Test(QuiltTestCase):
         text = "back %d" % time.monotonic_ns()
         self.n[4].command("n0 %s" % text, r"^sent to n0 \(id \d+\)$")
         self.assertIsNotNone(
-            self.n[0].out.wait(r"^n4 -> n0: %s$" % re.escape(text), 5),
+            self.n[0].out.wait(msg_line("n4", "n0", text), 5),
             self.n[0].tail())
 
     def test_traceroute(self):

@@ -58,7 +58,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quilt_harness import (Node, QuiltTestCase, quiltd_path,  # noqa: E402
+from quilt_harness import (Node, QuiltTestCase, msg_line, quiltd_path,  # noqa: E402
                            wait_routes)
 
 HEARTBEAT_MS = 100
@@ -315,7 +315,7 @@ class MultiHostTest(QuiltTestCase):
         exactly once, `sender` and `others` never."""
         text = "across hosts %d" % time.monotonic_ns()
         sender.command("all %s" % text, r"^sent to all \(id \d+\)$")
-        line = r"^%s -> all: %s$" % (re.escape(sender.name), re.escape(text))
+        line = msg_line(sender.name, "all", text)
         for n in receivers:
             self.assertIsNotNone(n.out.wait(line, 5),
                                  "%s never got %r from %s\n%s"

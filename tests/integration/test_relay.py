@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quilt_harness import QuiltTestCase, free_port  # noqa: E402
+from quilt_harness import msg_line, QuiltTestCase, free_port  # noqa: E402
 
 
 class RelayTest(QuiltTestCase):
@@ -36,7 +36,7 @@ class RelayTest(QuiltTestCase):
     def test_broadcast_is_relayed(self):
         text = "relayed broadcast %d" % time.monotonic_ns()
         self.a.command("all %s" % text, r"^sent to all \(id \d+\)$")
-        line = r"^a -> all: %s$" % re.escape(text)
+        line = msg_line("a", "all", text)
         for n in (self.b, self.c):
             self.assertIsNotNone(n.out.wait(line, 5), n.tail())
         time.sleep(0.5)
@@ -64,7 +64,7 @@ class RelayTest(QuiltTestCase):
             time.sleep(0.2)
         self.assertRegex(m.group(1), r"^sent to c ")
         self.assertIsNotNone(
-            self.c.out.wait(r"^a -> c: %s$" % re.escape(text), 5),
+            self.c.out.wait(msg_line("a", "c", text), 5),
             self.c.tail())
 
 

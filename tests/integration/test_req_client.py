@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zmq  # noqa: E402
-from quilt_harness import QuiltTestCase, context, req, b  # noqa: E402
+from quilt_harness import msg_line, QuiltTestCase, context, req, b  # noqa: E402
 
 MAX = 1024  # limits.max_message_bytes of the node under test
 N = "rq"    # its name
@@ -272,13 +272,13 @@ class ReqClientTest(QuiltTestCase):
         # ttl 0 addressed to this node is still delivered.
         ack([N, "msg", "client", stamp, "0", "ttl zero %d" % stamp])
         self.assertIsNotNone(self.n.out.wait(
-            r"^client -> %s: ttl zero %d$" % (N, stamp), 3), self.n.tail())
+            msg_line("client", N, "ttl zero %d" % stamp), 3), self.n.tail())
 
         # A broadcast is delivered once per (origin, id), shown to "all".
         bcast = ["*", "msg", "client", stamp + 1, "3", "bcast %d" % stamp]
         ack(bcast)
         ack(bcast)
-        line = r"^client -> all: bcast %d$" % stamp
+        line = msg_line("client", "all", "bcast %d" % stamp)
         self.assertIsNotNone(self.n.out.wait(line, 3), self.n.tail())
 
         # This node's own name as origin: dropped_loop, never delivered.

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quilt_harness import QuiltTestCase, free_port, wait_routes  # noqa: E402
+from quilt_harness import msg_line, QuiltTestCase, free_port, wait_routes  # noqa: E402
 
 HEARTBEAT_MS = 100
 DEAD_AFTER_MS = 500
@@ -57,7 +57,7 @@ class Ring6Test(QuiltTestCase):
         regex."""
         text = "%s %d" % (tag, time.monotonic_ns())
         sender.command("all %s" % text, r"^sent to all \(id \d+\)$")
-        line = r"^%s -> all: %s$" % (re.escape(sender.name), re.escape(text))
+        line = msg_line(sender.name, "all", text)
         for node in receivers:
             self.assertIsNotNone(node.out.wait(line, 5),
                                  "%s never printed %r\n%s"

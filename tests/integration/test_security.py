@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zmq  # noqa: E402
-from quilt_harness import (QuiltTestCase, b, context, free_port,  # noqa: E402
+from quilt_harness import (QuiltTestCase, b, context, free_port, msg_line,  # noqa: E402
                            quiltd_path, wait_until)
 
 
@@ -191,7 +191,7 @@ class CurveMeshTest(QuiltTestCase):
         self.assertRegex(a.ping("c"), r"^pong from c")
         text = "curve broadcast %d" % time.monotonic_ns()
         a.command("all %s" % text, r"^sent to all \(id \d+\)$")
-        line = r"^a -> all: %s$" % re.escape(text)
+        line = msg_line("a", "all", text)
         for x in (b_, c, d):
             self.assertIsNotNone(x.out.wait(line, 5), x.tail())
         time.sleep(0.4)
@@ -263,7 +263,7 @@ class CurveMeshTest(QuiltTestCase):
         s.send_multipart([b"a", b"msg", b"client", b"79", b"2", b(text)])
         self.assertEqual(s.recv_multipart(), [b"ack"])
         s.close()
-        self.assertIsNotNone(a.out.wait(r"^client -> a: %s$" % text, 3))
+        self.assertIsNotNone(a.out.wait(msg_line("client", "a", text), 3))
 
     def test_an_authorized_key_cannot_take_over_a_known_name(self):
         # The client's key is authorized, but b is known by b's key: a

@@ -53,8 +53,12 @@ CAF_ADD_ATOM(quilt, quilt, every_atom, "every")
 
 namespace quilt {
 
-/// The EVENT SINK actor interface: receives what a node wants to show.
-using event_sink_actor = caf::typed_actor<caf::reacts_to<node_event>>;
+/// The EVENT SINK actor interface: receives what a node wants to show, a
+/// batch at a time. Its answer acknowledges the batch: the node sends the
+/// next one only then, so a slow sink holds back the node's events (which
+/// it bounds, see event_queue) instead of filling a mailbox or a socket.
+using event_sink_actor =
+  caf::typed_actor<caf::replies_to<event_batch>::with<bool>>;
 
 /// The OUTGOING PEER actor interface: one per link, owns its bounded queue.
 using peer_link_actor = caf::typed_actor<
@@ -103,8 +107,9 @@ using node_requests_actor = caf::typed_actor<
   /// a convergence check need not pay a route computation per node while
   /// the flood is still on its way.
   caf::replies_to<summary_atom, uint32_t>::with<node_summary>,
-  /// Sends node events to the sink from now on.
-  caf::reacts_to<subscribe_atom, event_sink_actor>>;
+  /// Sends node events to the sink from now on, until it goes down (the
+  /// node monitors it); answers once the events are on their way.
+  caf::replies_to<subscribe_atom, event_sink_actor>::with<bool>>;
 
 /// The PROTOCOL actor interface: owns the node's state (peers, inbox, dedupe,
 /// counters) and runs quilt::protocol.
@@ -195,4 +200,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(quilt, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(quilt, (quilt::mesh_topology))
   CAF_ADD_TYPE_ID(quilt, (quilt::node_summary))
   CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::node_summary>))
+  CAF_ADD_TYPE_ID(quilt, (quilt::event_batch))
+  CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::node_event>))
 CAF_END_TYPE_ID_BLOCK(quilt)

@@ -117,6 +117,11 @@ public:
 
   /// A peer changed state.
   virtual void peer_changed(const peer_info& x) = 0;
+
+  /// A route appeared, changed or went away (only while routes are
+  /// watched, see protocol::watch_routes).
+  virtual void route_changed(const route_change&) {
+  }
 };
 
 /// The node's protocol state machine.
@@ -163,6 +168,18 @@ public:
   /// Originates a text message; returns its id or nullopt without route.
   std::optional<uint64_t> send_text(const std::string& destination,
                                     const std::string& text, time_point now);
+
+  // -- watching routes --------------------------------------------------------
+
+  /// Starts (or stops) reporting route changes to the callee. Routes are
+  /// computed lazily, so nothing is diffed unless someone watches: starting
+  /// takes the current routes as the baseline.
+  void watch_routes(bool on);
+
+  /// Tells the callee how the routes differ from those last reported; the
+  /// owner calls it after inputs. Cheap when unwatched or unchanged: one
+  /// comparison of the routing table's version.
+  void report_route_changes();
 
   // -- queries --------------------------------------------------------------
 
@@ -289,6 +306,9 @@ private:
   time_point last_lsa_{};    ///< When the own advertisement was last flooded.
   bool lsa_pending_ = false; ///< A changed own advertisement waits to go.
   advert_ptr published_;     ///< The own advertisement last flooded.
+  bool watching_routes_ = false;
+  uint64_t watched_version_ = 0;
+  std::vector<route_entry> watched_routes_; ///< As last reported.
 };
 
 } // namespace quilt

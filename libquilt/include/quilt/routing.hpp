@@ -121,6 +121,19 @@ struct route_entry {
   uint32_t hops = 0;
 };
 
+/// How one destination's route differs between two route tables.
+struct route_change {
+  enum kind_t : uint8_t { added, changed, removed } kind = added;
+  /// The new route; for `removed`, the route that went away.
+  route_entry route;
+};
+
+/// The differences from `before` to `after`, both sorted by destination (as
+/// routing_table::routes() returns them), in destination order: what a
+/// watcher of the node is told after routes were recomputed.
+std::vector<route_change> diff_routes(const std::vector<route_entry>& before,
+                                      const std::vector<route_entry>& after);
+
 /// The link-state database and the routes computed from it.
 class routing_table {
 public:

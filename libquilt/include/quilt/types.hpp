@@ -13,6 +13,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/none.hpp>
 
+#include "quilt/events.hpp"
 #include "quilt/message.hpp"
 #include "quilt/link.hpp"
 #include "quilt/protocol.hpp"
@@ -138,11 +139,6 @@ struct node_status {
   uint32_t default_ttl = 32; ///< Hops a console traceroute may take.
 };
 
-/// Something a user watching a node wants to see.
-struct node_event {
-  enum kind_t : uint8_t { delivered_msg, pong, peer_state, error } kind;
-  std::string text;
-};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message& x) {
@@ -176,7 +172,14 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_event& x) {
-  return f(caf::meta::type_name("quilt::node_event"), x.kind, x.text);
+  return f(caf::meta::type_name("quilt::node_event"), x.kind, x.ts_ms,
+           x.peer, x.destination, x.next_hop, x.hops, x.from, x.to, x.id,
+           x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_batch& x) {
+  return f(caf::meta::type_name("quilt::event_batch"), x.events, x.dropped);
 }
 
 /// CAF 0.17 cannot serialize std::optional: carry it as a flag and a value.
