@@ -929,7 +929,7 @@ TEST_CASE("cost: one link cut or heal costs at most 4L link_state messages "
 
 // -- pictures -----------------------------------------------------------------
 
-TEST_CASE("--dot-at draws the mesh as it stood then: a dead node and a cut "
+TEST_CASE("a picture at --dot-at shows the mesh as it stood then: a dead node and a cut "
           "link that are healed later still show",
           "[sim][dot]") {
   scenario_text text{ring(6)};
