@@ -49,7 +49,7 @@ void print(const event_batch& b, bool json) {
       continue;
     if (json)
       std::cout << event_json(e).dump(-1, ' ', false,
-                                      nlohmann::json::error_handler_t::replace)
+                                      nlohmann::ordered_json::error_handler_t::replace)
                 << '\n';
     else
       std::cout << event_line(e) << '\n';
@@ -101,8 +101,9 @@ outcome watch(caf::scoped_actor& self, const node_actor& node) {
   return o;
 }
 
-nlohmann::json event_json(const node_event& x) {
-  nlohmann::json j = {{"ts_ms", x.ts_ms}, {"event", to_string(x.kind)}};
+nlohmann::ordered_json event_json(const node_event& x) {
+  // In SPEC §11's order: ts_ms and event first, then the event's fields.
+  nlohmann::ordered_json j = {{"ts_ms", x.ts_ms}, {"event", to_string(x.kind)}};
   switch (x.kind) {
     case node_event::peer_up:
     case node_event::peer_down:
@@ -113,8 +114,8 @@ nlohmann::json event_json(const node_event& x) {
     case node_event::route_removed:
       j["destination"] = x.destination;
       j["next_hop"] = x.next_hop;
-      j["hops"] = x.kind == node_event::route_removed ? nlohmann::json(nullptr)
-                                                       : nlohmann::json(x.hops);
+      j["hops"] = x.kind == node_event::route_removed ? nlohmann::ordered_json(nullptr)
+                                                       : nlohmann::ordered_json(x.hops);
       break;
     case node_event::msg:
       j["from"] = x.from;

@@ -18,7 +18,7 @@ namespace quilt::console {
 outcome watch(caf::scoped_actor& self, const node_actor& node);
 
 /// One event as the NDJSON line of `watch --json` (without newline).
-nlohmann::json event_json(const node_event& x);
+nlohmann::ordered_json event_json(const node_event& x);
 
 /// Counters in the Prometheus text exposition format: a TYPE line and a
 /// sample `quilt_KEY_total{node="NAME"} N` per counter.
