@@ -114,14 +114,30 @@ class WatchTest(QuiltTestCase):
         return watch.wait(lambda l: json.loads(l).get("text") == text,
                           timeout)
 
+    def until_watching(self, watch, text, json_out=True, timeout=10):
+        """Sends `text` from c to a again and again until the watch shows
+        it: the console connects and subscribes on its own time, and a
+        message sent before that is (rightly) not in its stream. Returns
+        the line and the id it carried."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            mid = self.send(self.c, "a", text)
+            if json_out:
+                line = watch.wait(lambda l: json.loads(l).get("id") == mid,
+                                  0.5)
+            else:
+                line = watch.wait(lambda l: ("id=%s " % mid) in l, 0.5)
+            if line is not None:
+                return line, mid
+        self.fail("the watch never showed %r: %r" % (text, watch.lines))
+
     def test_watch_json_stream(self):
         before = route_table(self.a)
         w = Watch(self.a)
         # A first message proves the subscription is in place.
-        first = self.send(self.c, "a", "first")
-        line = self.wait_msg(w, "first")
-        self.assertIsNotNone(line, w.lines)
+        line, first = self.until_watching(w, "first")
         self.assertEqual(json.loads(line)["id"], first)
+        self.assertEqual(json.loads(line)["text"], "first")
 
         self.b.kill9()
         gone = w.wait(lambda l: json.loads(l).get("event") == "route_removed"
@@ -198,8 +214,7 @@ class WatchTest(QuiltTestCase):
 
     def test_watch_table_lines(self):
         w = Watch(self.a, json_out=False)
-        self.send(self.c, "a", "warm up")
-        self.assertIsNotNone(w.wait(lambda l: "warm up" in l, 5), w.lines)
+        self.until_watching(w, "warm up", json_out=False)
         mid = self.send(self.c, "all", "to all = everyone")
         pattern = (r"^%s msg from=c to=all id=%s text=to all = everyone$"
                    % (TABLE_TIME, mid))
@@ -218,16 +233,14 @@ class WatchTest(QuiltTestCase):
         # A watch killed outright leaves nothing behind: the node keeps
         # serving other watchers and commands.
         w = Watch(self.a)
-        self.send(self.c, "a", "one")
-        self.assertIsNotNone(self.wait_msg(w, "one"), w.lines)
+        self.until_watching(w, "one")
         w.proc.kill()
         w.proc.wait()
         forget(w.proc)
         for i in range(20):
             self.send(self.c, "a", "after %d" % i)
         w2 = Watch(self.a)
-        self.send(self.c, "a", "two")
-        self.assertIsNotNone(self.wait_msg(w2, "two"), w2.lines)
+        self.until_watching(w2, "two")
         self.assertEqual(w2.interrupt()[0], 0)
         self.assertTrue(self.a.alive())
 
