@@ -256,6 +256,18 @@ double link_round(const options& opt, bool quilt_side, uint64_t n,
   return result;
 }
 
+/// One size's JSON figures of a path against its raw baseline: medians,
+/// their ratio and every run.
+json ratio_figures(const std::vector<double>& raw,
+                   const std::vector<double>& quilt) {
+  double r = median(raw), q = median(quilt);
+  return {{"raw_msgs_per_s", std::round(r)},
+          {"quilt_msgs_per_s", std::round(q)},
+          {"ratio", round_to(q / r, 3)},
+          {"raw_runs", list(raw)},
+          {"quilt_runs", list(quilt)}};
+}
+
 void scenario_link(const options& opt, results& res) {
   std::printf("\n== link: a zmq_transport link -> listener against raw "
               "DEALER -> ROUTER, process to process over tcp loopback\n");
@@ -282,11 +294,7 @@ void scenario_link(const options& opt, results& res) {
     std::printf("  %4zu B  raw %10.0f msgs/s  quilt link %10.0f msgs/s  "
                 "ratio %.3f\n",
                 size, rm, qm, ratio);
-    out[std::to_string(size)] = {{"raw_msgs_per_s", std::round(rm)},
-                                 {"quilt_msgs_per_s", std::round(qm)},
-                                 {"ratio", round_to(ratio, 3)},
-                                 {"raw_runs", list(raw)},
-                                 {"quilt_runs", list(quilt)}};
+    out[std::to_string(size)] = ratio_figures(raw, quilt);
     add_row(res, opt,
             {"link, " + std::to_string(size) + " B", rate(rm), rate(qm),
              fmt("%.2f", ratio), "-", std::nullopt});
@@ -359,11 +367,7 @@ void scenario_chain(void* ctx, const options& opt, results& res) {
     std::printf("  %4zu B  raw 4-forwarder chain %10.0f  4 quiltd %10.0f "
                 "msgs/s  ratio %.3f\n",
                 size, r, q, q / r);
-    out[std::to_string(size)] = {{"raw_msgs_per_s", std::round(r)},
-                                 {"quilt_msgs_per_s", std::round(q)},
-                                 {"ratio", round_to(q / r, 3)},
-                                 {"raw_runs", list(runs[0])},
-                                 {"quilt_runs", list(runs[1])}};
+    out[std::to_string(size)] = ratio_figures(runs[0], runs[1]);
     add_row(res, opt,
             {"chain, 4 nodes, " + std::to_string(size) + " B", rate(r), rate(q),
              fmt("%.2f", q / r), ">= 0.9", q / r >= 0.9});

@@ -1,7 +1,6 @@
 #include "commands.hpp"
 
 #include <chrono>
-#include <iomanip>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -29,14 +28,6 @@ constexpr auto ping_interval = milliseconds(200);
 
 bool parse_count(const std::string& text, uint64_t& out, uint64_t max) {
   return parse_decimal(text, out) && out >= 1 && out <= max;
-}
-
-std::string fmt_us(uint64_t us) {
-  return format_ms(us);
-}
-
-std::string table(const std::vector<std::vector<std::string>>& rows) {
-  return text_table(rows);
 }
 
 template <class T>
@@ -74,7 +65,7 @@ outcome do_status(caf::scoped_actor& self, const node_actor& node) {
             {"processors", s->processors}, {"uptime_ms", s->uptime_ms},
             {"peers_up", s->peers_up}, {"routes", s->routes},
             {"version", s->version}};
-  o.text = table({{"name", s->name},
+  o.text = text_table({{"name", s->name},
                   {"listen", s->listen},
                   {"processors", std::to_string(s->processors)},
                   {"uptime", std::to_string(s->uptime_ms / 1000) + " s"},
@@ -163,7 +154,7 @@ outcome do_topology(caf::scoped_actor& self, const node_actor& node,
         joined += (joined.empty() ? "" : " ") + x;
       rows.push_back({n, joined.empty() ? "-" : joined});
     }
-    os << table(rows);
+    os << text_table(rows);
   }
   o.text = os.str();
   return o;
@@ -196,7 +187,7 @@ outcome do_ping(caf::scoped_actor& self, const node_actor& node,
     ++sent;
     if (r->replied) {
       rtts.push_back(r->rtt_us);
-      text << "pong from " << r->from << ": " << fmt_us(r->rtt_us) << '\n';
+      text << "pong from " << r->from << ": " << format_ms(r->rtt_us) << '\n';
     } else {
       last_error = r->error;
       last_from = r->from;
@@ -241,10 +232,10 @@ outcome do_traceroute(caf::scoped_actor& self, const node_actor& node,
                     {"node", or_null(h.node)},
                     {"rtt_us", or_null(h.rtt_us)}});
     rows.push_back({std::to_string(h.hop), h.node ? *h.node : "*",
-                    h.rtt_us ? fmt_us(*h.rtt_us) : "-"});
+                    h.rtt_us ? format_ms(*h.rtt_us) : "-"});
   }
   json fields = {{"target", target}, {"reached", r.reached}, {"hops", hops}};
-  std::string text = "traceroute to " + target + "\n" + table(rows);
+  std::string text = "traceroute to " + target + "\n" + text_table(rows);
   if (!r.reached) {
     auto f = failure(failed, "not_reached",
                      target + " was not reached within "
@@ -338,7 +329,7 @@ outcome do_stats(caf::scoped_actor& self, const node_actor& node,
     o.json[k] = v;
     table_rows.push_back({k, std::to_string(v)});
   }
-  o.text = table(table_rows);
+  o.text = text_table(table_rows);
   return o;
 }
 
@@ -356,7 +347,7 @@ outcome do_nodes(caf::scoped_actor& self, const node_actor& top) {
     rows.push_back(
       {n.name, std::to_string(n.peers_up), std::to_string(n.routes)});
   }
-  o.text = table(rows);
+  o.text = text_table(rows);
   return o;
 }
 

@@ -38,10 +38,6 @@ void print_help(std::ostream& out) {
          "  DEST TEXT               send TEXT to node DEST (or all)\n";
 }
 
-std::string fmt_ms(uint64_t us) {
-  return format_ms(us);
-}
-
 /// Waits for a line on stdin without blocking shutdown for long.
 bool read_line(std::string& line, const std::atomic<bool>& stop) {
   while (!stop) {
@@ -75,7 +71,7 @@ void do_ping_all(std::ostream& out, caf::scoped_actor& self,
             for (auto& r : rs) {
               if (r.replied) {
                 ++replies;
-                out << "pong from " << r.from << " in " << fmt_ms(r.rtt_us)
+                out << "pong from " << r.from << " in " << format_ms(r.rtt_us)
                     << '\n';
               } else {
                 out << "no pong: " << r.error
@@ -102,7 +98,7 @@ void do_ping(std::ostream& out, caf::scoped_actor& self, const node_actor& node,
       .receive(
           [&](const ping_result& r) {
             if (r.replied)
-              out << "pong from " << r.from << " in " << fmt_ms(r.rtt_us)
+              out << "pong from " << r.from << " in " << format_ms(r.rtt_us)
                   << std::endl;
             else if (r.from.empty())
               out << "no pong from " << target << ": " << r.error << std::endl;
@@ -150,7 +146,7 @@ void do_traceroute(std::ostream& out, caf::scoped_actor& self,
   for (auto& h : r.hops)
     out << std::right << std::setw(3) << h.hop << "  " << std::left
         << std::setw(20) << (h.node ? *h.node : "*")
-        << (h.rtt_us ? fmt_ms(*h.rtt_us) : "") << '\n';
+        << (h.rtt_us ? format_ms(*h.rtt_us) : "") << '\n';
   out << (r.reached ? "reached " : "did not reach ") << target << std::endl;
 }
 

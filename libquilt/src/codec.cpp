@@ -491,7 +491,8 @@ decode_result decode(const std::vector<std::string>& frames, size_t max_bytes,
 
 void encode(const message& x, std::vector<std::string>& out) {
   // resize + assign keeps the capacity of strings already in `out`.
-  out.resize(first_arg + x.arg_count());
+  auto args = x.arg_count();
+  out.resize(first_arg + args);
   out[0].assign(x.destination);
   out[1].assign(to_string(x.cmd));
   out[2].assign(x.origin);
@@ -501,7 +502,7 @@ void encode(const message& x, std::vector<std::string>& out) {
   out[3].assign(first, end);
   first = format_decimal(x.ttl, end);
   out[4].assign(first, end);
-  for (size_t i = 0; i < x.arg_count(); ++i)
+  for (size_t i = 0; i < args; ++i)
     out[first_arg + i].assign(x.arg(i));
 }
 

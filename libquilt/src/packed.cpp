@@ -8,8 +8,10 @@ namespace quilt {
 
 void pack_message(const message& x, std::string& out) {
   out.clear();
+  // Args read from a wire form are found by a scan: count them once.
+  auto args = x.arg_count();
   size_t size = 5 * 4 + x.destination.size() + x.origin.size() + 14 + 20 + 3;
-  for (size_t i = 0; i < x.arg_count(); ++i)
+  for (size_t i = 0; i < args; ++i)
     size += 4 + x.arg(i).size();
   out.reserve(size);
   pack_frame(out, x.destination);
@@ -22,7 +24,7 @@ void pack_message(const message& x, std::string& out) {
   pack_frame(out, std::string_view{first, static_cast<size_t>(end - first)});
   first = format_decimal(x.ttl, end);
   pack_frame(out, std::string_view{first, static_cast<size_t>(end - first)});
-  for (size_t i = 0; i < x.arg_count(); ++i)
+  for (size_t i = 0; i < args; ++i)
     pack_frame(out, x.arg(i));
 }
 

@@ -73,24 +73,17 @@ struct protocol_state : protocol_callee {
   void open_link(link_id id, const std::string& address, uint16_t port,
                  const std::string& server_key) override {
     links.emplace(id, link{});
-    auto key = server_key;
-    const auto& sec = node->cfg.security;
-    if (sec.curve && key.empty()) {
-      for (const auto& p : node->cfg.peers)
-        if (p.address == address && p.port == port)
-          key = p.public_key;
-      if (key.empty()) {
-        // Without the server's key there is no CURVE handshake to make:
-        // what waits for this link is dropped at its queue limit.
-        QUILT_WARN(node->cfg.name,
-                   "cannot dial " << address << ':' << port
-                                  << ": no CURVE public key known for it "
-                                     "(add it to [[peers]] with public_key)");
-        return;
-      }
+    if (node->cfg.security.curve && server_key.empty()) {
+      // Without the server's key there is no CURVE handshake to make:
+      // what waits for this link is dropped at its queue limit.
+      QUILT_WARN(node->cfg.name,
+                 "cannot dial " << address << ':' << port
+                                << ": no CURVE public key known for it "
+                                   "(add it to [[peers]] with public_key)");
+      return;
     }
     self->send(supervisor, open_atom::value, id,
-               node->net->endpoint(address, port), std::move(key));
+               node->net->endpoint(address, port), server_key);
   }
 
   void close_link(link_id id) override {
@@ -453,7 +446,12 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     },
     [=](connect_atom, const std::string& address, uint16_t port) {
       auto& st = self->state;
-      auto ok = st.proto->connect(address, port, true, st.now());
+      // A user's connect to a configured peer dials it with its key.
+      std::string key;
+      for (const auto& p : node->cfg.peers)
+        if (p.address == address && p.port == port)
+          key = p.public_key;
+      auto ok = st.proto->connect(address, port, true, st.now(), key);
       st.flush();
       return ok;
     },

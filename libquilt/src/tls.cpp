@@ -5,7 +5,6 @@
 #include <openssl/x509.h>
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +19,8 @@
 #include <cstring>
 #include <memory>
 #include <system_error>
+
+#include "quilt/tcp_connect.hpp"
 
 namespace quilt {
 
@@ -101,48 +102,6 @@ private:
   sigset_t pipe_;
   sigset_t saved_;
 };
-
-/// A TCP connection to host:port within `left_ms()`; -1 with `why` set
-/// otherwise.
-template <class Left>
-int connect_within(const std::string& host, uint16_t port, Left left_ms,
-                   std::string& why) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  auto service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-      rc != 0) {
-    why = "cannot resolve " + host + ": " + gai_strerror(rc);
-    return -1;
-  }
-  int fd =
-      ::socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-               res->ai_protocol);
-  int err = fd < 0 ? errno : 0;
-  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    err = errno;
-    if (err == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      int n = ::poll(&p, 1, left_ms());
-      socklen_t len = sizeof(err);
-      if (n <= 0)
-        err = n == 0 ? ETIMEDOUT : errno;
-      else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    }
-  }
-  freeaddrinfo(res);
-  if (err != 0) {
-    if (fd >= 0)
-      ::close(fd);
-    why = std::string{"cannot connect: "} + std::strerror(err);
-    return -1;
-  }
-  return fd;
-}
 
 } // namespace
 
@@ -248,7 +207,7 @@ std::string diagnose_tls_handshake(const std::string& host, uint16_t port,
   };
   sigpipe_block no_sigpipe;
   std::string why;
-  fd_guard fd{connect_within(host, port, left_ms, why)};
+  fd_guard fd{tcp_connect(host, port, left_ms(), why)};
   if (fd.fd < 0)
     return why;
   // The client side of caf::openssl::session, with authentication.
