@@ -123,6 +123,8 @@ const key_spec specs[] = {
    &store_int<&node_config::max_message_bytes>, {}},
   {"limits", "queue_limit", vk::integer, 1, 10000000, true,
    &store_int<&node_config::queue_limit>, {}},
+  {"limits", "max_peers", vk::integer, 1, 65535, true,
+   &store_int<&node_config::max_peers>, {}},
   {"log", "level", vk::level, 0, 0, false, &store_level, {}},
 };
 

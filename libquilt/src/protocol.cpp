@@ -40,6 +40,8 @@ const char* to_string(peer_state x) {
       return "up";
     case peer_state::down:
       return "down";
+    case peer_state::auth_failed:
+      return "auth_failed";
   }
   return "?";
 }

@@ -398,6 +398,10 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   pc.dial = dial_policy{};
   for (const auto& entry : cfg.security.dial_allow)
     pc.dial.add(entry); // checked when the configuration was read
+  pc.max_peers = cfg.max_peers;
+  if (cfg.security.curve)
+    for (const auto& [name, key] : cfg.security.key_names)
+      pc.name_keys[name] = key;
   auto now = st.now();
   st.proto = std::make_unique<protocol>(pc, st, clock_derived_id(*node, now));
   for (auto& p : cfg.peers)

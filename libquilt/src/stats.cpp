@@ -17,6 +17,7 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   name_conflicts += other.name_conflicts;
   rejected_auth += other.rejected_auth;
   rejected_dial += other.rejected_dial;
+  dropped_spoofed += other.dropped_spoofed;
   broadcast_tx += other.broadcast_tx;
   for (size_t i = 0; i < tx_by_command.size(); ++i)
     tx_by_command[i] += other.tx_by_command[i];
@@ -40,6 +41,7 @@ stats_fields(const node_stats& x) {
     {"name_conflicts", x.name_conflicts},
     {"rejected_auth", x.rejected_auth},
     {"rejected_dial", x.rejected_dial},
+    {"dropped_spoofed", x.dropped_spoofed},
   };
 }
 

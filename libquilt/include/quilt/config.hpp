@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct security_config {
   /// Z85 client keys admitted by the listener: the authorized_keys file's
   /// and every peer's public_key.
   std::vector<std::string> authorized_keys;
+  /// Names bound to keys by authorized_keys lines `KEY NAME` (the first
+  /// word of the comment): name -> Z85 key (SPEC §12).
+  std::vector<std::pair<std::string, std::string>> key_names;
   /// CIDR blocks, addresses and host names dialled back after a
   /// server_connect (besides the connection's own address and peers').
   std::vector<std::string> dial_allow = {"127.0.0.0/8", "::1"};
@@ -54,6 +58,8 @@ struct node_config {
   uint32_t default_ttl = 32;         ///< 1..255.
   uint64_t max_message_bytes = 65536; ///< 256..67108864.
   uint64_t queue_limit = 10000;      ///< 1..10000000.
+  /// Links open at most for peers the config does not list: 1..65535.
+  uint32_t max_peers = 1024;
   log_level level = log_level::info;
   security_config security;
   /// Listen endpoint override (e.g. "inproc://alpha"); empty means

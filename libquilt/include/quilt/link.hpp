@@ -175,8 +175,20 @@ public:
 
 using inbound_sink_ptr = std::shared_ptr<inbound_sink>;
 
+/// Whether an outgoing link's connection is established, as its transport
+/// sees it: "the node's own link is answered" (SPEC §12) once `connected`.
+enum class link_status : uint8_t {
+  connecting,  ///< Dialling, or redialling after a disconnect.
+  connected,   ///< The handshake with the peer's listener succeeded.
+  auth_failed, ///< The CURVE handshake failed (a wrong server key).
+};
+
 /// Counters a link shares with its owner; updated from any thread.
 struct link_counters {
+  /// Set by the transport. Transports that have no handshake to report
+  /// (direct links, inproc) leave it `connected`; a ZeroMQ tcp DEALER
+  /// starts `connecting` and follows its socket monitor.
+  std::atomic<link_status> status{link_status::connected};
   std::atomic<uint64_t> tx{0};         ///< Messages handed to the wire.
   std::atomic<uint64_t> dropped{0};    ///< Dropped: queue full or too old.
   std::atomic<uint64_t> queued{0};     ///< Waiting for the wire right now.

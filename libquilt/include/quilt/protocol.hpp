@@ -29,7 +29,8 @@ using time_point = clock::time_point;
 using link_id = uint32_t;
 
 /// The state of a peer as shown by `peers` (SPEC §8).
-enum class peer_state : uint8_t { connecting, up, down };
+/// `auth_failed`: our link's CURVE handshake fails (a wrong public_key).
+enum class peer_state : uint8_t { connecting, up, down, auth_failed };
 
 const char* to_string(peer_state x);
 
@@ -77,6 +78,11 @@ struct protocol_config {
   /// Which addresses a server_connect from a remote connection may make
   /// this node dial (SPEC §10); configured peers' addresses always may.
   dial_policy dial = dial_policy::allow_all();
+  /// Links open at most for peers the config does not list (SPEC §12).
+  size_t max_peers = 1024;
+  /// Under CURVE: names bound to a client key by `authorized_keys` lines
+  /// `KEY NAME` (Z85 keys). Only that key may speak for the name.
+  std::unordered_map<std::string, std::string> name_keys;
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -90,6 +96,12 @@ public:
   /// the peer's CURVE key as its connection showed it, or empty.
   virtual void open_link(link_id id, const std::string& address,
                          uint16_t port, const std::string& server_key) = 0;
+
+  /// Whether link `id` is answered (its connection established). The
+  /// protocol counts a peer as up only over an answered link.
+  virtual link_status status_of(link_id) const {
+    return link_status::connected;
+  }
 
   /// Closes an outgoing link; messages still queued may be dropped.
   virtual void close_link(link_id id) = 0;

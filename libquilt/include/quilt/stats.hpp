@@ -29,6 +29,9 @@ struct node_stats {
   uint64_t rejected_auth = 0;
   /// server_connects not dialled back under the dial policy (SPEC §10).
   uint64_t rejected_dial = 0;
+  /// Routing messages from clients, and client messages that speak for a
+  /// node of the mesh (SPEC §12).
+  uint64_t dropped_spoofed = 0;
   /// Copies of broadcasts sent (originated or forwarded): divided by the
   /// number of broadcasts it measures the cost of broadcasting.
   uint64_t broadcast_tx = 0;
@@ -47,8 +50,8 @@ typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
   return f(x.rx, x.tx, x.forwarded, x.delivered, x.dropped_invalid,
            x.dropped_duplicate, x.dropped_loop, x.dropped_ttl,
            x.dropped_unroutable, x.dropped_queue_full, x.dropped_overload,
-           x.name_conflicts, x.rejected_auth, x.rejected_dial, x.broadcast_tx,
- x.tx_by_command);
+           x.name_conflicts, x.rejected_auth, x.rejected_dial, x.dropped_spoofed,
+           x.broadcast_tx, x.tx_by_command);
 }
 
 } // namespace quilt
