@@ -333,7 +333,7 @@ class AttackCase(QuiltTestCase):
                     self.fail("after %s, %s lost its route to %s (round %d): "
                               "%r\n%s" % (what, n.name, dest, rounds, routes,
                                           n.tail()))
-                answer = n.ping(dest, timeout=5)
+                answer = n.ping(dest)
                 if not answer.startswith("pong from %s " % dest):
                     self.fail("after %s, /ping %s at %s: %r\n%s"
                               % (what, dest, n.name, answer, n.tail()))
@@ -557,7 +557,7 @@ class FloodTest(AttackCase):
             # A new real node, after the flood: reachable both ways.
             d = self.node("d", peers=[bn.port], dead_after_ms=3000).start()
             for src, dst in ((a, "d"), (d, "a"), (c, "a"), (a, "c")):
-                ok = wait_until(lambda: src.ping(dst, timeout=3)
+                ok = wait_until(lambda: src.ping(dst)
                                 .startswith("pong from %s " % dst), 20,
                                 interval=0.2)
                 self.assertTrue(ok, "%s cannot reach %s after the names "
@@ -609,7 +609,15 @@ class FloodTest(AttackCase):
             self.assertEqual(r.rc, 0, r)
             self.assertLess(r.elapsed, 5.0, r)
 
+            def within_bounds():
+                self.assertLess(usage.growth("a"), self.LIMIT,
+                                "during the flood: " + usage.report())
+                self.assertLess(usage.peak_fds["a"], limit // 2,
+                                "during the flood a had %d files open "
+                                "(limit %d)" % (usage.peak_fds["a"], limit))
+
             def taken_in():
+                within_bounds()
                 r = console(a, "stats", timeout=20)
                 return r.rc == 0 and r.doc["rx"] >= rx + len(ports)
             self.assertTrue(wait_until(taken_in, 30, interval=0.5),
@@ -619,6 +627,7 @@ class FloodTest(AttackCase):
             flood_ports = set(ports)
 
             def forgotten():
+                within_bounds()
                 r = console(a, "peers", timeout=20)
                 return r.rc == 0 and not [
                     p for p in r.doc if p["port"] in flood_ports
