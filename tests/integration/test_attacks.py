@@ -32,7 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zmq  # noqa: E402
-from quilt_harness import (Node, QuiltTestCase, b, context, free_port,  # noqa: E402
+from quilt_harness import (QuiltTestCase, b, context, free_port,  # noqa: E402
                            msg_line, req, wait_routes, wait_until)
 from console_harness import ConsoleNode, console  # noqa: E402
 
