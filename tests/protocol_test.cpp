@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -81,6 +82,12 @@ struct fake_callee : protocol_callee {
   }
   void route_changed(const route_change& x) override {
     route_changes.push_back(x);
+  }
+  /// Links whose connection is not (yet) established; others are.
+  std::map<link_id, link_status> status;
+  link_status status_of(link_id id) const override {
+    auto i = status.find(id);
+    return i == status.end() ? link_status::connected : i->second;
   }
 
   /// Forgets everything recorded so far (links stay known).
@@ -1409,4 +1416,288 @@ TEST_CASE("event_line: the table form of watch and the line interface",
   e.kind = node_event::peer_up;
   e.peer = "b";
   CHECK(event_line(e).substr(13) == "peer_up peer=b");
+}
+
+// -- who may steer the mesh (SPEC §12) -----------------------------------------
+
+namespace {
+
+/// A link_state advertisement of `origin` listing `neighbours`.
+message advert(std::string origin, uint64_t seq, std::string neighbours,
+               std::string destination = "all") {
+  return make(std::move(destination), command::link_state, std::move(origin),
+              seq, 32, {std::move(neighbours)});
+}
+
+/// Sequence numbers as nodes make them: Unix microseconds x 1024.
+uint64_t clock_seq(std::chrono::seconds ahead = 0s) {
+  using namespace std::chrono;
+  auto us = duration_cast<microseconds>(system_clock::now().time_since_epoch()
+                                        + ahead);
+  return static_cast<uint64_t>(us.count()) << 10;
+}
+
+/// Origin -> sequence number of every advertisement held.
+std::map<std::string, uint64_t> seqs(protocol& p) {
+  std::map<std::string, uint64_t> result;
+  for (auto& [origin, ad] : p.routing().database())
+    result[origin] = ad.seq;
+  return result;
+}
+
+/// a with neighbours b and c, which both advertise their links to a.
+struct trio : fixture {
+  link_id to_b = 0;
+  link_id to_c = 0;
+  trio() {
+    to_b = neighbour("b", 5002);
+    to_c = neighbour("c", 5003);
+    handle(advert("b", clock_seq(), "a"), "b");
+    handle(advert("c", clock_seq(), "a"), "c");
+    REQUIRE(proto.routing().lookup("c"));
+    out.clear_outputs();
+  }
+};
+
+} // namespace
+
+TEST_CASE("link_state from a client changes nothing and counts as spoofed",
+          "[protocol][trust]") {
+  trio f;
+  auto before = seqs(f.proto);
+  // A REQ client (no routing id), a stranger DEALER, and a DEALER named
+  // like a peer that has no link (known only by its routing id).
+  f.handle(advert("c", UINT64_MAX, ""), "");
+  f.handle(advert("c", clock_seq() + 1000, ""), "mallory");
+  f.handle(make("a", command::ping, "d", 7, 1), "d"); // d: incoming only
+  f.handle(advert("c", clock_seq() + 2000, ""), "d");
+  CHECK(f.proto.stats().dropped_spoofed == 3);
+  CHECK(seqs(f.proto) == before);
+  CHECK(f.out.sent_cmd(command::link_state).empty());
+  REQUIRE(f.proto.routing().lookup("c"));
+}
+
+TEST_CASE("a client's message speaking for a node of the mesh is dropped",
+          "[protocol][trust]") {
+  trio f;
+  auto spoofed = GENERATE(command::ping, command::msg);
+  auto x = make("all", spoofed, "c", 42, 32);
+  if (spoofed == command::msg)
+    x.args = {"hello"};
+  f.handle(x, "");          // REQ client
+  f.handle(x, "mallory");   // a DEALER with a name of its own
+  CHECK(f.proto.stats().dropped_spoofed == 2);
+  CHECK(f.out.sends.empty()); // not forwarded, not answered
+  CHECK(f.out.deliveries.empty());
+  CHECK(f.proto.inbox(10).empty());
+  // A client with a name of its own still works.
+  f.handle(make("a", command::msg, "tool", 43, 32, {"hi"}), "");
+  f.handle(make("a", command::msg, "mallory", 44, 32, {"hi"}), "mallory");
+  CHECK(f.proto.inbox(10).size() == 2);
+  CHECK(f.proto.stats().dropped_spoofed == 2);
+}
+
+TEST_CASE("a client cannot move or rename a neighbour with server_connect",
+          "[protocol][trust]") {
+  trio f;
+  f.handle(server_connect("*", "b", "10.9.9.9", 6000), "");
+  f.handle(server_connect("*", "c", "10.9.9.9", 6001), "mallory");
+  CHECK(f.proto.stats().dropped_spoofed == 2);
+  CHECK(f.out.opens.size() == 2); // b and c only
+  CHECK(f.peer("b").address == "10.0.0.2");
+  CHECK(f.peer("b").state == peer_state::up);
+}
+
+TEST_CASE("advertisements are flooded to their origin too, so it can see a "
+          "forgery", "[protocol][trust]") {
+  trio f;
+  // b relays c's advertisement: a sends it on to c as well.
+  f.handle(advert("c", clock_seq() + 5000, "a b"), "b");
+  auto to_c = only(command::link_state, f.out.sent_on(f.to_c));
+  REQUIRE(to_c.size() == 1);
+  CHECK(to_c[0].origin == "c");
+}
+
+TEST_CASE("fight-back: a node takes its name back from a neighbour's forgery",
+          "[protocol][trust]") {
+  trio f;
+  auto own = f.proto.routing().own()->seq;
+  auto forged = clock_seq(60s);
+  f.handle(advert("a", forged, ""), "b");
+  CHECK(f.proto.stats().name_conflicts == 1);
+  CHECK(f.proto.stats().dropped_loop == 1);
+  CHECK(f.proto.routing().own()->seq > forged);
+  CHECK(f.proto.routing().own()->seq > own);
+  // The newer one goes to every neighbour within lsa_min_interval (the
+  // fixture's neighbours came up this instant), well within 2 heartbeats.
+  f.proto.tick(t0 + 250ms);
+  auto to_b = only(command::link_state, f.out.sent_on(f.to_b));
+  auto to_c = only(command::link_state, f.out.sent_on(f.to_c));
+  REQUIRE(to_b.size() == 1);
+  REQUIRE(to_c.size() == 1);
+  CHECK(to_b[0].origin == "a");
+  CHECK(to_b[0].id > forged);
+  // Our own advertisements coming back are no conflict.
+  f.out.clear_outputs();
+  f.handle(advert("a", f.proto.routing().own()->seq, "b c"), "c");
+  CHECK(f.proto.stats().name_conflicts == 1);
+  // Nor is a forgery from a client: it reached nobody.
+  f.handle(advert("a", clock_seq(120s), ""), "");
+  CHECK(f.proto.stats().name_conflicts == 1);
+}
+
+TEST_CASE("sequence numbers far ahead of the clock are refused, the largest "
+          "first of all", "[protocol][trust]") {
+  trio f;
+  auto before = seqs(f.proto);
+  f.handle(advert("c", UINT64_MAX, ""), "b");
+  f.handle(advert("c", clock_seq(11min), ""), "b");
+  f.handle(advert("a", UINT64_MAX, ""), "b"); // no fight-back needed either
+  CHECK(f.proto.stats().dropped_invalid == 2);
+  CHECK(f.proto.stats().name_conflicts == 0);
+  CHECK(seqs(f.proto) == before);
+  CHECK(f.out.sent_cmd(command::link_state).empty());
+  // Within the window it is a newer advertisement like any other.
+  f.handle(advert("c", clock_seq(9min), "a"), "b");
+  CHECK(seqs(f.proto).at("c") > before.at("c"));
+}
+
+TEST_CASE("a neighbour whose own advertisement is older than the one held is "
+          "shown the held one", "[protocol][trust]") {
+  trio f;
+  auto held = f.proto.routing().database().at("c").seq;
+  f.handle(advert("c", held - 10, "a"), "c");
+  auto back = only(command::link_state, f.out.sent_on(f.to_c));
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].destination == "c");
+  CHECK(back[0].id == held);
+}
+
+TEST_CASE("a client's server_connect makes no peer up, and a peer that never "
+          "comes up is forgotten", "[protocol][trust]") {
+  fixture f;
+  f.handle(server_connect("*", "x", "10.0.0.9", 5009), "");
+  REQUIRE(f.out.opens.size() == 1);
+  CHECK(f.peer("x").state == peer_state::connecting);
+  CHECK(f.proto.peers_up() == 0);
+  f.proto.tick(t0 + 4s);
+  CHECK(f.peers(t0 + 4s).size() == 1);
+  f.proto.tick(t0 + 5s);
+  CHECK(f.peers(t0 + 5s).empty());
+  CHECK(f.out.is_closed(f.out.opens[0].id));
+}
+
+TEST_CASE("a peer is up only once its link is answered", "[protocol][trust]") {
+  fixture f;
+  // Our link to b is still connecting when b's server_connect and
+  // heartbeat arrive over its own connection.
+  f.out.status[1] = link_status::connecting;
+  f.handle(server_connect("*", "b", "10.0.0.2", 5002), "b");
+  REQUIRE(f.out.opens.size() == 1);
+  REQUIRE(f.out.opens[0].id == 1);
+  CHECK(f.peer("b").state == peer_state::connecting);
+  f.handle(advert("b", clock_seq(), "a"), "b");
+  CHECK(f.proto.stats().dropped_spoofed == 1);
+  f.out.status[1] = link_status::connected;
+  f.proto.tick(t0 + 100ms);
+  CHECK(f.peer("b").state == peer_state::up);
+  CHECK(f.proto.neighbours() == strings{"b"});
+}
+
+TEST_CASE("a failed CURVE handshake shows as auth_failed, once",
+          "[protocol][trust]") {
+  fixture f;
+  REQUIRE(f.proto.connect("10.0.0.2", 5002, true, t0, std::string(40, 'k')));
+  f.out.status[f.out.opens[0].id] = link_status::auth_failed;
+  f.proto.tick(t0 + 1s);
+  f.proto.tick(t0 + 2s);
+  f.proto.tick(t0 + 3s);
+  CHECK(f.peers(t0 + 3s).at(0).state == peer_state::auth_failed);
+  CHECK(std::count_if(f.out.changes.begin(), f.out.changes.end(),
+                      [](auto& c) {
+                        return c.state == peer_state::auth_failed;
+                      })
+        == 1);
+  // Configured: kept and redialled, however long it fails.
+  f.proto.tick(t0 + 60s);
+  CHECK(f.peers(t0 + 60s).size() == 1);
+}
+
+TEST_CASE("limits.max_peers bounds the links for unconfigured peers",
+          "[protocol][trust]") {
+  auto cfg = default_config();
+  cfg.max_peers = 2;
+  fixture f{cfg};
+  f.neighbour("b", 5002);
+  f.neighbour("c", 5003);
+  f.handle(advert("b", clock_seq(), "a d"), "b");
+  f.handle(advert("d", clock_seq(), "b"), "b");
+  f.out.clear_outputs();
+  auto opened = f.out.opens.size();
+  f.handle(server_connect("*", "d", "10.0.0.4", 5004, 77), "d");
+  CHECK(f.proto.stats().rejected_dial == 1);
+  CHECK(f.out.opens.size() == opened);
+  // The refusal goes to its origin (routed through b).
+  auto errors = f.out.sent_cmd(command::error);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].msg.args == strings{"rejected", "77", "peer_limit"});
+  CHECK(f.proto.peers_up() == 2);
+  // Configured peers do not count.
+  CHECK(f.proto.connect("10.0.0.5", 5005, true, t0));
+}
+
+TEST_CASE("new peers are rate-limited per source address", "[protocol][trust]") {
+  fixture f;
+  connection_info via;
+  via.address = "10.0.0.66";
+  for (uint16_t i = 0; i < 100; ++i) {
+    auto x = server_connect("*", "flood" + std::to_string(i), "10.0.0.66",
+                            static_cast<uint16_t>(6000 + i), 100 + i);
+    f.proto.handle(x, "", t0, &via);
+  }
+  CHECK(f.out.opens.size() == 32);
+  CHECK(f.proto.stats().rejected_dial == 68);
+  // Another address has its own budget; the first one refills with time.
+  via.address = "10.0.0.67";
+  auto x = server_connect("*", "other", "10.0.0.67", 7000);
+  f.proto.handle(x, "", t0, &via);
+  CHECK(f.out.opens.size() == 33);
+  via.address = "10.0.0.66";
+  x = server_connect("*", "later", "10.0.0.66", 7001);
+  f.proto.handle(x, "", t0 + 1s, &via);
+  CHECK(f.out.opens.size() == 34);
+}
+
+TEST_CASE("under CURVE a name belongs to its key", "[protocol][trust]") {
+  auto cfg = default_config();
+  std::string key_b(40, 'b');
+  std::string key_m(40, 'm');
+  cfg.name_keys["b"] = key_b;
+  fixture f{cfg};
+  connection_info mine;
+  mine.address = "10.0.0.2";
+  mine.curve_key = key_b;
+  auto sc = server_connect("*", "b", "10.0.0.2", 5002);
+  f.proto.handle(sc, "b", t0, &mine);
+  REQUIRE(f.peer("b").state == peer_state::up);
+  // Another authorized key using b's name as its routing id is refused.
+  connection_info other = mine;
+  other.curve_key = key_m;
+  auto ls = advert("c", clock_seq(), "");
+  f.proto.handle(ls, "b", t0, &other);
+  auto sc2 = server_connect("*", "b", "10.0.0.9", 5009);
+  f.proto.handle(sc2, "b", t0, &other);
+  CHECK(f.proto.stats().rejected_auth == 2);
+  CHECK(f.peer("b").address == "10.0.0.2");
+  CHECK(f.proto.routing().database().count("c") == 0);
+  // Without a binding, the first key that brought a name up owns it.
+  connection_info first;
+  first.address = "10.0.0.3";
+  first.curve_key = std::string(40, 'c');
+  auto sc3 = server_connect("*", "c", "10.0.0.3", 5003);
+  f.proto.handle(sc3, "c", t0, &first);
+  REQUIRE(f.peer("c").state == peer_state::up);
+  auto ping = make("a", command::ping, "c", 5, 1);
+  f.proto.handle(ping, "c", t0, &other);
+  CHECK(f.proto.stats().rejected_auth == 3);
 }

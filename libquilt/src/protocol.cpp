@@ -411,61 +411,11 @@ bool protocol::may_dial(const std::string& address,
 void protocol::on_server_connect(message& x, const std::string& prev_hop,
                                  time_point now, const connection_info* via) {
   const std::string address{x.arg(0)};
-  // Only a node speaks for itself: a client may not announce (and so move
-  // or rename) a node of the mesh. A node's own DEALER carries its name.
-  if (prev_hop != x.origin && is_known_node(x.origin)) {
-    ++stats_.dropped_spoofed;
-    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "spoofed", cfg_.name,
-                      "dropped a server_connect for " << x.origin << " from "
-                        << (prev_hop.empty() ? "a client"
-                                             : "client " + prev_hop));
-    return;
-  }
-  if (!may_dial(address, via)) {
-    ++stats_.rejected_dial;
-    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "dial_not_allowed",
-                      cfg_.name, "not dialling "
-                                   << address << ':' << x.arg(1) << " for "
-                                   << x.origin << " (connection from "
-                                   << (via->address.empty() ? "?"
-                                                            : via->address)
-                                   << "): not allowed by security.dial_allow");
-    reply_error(x, error_rejected, "dial_not_allowed");
-    return;
-  }
   uint64_t port64 = 0;
   parse_decimal(x.arg(1), port64);
   auto port = static_cast<uint16_t>(port64);
   auto by_ep = find_by_endpoint(address, port);
   auto by_name = find_by_name(x.origin);
-  if (!by_ep && !(by_name && by_name->link)) {
-    // A new link: bounded in number, and in rate per source address.
-    const char* refused = nullptr;
-    if (unconfigured_links() >= cfg_.max_peers)
-      refused = "peer_limit";
-    else if (via && !via->in_process && !via->address.empty()
-             && !admit_new_peer(via->address, now))
-      refused = "rate_limited";
-    if (refused) {
-      ++stats_.rejected_dial;
-      QUILT_LOG_LIMITED(log_level::warning, logs_, now, refused, cfg_.name,
-                        "not dialling " << address << ':' << port << " for "
-                                        << x.origin << ": " << refused
-                                        << " (limits.max_peers = "
-                                        << cfg_.max_peers << ")");
-      reply_error(x, error_rejected, refused);
-      return;
-    }
-  }
-  ++stats_.delivered;
-  callee_.delivered(x);
-  if (address == cfg_.advertise && port == cfg_.port) {
-    ++stats_.name_conflicts;
-    QUILT_LOG_LIMITED(log_level::error, logs_, now, "own_address", cfg_.name,
-                      x.origin << " claims this node's address " << address
-                               << ':' << port);
-    return;
-  }
   // Under CURVE a name and an endpoint belong to the key they were first
   // known with: another authorized key may not take them over.
   if (via && !via->curve_key.empty()) {
@@ -498,6 +448,56 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
         return;
       }
     }
+  }
+  // Only a node speaks for itself: a client may not announce (and so move
+  // or rename) a node of the mesh. A node's own DEALER carries its name.
+  if (prev_hop != x.origin && is_known_node(x.origin)) {
+    ++stats_.dropped_spoofed;
+    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "spoofed", cfg_.name,
+                      "dropped a server_connect for " << x.origin << " from "
+                        << (prev_hop.empty() ? "a client"
+                                             : "client " + prev_hop));
+    return;
+  }
+  if (!may_dial(address, via)) {
+    ++stats_.rejected_dial;
+    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "dial_not_allowed",
+                      cfg_.name, "not dialling "
+                                   << address << ':' << x.arg(1) << " for "
+                                   << x.origin << " (connection from "
+                                   << (via->address.empty() ? "?"
+                                                            : via->address)
+                                   << "): not allowed by security.dial_allow");
+    reply_error(x, error_rejected, "dial_not_allowed");
+    return;
+  }
+  if (!by_ep && !(by_name && by_name->link)) {
+    // A new link: bounded in number, and in rate per source address.
+    const char* refused = nullptr;
+    if (unconfigured_links() >= cfg_.max_peers)
+      refused = "peer_limit";
+    else if (via && !via->in_process && !via->address.empty()
+             && !admit_new_peer(via->address, now))
+      refused = "rate_limited";
+    if (refused) {
+      ++stats_.rejected_dial;
+      QUILT_LOG_LIMITED(log_level::warning, logs_, now, refused, cfg_.name,
+                        "not dialling " << address << ':' << port << " for "
+                                        << x.origin << ": " << refused
+                                        << " (limits.max_peers = "
+                                        << cfg_.max_peers << ")");
+      reply_error(x, error_rejected, refused);
+      return;
+    }
+  }
+  ++stats_.delivered;
+  callee_.delivered(x);
+  if (address == cfg_.advertise && port == cfg_.port) {
+    ++stats_.name_conflicts;
+    QUILT_LOG_LIMITED(log_level::error, logs_, now, "own_address", cfg_.name,
+                      x.origin << " claims this node's address " << address
+                               << ':' << port);
+    return;
   }
   if (by_ep && by_name && by_ep != by_name) {
     // The name was known without this endpoint (incoming-only, or it moved):

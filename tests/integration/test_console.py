@@ -34,7 +34,8 @@ HOP_KEYS = {"hop", "node", "rtt_us"}
 STATS_KEYS = {"rx", "tx", "forwarded", "delivered", "dropped_invalid",
               "dropped_duplicate", "dropped_loop", "dropped_ttl",
               "dropped_unroutable", "dropped_queue_full", "dropped_overload",
-              "name_conflicts", "rejected_auth", "rejected_dial"}
+              "name_conflicts", "rejected_auth", "rejected_dial",
+              "dropped_spoofed"}
 
 
 def project_version():

@@ -11,7 +11,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quilt_harness import msg_line, QuiltTestCase, free_port, req  # noqa: E402
+from quilt_harness import (msg_line, QuiltTestCase, free_port, req,  # noqa: E402
+                           wait_until)
 
 
 class MeshTest(QuiltTestCase):
@@ -91,25 +92,29 @@ class MeshTest(QuiltTestCase):
         self.assertNotIn("to=c id", self.a.out.text)
 
     def test_forwarding_and_ttl_expiry(self):
-        # A client hands b messages from a to c (SPEC 5, step 5): with ttl 2
-        # b forwards it (ttl 1) and c delivers it; with ttl 1 b drops it
-        # (dropped_ttl) and sends "error ttl_expired" back to the origin a.
+        # A client hands b messages for c (SPEC 5, step 5): with ttl 2 b
+        # forwards it (ttl 1) and c delivers it; with ttl 1 b drops it
+        # (dropped_ttl). The client writes an origin of its own: one that
+        # names a node of the mesh would be dropped as spoofed (SPEC 12).
         before = self.b.stats()
         mid = random.randrange(10 ** 12, 10 ** 15)
         text = "forwarded %d" % mid
-        self.assertEqual(req(self.b.endpoint, ["c", "msg", "a", mid, "2",
-                                               text]), [b"ack"])
-        self.assertIsNotNone(self.c.out.wait(msg_line("a", "c", text), 5),
-                             self.c.tail())
-        self.assertEqual(req(self.b.endpoint, ["c", "msg", "a", mid + 1, "1",
-                                               "expiring %d" % mid]), [b"ack"])
+        self.assertEqual(req(self.b.endpoint, ["c", "msg", "outsider", mid,
+                                               "2", text]), [b"ack"])
         self.assertIsNotNone(
-            self.a.out.wait(r"ttl_expired\b.*\bb\b.*\b%d\b" % (mid + 1), 5),
-            self.a.tail())
+            self.c.out.wait(msg_line("outsider", "c", text), 5), self.c.tail())
+        self.assertEqual(req(self.b.endpoint, ["c", "msg", "outsider",
+                                               mid + 1, "1",
+                                               "expiring %d" % mid]), [b"ack"])
+        self.assertTrue(wait_until(
+            lambda: self.b.stats()["dropped_ttl"] - before["dropped_ttl"] == 1,
+            5), self.b.tail())
         self.assertNotIn("expiring %d" % mid, self.c.out.text)
         after = self.b.stats()
         self.assertGreaterEqual(after["forwarded"] - before["forwarded"], 1)
         self.assertEqual(after["dropped_ttl"] - before["dropped_ttl"], 1)
+        self.assertEqual(after.get("dropped_spoofed", 0)
+                         - before.get("dropped_spoofed", 0), 0)
 
     def test_broadcast_reaches_every_other_node_exactly_once(self):
         for word in ("all", "*"):
