@@ -652,31 +652,48 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
   // Most copies of a flood are ones we have: tell them apart before any
   // reference count or parsing is paid for.
   advert_ptr ad;
+  // What the neighbour's advertisements make this node hold counts against
+  // its budgets (routing.hpp): names it introduces, entries it lists.
+  node_id via = no_node;
   if (x.advert) {
     if (!rt_.is_newer(x.advert->origin, x.advert->seq)) {
       ++stats_.dropped_duplicate; // already known, or older
       return;
     }
     ad = std::move(x.advert);
+    via = rt_.neighbour(prev_hop);
   } else {
-    auto origin = intern_name(x.origin);
-    if (origin != no_node && !rt_.is_newer(origin, x.id)) {
+    // The origin is held for now; the advertisement takes its own.
+    if (auto known = find_name(x.origin);
+        known != no_node && !rt_.is_newer(known, x.id)) {
       ++stats_.dropped_duplicate;
       return;
     }
-    if (origin != no_node)
-      ad = parse_advert(origin, x.id, x.arg(0));
+    via = rt_.neighbour(prev_hop);
+    auto origin = intern_name(x.origin, rt_.budget(via));
+    if (!origin) {
+      // A new origin the neighbour's name budget (or the process's name
+      // table) has no room for: nothing to install the advertisement under.
+      ++stats_.dropped_overload;
+      QUILT_DEBUG(cfg_.name, "dropped a link_state from "
+                               << x.origin << " via " << prev_hop
+                               << ": no room for a new origin name");
+      return;
+    }
+    ad = parse_advert(origin.id(), x.id, x.arg(0), rt_.budget(via));
     if (!ad) {
       ++stats_.dropped_invalid;
       QUILT_WARN(cfg_.name, "dropped a link_state from "
-                              << x.origin
-                              << ": more than 4096 neighbours, or the "
-                                 "process's name table is full");
+                              << x.origin << ": more than 4096 neighbours");
       return;
     }
   }
-  if (!rt_.install(ad, now)) {
-    ++stats_.dropped_duplicate; // our own, come back
+  // May install (and flood on) a copy without the entries that do not fit.
+  if (!rt_.install(ad, via, now)) {
+    // Our own come back; or, newer than what we hold, refused because not
+    // even its origin fits in the neighbour's entry budget.
+    ++(ad->origin == rt_.self() ? stats_.dropped_duplicate
+                                : stats_.dropped_overload);
     return;
   }
   ++stats_.delivered;
