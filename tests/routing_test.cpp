@@ -1311,6 +1311,9 @@ TEST_CASE("a name beyond the neighbour's budget is left out, not the whole "
     CHECK(skipped == 1);
     CHECK(t.database().at("skip-b").neighbours
           == strings{"skip-a", "skip-c"});
+    // What no named neighbour delivered has no budget to count against.
+    CHECK(t.neighbour("") == no_node);
+    CHECK(t.budget(no_node) == nullptr);
     // A new origin through b has no room: refused.
     CHECK_FALSE(deliver(t, "skip-b", "skip-new", 1, "skip-b", t0));
     // c's budget is its own: a new node d behind c is taken and routed.

@@ -661,15 +661,22 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
       return;
     }
     ad = std::move(x.advert);
-    via = rt_.neighbour(prev_hop);
   } else {
-    // The origin is held for now; the advertisement takes its own.
+    // Found, not interned: a copy we have costs no name.
     if (auto known = find_name(x.origin);
         known != no_node && !rt_.is_newer(known, x.id)) {
       ++stats_.dropped_duplicate;
       return;
     }
-    via = rt_.neighbour(prev_hop);
+  }
+  via = rt_.neighbour(prev_hop);
+  if (via == no_node) {
+    // No neighbour's budget to count it against (no named neighbour sent
+    // it, or the name table is full): unbounded otherwise, so refused.
+    ++stats_.dropped_overload;
+    return;
+  }
+  if (!ad) {
     auto origin = intern_name(x.origin, rt_.budget(via));
     if (!origin) {
       // A new origin the neighbour's name budget (or the process's name

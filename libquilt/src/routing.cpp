@@ -297,6 +297,8 @@ void routing_table::grow(node_id id) {
 }
 
 node_id routing_table::neighbour(std::string_view name) {
+  if (!is_valid_name(name))
+    return no_node; // no neighbour (a client has no name): no budget either
   if (last_via_ != no_via && name_of(vias_[last_via_].name.id()) == name)
     return vias_[last_via_].name.id();
   for (auto& v : vias_)
