@@ -1701,3 +1701,40 @@ TEST_CASE("under CURVE a name belongs to its key", "[protocol][trust]") {
   f.proto.handle(ping, "c", t0, &other);
   CHECK(f.proto.stats().rejected_auth == 3);
 }
+
+TEST_CASE("a flood of made-up names through one neighbour: names left out, "
+          "new origins past its budget refused and counted, a new node "
+          "behind another neighbour routed",
+          "[protocol][names]") {
+  fixture f;
+  auto base = interned_names();
+  f.neighbour("b", 5002);
+  auto c = f.neighbour("c", 5003);
+  // b floods: made-up origins, 4,096 made-up names each. The 32nd runs
+  // out of b's name budget (4,097 new names an advertisement).
+  for (int k = 0; k < 40; ++k) {
+    std::string text;
+    for (int i = 0; i < 4096; ++i)
+      text += (i ? " m" : "m") + std::to_string(k * 4096 + i);
+    f.handle(make("all", command::link_state, "fake" + std::to_string(k),
+                  1, 8, {text}),
+             "b");
+  }
+  CHECK(f.proto.stats().dropped_overload == 40 - 32);
+  auto load = f.proto.routing().load_of("b");
+  CHECK(load.adverts == 32);
+  CHECK(load.names == max_names_per_neighbour);
+  CHECK(interned_names() - base <= max_names_per_neighbour + 4);
+  // What went on to c is what this node holds: the 32nd without the names
+  // that did not fit.
+  auto onward = only(command::link_state, f.out.sent_on(c));
+  REQUIRE(onward.size() == 32);
+  CHECK(onward.back().advert->count
+        == max_names_per_neighbour - 31 * 4097 - 1);
+  // A new node d behind c is taken (c's budget is its own) and routed.
+  f.handle(make("all", command::link_state, "c", 50, 8, {"a d"}), "c");
+  f.handle(make("all", command::link_state, "d", 51, 8, {"c"}), "c");
+  auto r = f.proto.routing().lookup("d");
+  REQUIRE(r != nullptr);
+  CHECK(r->next_hop == "c");
+}

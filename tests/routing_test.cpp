@@ -1147,3 +1147,283 @@ TEST_CASE("a 1000-node random graph: all routes of one node", "[routing]") {
     kids += t.tree_children(name(o)).size();
   CHECK(kids >= adj[0].size()); // as origin, n0 sends to every neighbour
 }
+
+// -- names counted by reference, budgets per neighbour (SPEC §12) -------------
+
+namespace {
+
+/// `n` made-up names starting at `first`, joined by spaces (the wire form).
+std::string made_up(const std::string& prefix, size_t first, size_t n) {
+  std::string text;
+  for (size_t i = first; i < first + n; ++i) {
+    if (!text.empty())
+      text += ' ';
+    text += prefix + std::to_string(i);
+  }
+  return text;
+}
+
+/// Parses and installs an advertisement the way protocol::on_link_state
+/// does for one that arrived over a link from `via`. False when refused.
+bool deliver(routing_table& t, const std::string& via,
+             const std::string& origin, uint64_t seq, const std::string& text,
+             time_point now, size_t* skipped = nullptr) {
+  auto from = t.neighbour(via);
+  auto o = intern_name(origin, t.budget(from));
+  if (!o)
+    return false;
+  auto ad = parse_advert(o.id(), seq, text, t.budget(from), skipped);
+  return ad && t.install(ad, from, now);
+}
+
+} // namespace
+
+TEST_CASE("names no advertisement uses are freed, and their ids reused",
+          "[routing][names]") {
+  auto base = interned_names();
+  {
+    routing_table t("free-a");
+    CHECK(interned_names() == base + 1); // the table holds its own name
+    REQUIRE(t.install("free-b", 1, {"free-a", "free-c"}, t0));
+    auto listed = strings{"free-a"};
+    for (int i = 0; i < 100; ++i)
+      listed.push_back("free-x" + std::to_string(i));
+    REQUIRE(t.install("free-c", 1, listed, t0));
+    CHECK(interned_names() == base + 103);
+    auto bound = name_id_bound();
+    auto x7 = find_name("free-x7");
+    CHECK(x7 != no_node);
+    // c's next advertisement no longer lists the x names: nothing uses them.
+    REQUIRE(t.install("free-c", 2, {"free-a", "free-b"}, t0));
+    CHECK(interned_names() == base + 3);
+    CHECK(find_name("free-x7") == no_node);
+    CHECK(t.lookup("free-x7") == nullptr);
+    // New names take the freed ids: the id space does not grow.
+    REQUIRE(t.install("free-b", 2, {"free-a", "free-c", "free-y0", "free-y1"},
+                      t0));
+    CHECK(name_id_bound() == bound);
+    CHECK(interned_names() == base + 5);
+    // Forgetting an advertisement frees its origin and what it listed.
+    CHECK(t.expire(t0 + 1h, 1min));
+    CHECK(interned_names() == base + 1);
+    CHECK(find_name("free-b") == no_node);
+  }
+  CHECK(interned_names() == base); // the table's own name went with it
+}
+
+TEST_CASE("a shared advertisement holds its names while any table holds it",
+          "[routing][names]") {
+  auto base = interned_names();
+  routing_table a("share-a");
+  routing_table b("share-b");
+  advert_ptr ad;
+  {
+    auto origin = intern_name("share-o");
+    ad = parse_advert(origin.id(), 5, "share-a share-b share-z", nullptr);
+  }
+  REQUIRE(ad);
+  auto copy = ad;
+  REQUIRE(a.install(ad, no_node, t0));
+  REQUIRE(b.install(copy, no_node, t0));
+  ad.reset();
+  copy.reset();
+  CHECK(interned_names() == base + 4);
+  REQUIRE(a.install("share-o", 6, {"share-a"}, t0));
+  CHECK(find_name("share-z") != no_node); // b still holds the old one
+  CHECK(name_of(b.advert_of(find_name("share-o"))->neighbours().first[2])
+        == "share-z");
+  b.clear_learned();
+  CHECK(find_name("share-z") == no_node);
+  CHECK(interned_names() == base + 3);
+}
+
+TEST_CASE("a freed id reused for another name does not confuse a table that "
+          "knew the first",
+          "[routing][names]") {
+  routing_table a("reuse-a");
+  routing_table b("reuse-b");
+  b.set_own({"reuse-m"}, 1);
+  REQUIRE(a.install("reuse-n", 1, {"reuse-a", "reuse-x"}, t0));
+  a.set_own({"reuse-n"}, 1);
+  REQUIRE(a.lookup("reuse-x") != nullptr);
+  CHECK(a.tree_children("reuse-x").empty());
+  auto x = find_name("reuse-x");
+  // x goes away; b learns a new name, which takes x's id.
+  REQUIRE(a.install("reuse-n", 2, {"reuse-a"}, t0));
+  CHECK(find_name("reuse-x") == no_node);
+  REQUIRE(b.install("reuse-m", 1, {"reuse-b", "reuse-y"}, t0));
+  REQUIRE(find_name("reuse-y") == x);
+  // a has no route to y (nor to x), by name or by id; b routes to y.
+  CHECK(a.lookup("reuse-y") == nullptr);
+  CHECK(a.lookup("reuse-x") == nullptr);
+  CHECK(a.next_hop(x) == no_node);
+  CHECK(a.routes().size() == 1);
+  CHECK(a.tree_children("reuse-y").empty());
+  auto r = b.lookup("reuse-y");
+  REQUIRE(r != nullptr);
+  CHECK(r->next_hop == "reuse-m");
+  CHECK(r->hops == 2);
+  strings nodes;
+  link_list links;
+  a.topology(nodes, links);
+  CHECK(nodes == strings{"reuse-a", "reuse-n"});
+}
+
+TEST_CASE("a name beyond the neighbour's budget is left out, not the whole "
+          "advertisement",
+          "[routing][names]") {
+  SECTION("parse_advert on a budget of 3") {
+    auto base = interned_names();
+    auto* budget = new name_budget(3);
+    auto origin = intern_name("skip-o");
+    auto known = intern_name("skip-known");
+    size_t skipped = 0;
+    auto ad = parse_advert(origin.id(), 1,
+                           "skip-1 skip-2 skip-known skip-3 skip-4 skip-5 "
+                           "not/a/name",
+                           budget, &skipped);
+    REQUIRE(ad);
+    CHECK(ad->text == "skip-1 skip-2 skip-3 skip-known");
+    CHECK(skipped == 3);
+    CHECK(budget->held == 3);
+    CHECK(interned_names() == base + 5);
+    ad.reset();
+    CHECK(budget->held == 0); // freed names give their budget back
+    CHECK(interned_names() == base + 2);
+    release(budget);
+  }
+  SECTION("a table's budget for one neighbour") {
+    routing_table t("skip-a");
+    t.set_own({"skip-b", "skip-c"}, 1);
+    // b spends its whole budget on made-up names (4,096 per advertisement).
+    size_t sent = 0;
+    for (size_t k = 0; sent < max_names_per_neighbour; ++k) {
+      auto n = std::min<size_t>(4095, max_names_per_neighbour - sent - 1);
+      REQUIRE(deliver(t, "skip-b", "skip-f" + std::to_string(k), 1,
+                      made_up("skip-m", sent, n), t0));
+      sent += n + 1;
+    }
+    CHECK(t.load_of("skip-b").names == max_names_per_neighbour);
+    // Known names still come through b, unknown ones are left out.
+    size_t skipped = 0;
+    REQUIRE(deliver(t, "skip-b", "skip-b", 1, "skip-a skip-new skip-c",
+                    t0, &skipped));
+    CHECK(skipped == 1);
+    CHECK(t.database().at("skip-b").neighbours
+          == strings{"skip-a", "skip-c"});
+    // What no named neighbour delivered has no budget to count against.
+    CHECK(t.neighbour("") == no_node);
+    CHECK(t.budget(no_node) == nullptr);
+    // A new origin through b has no room: refused.
+    CHECK_FALSE(deliver(t, "skip-b", "skip-new", 1, "skip-b", t0));
+    // c's budget is its own: a new node d behind c is taken and routed.
+    REQUIRE(deliver(t, "skip-c", "skip-c", 1, "skip-a skip-d", t0));
+    REQUIRE(deliver(t, "skip-c", "skip-d", 1, "skip-c", t0));
+    auto r = t.lookup("skip-d");
+    REQUIRE(r != nullptr);
+    CHECK(r->next_hop == "skip-c");
+    CHECK(t.load_of("skip-c").names == 1);
+  }
+}
+
+TEST_CASE("the issue's flood: 1,030 advertisements of 4,096 made-up names "
+          "through one neighbour stay within its budgets",
+          "[routing][names]") {
+  auto base = interned_names();
+  routing_table t("flood-a");
+  t.set_own({"flood-x", "flood-b"}, 1);
+  REQUIRE(deliver(t, "flood-b", "flood-b", 1, "flood-a flood-c", t0));
+  REQUIRE(deliver(t, "flood-b", "flood-c", 1, "flood-b", t0));
+  auto real_entries = t.held_entries();
+  // x floods: made-up origins, each listing 4,096 made-up names.
+  size_t refused = 0;
+  for (size_t k = 0; k < 1030; ++k)
+    if (!deliver(t, "flood-x", "flood-o" + std::to_string(k), 1,
+                 made_up("flood-m", k * 4096, 4096), t0))
+      ++refused;
+  auto load = t.load_of("flood-x");
+  CHECK(load.names == max_names_per_neighbour);
+  CHECK(load.entries <= max_entries_per_neighbour);
+  // Each advertisement brought 4,097 new names (its origin too): the 32nd
+  // ran out, and every new origin after it is refused.
+  CHECK(refused == 1030 - 32);
+  // Then it lists names it got in, under origins it got in (no new names
+  // needed): what the entry budget is for.
+  auto names = made_up("flood-m", 0, 4096);
+  for (size_t k = 0; k < 100; ++k)
+    deliver(t, "flood-x", "flood-m" + std::to_string(10000 + k), 1, names,
+            t0);
+  load = t.load_of("flood-x");
+  CHECK(load.entries == max_entries_per_neighbour);
+  CHECK(load.entries <= max_entries_per_neighbour);
+  CHECK(load.names <= max_names_per_neighbour);
+  // The table's own count of what it holds: the real mesh plus one
+  // neighbour's budget, a few tens of MiB (routing.hpp).
+  CHECK(t.held_entries() <= real_entries + max_entries_per_neighbour);
+  CHECK(interned_names() - base <= 5 + max_names_per_neighbour);
+  // Real nodes stay reachable; a new one behind b is taken and routed.
+  REQUIRE(deliver(t, "flood-b", "flood-c", 2, "flood-b flood-d", t0));
+  REQUIRE(deliver(t, "flood-b", "flood-d", 1, "flood-c", t0));
+  for (auto n : {"flood-b", "flood-c", "flood-d"}) {
+    auto r = t.lookup(n);
+    REQUIRE(r != nullptr);
+    CHECK(r->next_hop == "flood-b");
+  }
+  // Once the flood stops, its advertisements age out and every name and
+  // entry it brought in is freed.
+  REQUIRE(deliver(t, "flood-b", "flood-b", 2, "flood-a flood-c", t0 + 80s));
+  REQUIRE(deliver(t, "flood-b", "flood-c", 3, "flood-b flood-d", t0 + 80s));
+  REQUIRE(deliver(t, "flood-b", "flood-d", 2, "flood-c", t0 + 80s));
+  CHECK(t.expire(t0 + 100s, 90s));
+  CHECK(t.load_of("flood-x").names == 0);
+  CHECK(t.load_of("flood-x").entries == 0);
+  CHECK(t.held_entries() == 3 + 3 + 2); // b, c and d, each with its origin
+  CHECK(interned_names() == base + 5);
+}
+
+TEST_CASE("an advertisement over the neighbour's entry budget is installed "
+          "without what does not fit, confirmed links first",
+          "[routing][names]") {
+  routing_table t("trim-a");
+  t.set_own({"trim-b"}, 1);
+  // Fill b's entry budget with advertisements of known names (no new names
+  // beyond the 4,096 listed and the origins).
+  auto names = made_up("trim-m", 0, 4094);
+  REQUIRE(deliver(t, "trim-b", "trim-b", 1, "trim-a trim-z", t0));
+  REQUIRE(deliver(t, "trim-b", "trim-z", 1, "trim-b trim-last", t0));
+  size_t k = 0;
+  while (t.load_of("trim-b").entries + 4096 <= max_entries_per_neighbour)
+    REQUIRE(deliver(t, "trim-b", "trim-o" + std::to_string(k++), 1, names,
+                    t0));
+  auto left = max_entries_per_neighbour - t.load_of("trim-b").entries;
+  REQUIRE(left < 4096);
+  REQUIRE(left > 3);
+  // One more, from a node next to b and z (both list it back: confirmed
+  // links), listing 4,094 names besides: b and z are kept (z sorts last),
+  // and as many others as fit.
+  REQUIRE(deliver(t, "trim-b", "trim-b", 2, "trim-a trim-z trim-last", t0));
+  left = max_entries_per_neighbour - t.load_of("trim-b").entries;
+  advert_ptr ad;
+  {
+    auto o = intern_name("trim-last");
+    ad = parse_advert(o.id(), 1, "trim-b trim-z " + names, nullptr);
+  }
+  REQUIRE(ad->count == 4096);
+  auto via = t.neighbour("trim-b");
+  REQUIRE(t.install(ad, via, t0));
+  CHECK(ad->count == left - 1); // the copy installed, for the flood onward
+  CHECK(t.load_of("trim-b").entries == max_entries_per_neighbour);
+  CHECK(t.advert_of(find_name("trim-last"))->lists(find_name("trim-b")));
+  CHECK(t.advert_of(find_name("trim-last"))->lists(find_name("trim-z")));
+  auto r = t.lookup("trim-last");
+  REQUIRE(r != nullptr);
+  CHECK(r->hops == 2);
+  // Full: a new origin does not fit at all.
+  {
+    auto o = intern_name("trim-none");
+    ad = parse_advert(o.id(), 1, "trim-b", nullptr);
+  }
+  CHECK_FALSE(t.install(ad, via, t0));
+  // b's own newer version still fits in what its older one held.
+  REQUIRE(deliver(t, "trim-b", "trim-b", 3, "trim-a trim-z trim-last", t0));
+}

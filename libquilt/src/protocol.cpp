@@ -911,6 +911,9 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
     return;
   }
   advert_ptr ad;
+  // What the neighbour's advertisements make this node hold counts against
+  // its budgets (routing.hpp): names it introduces, entries it lists.
+  node_id via = no_node;
   if (x.advert) {
     if (!rt_.is_newer(x.advert->origin, x.advert->seq)) {
       ++stats_.dropped_duplicate; // already known, or older
@@ -919,25 +922,53 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
     }
     ad = std::move(x.advert);
   } else {
-    auto origin = intern_name(x.origin);
-    if (origin != no_node && !rt_.is_newer(origin, x.id)) {
+    // Found, not interned: a copy we have costs no name.
+    if (auto known = find_name(x.origin);
+        known != no_node && !rt_.is_newer(known, x.id)) {
       ++stats_.dropped_duplicate;
-      answer_stale_origin(origin, seq, prev_hop);
-      return;
-    }
-    if (origin != no_node)
-      ad = parse_advert(origin, x.id, x.arg(0));
-    if (!ad) {
-      ++stats_.dropped_invalid;
-      QUILT_WARN(cfg_.name, "dropped a link_state from "
-                              << x.origin
-                              << ": more than 4096 neighbours, or the "
-                                 "process's name table is full");
+      answer_stale_origin(known, seq, prev_hop);
       return;
     }
   }
-  if (!rt_.install(ad, now)) {
-    ++stats_.dropped_duplicate; // our own, come back
+  via = rt_.neighbour(prev_hop);
+  if (via == no_node) {
+    // No neighbour's budget to count it against (no named neighbour sent
+    // it, or the name table is full): unbounded otherwise, so refused.
+    ++stats_.dropped_overload;
+    return;
+  }
+  if (!ad) {
+    auto origin = intern_name(x.origin, rt_.budget(via));
+    if (!origin) {
+      // A new origin the neighbour's name budget (or the process's name
+      // table) has no room for: nothing to install the advertisement under.
+      ++stats_.dropped_overload;
+      QUILT_LOG_LIMITED(log_level::warning, logs_, now, "name_budget",
+                        cfg_.name, "dropped a link_state from "
+                                     << x.origin << " via " << prev_hop
+                                     << ": no room for a new origin name "
+                                        "(the names "
+                                     << prev_hop
+                                     << "'s advertisements may introduce are "
+                                        "capped)");
+      return;
+    }
+    ad = parse_advert(origin.id(), x.id, x.arg(0), rt_.budget(via));
+    if (!ad) {
+      ++stats_.dropped_invalid;
+      QUILT_LOG_LIMITED(log_level::warning, logs_, now, "advert_size",
+                        cfg_.name, "dropped a link_state from "
+                                     << x.origin
+                                     << ": more than 4096 neighbours");
+      return;
+    }
+  }
+  // May install (and flood on) a copy without the entries that do not fit.
+  if (!rt_.install(ad, via, now)) {
+    // Our own come back; or, newer than what we hold, refused because not
+    // even its origin fits in the neighbour's entry budget.
+    ++(ad->origin == rt_.self() ? stats_.dropped_duplicate
+                                : stats_.dropped_overload);
     return;
   }
   ++stats_.delivered;

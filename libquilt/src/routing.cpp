@@ -1,11 +1,14 @@
 #include "quilt/routing.hpp"
 
+#include "quilt/name.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <mutex>
 #include <new>
 #include <shared_mutex>
+#include <utility>
 
 namespace quilt {
 
@@ -13,43 +16,103 @@ namespace quilt {
 
 namespace {
 
-/// The process's interned names. Names live in fixed-size chunks that never
-/// move, so name_of() reads without a lock: a thread only ever holds an id
-/// that reached it through some synchronised hand-over (a mailbox, a lock)
-/// after the id's string was written.
+/// The process's interned names, counted by reference. Names live in
+/// fixed-size chunks that never move, so name_of() reads without a lock: a
+/// thread only ever holds an id that reached it through some synchronised
+/// hand-over (a mailbox, a lock) after the id's string was written, and
+/// holds a reference while it uses it, so the slot is not freed and
+/// rewritten under it.
 class name_table {
 public:
   static constexpr size_t chunk_size = 1024;
   static constexpr size_t chunk_count = max_interned_names / chunk_size;
 
-  node_id intern(std::string_view name) {
+  struct slot {
+    std::string name;
+    std::atomic<uint32_t> refs{0};
+    /// Whether the slot holds a name (refs may be 0 for a moment before
+    /// the name is freed).
+    bool used = false;
+    /// The budget the name counts against, if any (one reference held).
+    name_budget* charged = nullptr;
+  };
+
+  node_id intern(std::string_view name, name_budget* budget) {
     {
+      // Taking the reference under the shared lock keeps a concurrent
+      // free (which rechecks the count under the exclusive lock) away.
       std::shared_lock<std::shared_mutex> guard{mtx_};
-      if (auto i = ids_.find(name); i != ids_.end())
+      if (auto i = ids_.find(name); i != ids_.end()) {
+        at(i->second).refs.fetch_add(1, std::memory_order_relaxed);
         return i->second;
+      }
     }
     std::unique_lock<std::shared_mutex> guard{mtx_};
-    if (auto i = ids_.find(name); i != ids_.end())
+    if (auto i = ids_.find(name); i != ids_.end()) {
+      at(i->second).refs.fetch_add(1, std::memory_order_relaxed);
       return i->second;
-    auto id = size_;
-    if (id >= max_interned_names)
-      return no_node;
-    auto& chunk = chunks_[id / chunk_size];
-    auto* strings = chunk.load(std::memory_order_relaxed);
-    if (!strings) {
-      strings = new std::string[chunk_size];
-      chunk.store(strings, std::memory_order_release);
     }
-    auto& slot = strings[id % chunk_size];
-    slot.assign(name);
-    ids_.emplace(std::string_view{slot}, id);
+    if (size_ >= max_interned_names)
+      return no_node;
+    if (budget && budget->held.load(std::memory_order_relaxed) >= budget->limit)
+      return no_node;
+    node_id id;
+    if (!free_.empty()) {
+      // Reused first: ids stay dense, and so do the tables indexed by id.
+      id = free_.back();
+      free_.pop_back();
+    } else {
+      id = static_cast<node_id>(bound_);
+      auto& chunk = chunks_[id / chunk_size];
+      if (!chunk.load(std::memory_order_relaxed))
+        chunk.store(new slot[chunk_size], std::memory_order_release);
+      bound_.store(bound_ + 1, std::memory_order_relaxed);
+    }
+    auto& s = at(id);
+    s.name.assign(name);
+    s.used = true;
+    s.refs.store(1, std::memory_order_relaxed);
+    if (budget) {
+      budget->held.fetch_add(1, std::memory_order_relaxed);
+      budget->refs.fetch_add(1, std::memory_order_relaxed);
+      s.charged = budget;
+    }
+    ids_.emplace(std::string_view{s.name}, id);
     ++size_;
-    return static_cast<node_id>(id);
+    return id;
+  }
+
+  void retain(node_id id) {
+    at(id).refs.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void release(node_id id) {
+    auto& s = at(id);
+    if (s.refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
+      return;
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    // Taken again (intern) or freed by another release meanwhile: the
+    // count under the lock decides, and only a used slot is freed.
+    if (!s.used || s.refs.load(std::memory_order_acquire) != 0)
+      return;
+    ids_.erase(std::string_view{s.name});
+    std::string{}.swap(s.name); // a made-up name's heap block goes too
+    s.used = false;
+    if (auto* b = std::exchange(s.charged, nullptr)) {
+      b->held.fetch_sub(1, std::memory_order_relaxed);
+      quilt::release(b);
+    }
+    free_.push_back(id);
+    --size_;
   }
 
   size_t size() const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     return size_;
+  }
+
+  size_t bound() const {
+    return bound_.load(std::memory_order_relaxed);
   }
 
   node_id find(std::string_view name) const {
@@ -63,13 +126,20 @@ public:
     if (id >= max_interned_names)
       return none;
     auto* strings = chunks_[id / chunk_size].load(std::memory_order_acquire);
-    return strings ? strings[id % chunk_size] : none;
+    return strings ? strings[id % chunk_size].name : none;
   }
 
 private:
+  slot& at(node_id id) {
+    return chunks_[id / chunk_size].load(std::memory_order_acquire)
+      [id % chunk_size];
+  }
+
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string_view, node_id> ids_;
-  std::array<std::atomic<std::string*>, chunk_count> chunks_{};
+  std::array<std::atomic<slot*>, chunk_count> chunks_{};
+  std::vector<node_id> free_;
+  std::atomic<size_t> bound_{0};
   size_t size_ = 0;
 };
 
@@ -86,8 +156,13 @@ bool by_name(node_id a, node_id b) {
 
 } // namespace
 
-node_id intern_name(std::string_view name) {
-  return names().intern(name);
+void release(name_budget* b) noexcept {
+  if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete b;
+}
+
+name_ref intern_name(std::string_view name, name_budget* budget) {
+  return name_ref::adopt(names().intern(name, budget));
 }
 
 node_id find_name(std::string_view name) {
@@ -102,6 +177,18 @@ size_t interned_names() {
   return names().size();
 }
 
+size_t name_id_bound() {
+  return names().bound();
+}
+
+void retain_name(node_id id) noexcept {
+  names().retain(id);
+}
+
+void release_name(node_id id) noexcept {
+  names().release(id);
+}
+
 // -- advertisements -------------------------------------------------------------
 
 void retain(const advert_body* x) noexcept {
@@ -110,6 +197,10 @@ void retain(const advert_body* x) noexcept {
 
 void release(const advert_body* x) noexcept {
   if (x->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    // The names it held go with it (those nothing else holds are freed).
+    for (auto id : x->sorted())
+      release_name(id);
+    release_name(x->origin);
     x->~advert_body();
     ::operator delete(const_cast<advert_body*>(x));
   }
@@ -125,6 +216,9 @@ advert_ptr make_advert(node_id origin, uint64_t seq,
   std::sort(neighbours.begin(), neighbours.end());
   neighbours.erase(std::unique(neighbours.begin(), neighbours.end()),
                    neighbours.end());
+  retain_name(origin);
+  for (auto x : neighbours)
+    retain_name(x);
   auto n = neighbours.size();
   void* mem = ::operator new(sizeof(advert_body) + 2 * n * sizeof(node_id));
   auto* ad = new (mem) advert_body;
@@ -135,6 +229,11 @@ advert_ptr make_advert(node_id origin, uint64_t seq,
   std::copy(neighbours.begin(), neighbours.end(), tail + n);
   std::sort(neighbours.begin(), neighbours.end(), by_name);
   std::copy(neighbours.begin(), neighbours.end(), tail);
+  // Exactly sized: the text is most of a long advertisement's bytes.
+  size_t len = n > 0 ? n - 1 : 0;
+  for (auto x : neighbours)
+    len += name_of(x).size();
+  ad->text.reserve(len);
   for (auto x : neighbours) {
     if (!ad->text.empty())
       ad->text += ' ';
@@ -143,8 +242,10 @@ advert_ptr make_advert(node_id origin, uint64_t seq,
   return advert_ptr{ad};
 }
 
-advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text) {
-  std::vector<node_id> ids;
+advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text,
+                        name_budget* budget, size_t* skipped) {
+  std::vector<name_ref> refs;
+  size_t left_out = 0;
   size_t pos = 0;
   while (pos < text.size()) {
     auto end = text.find(' ', pos);
@@ -153,21 +254,34 @@ advert_ptr parse_advert(node_id origin, uint64_t seq, std::string_view text) {
     if (end > pos) {
       // No node has more neighbours than its peer table holds (4,096): a
       // longer list is made up, and would only fill the name table.
-      if (ids.size() >= max_advert_neighbours)
+      if (refs.size() + left_out >= max_advert_neighbours)
         return {};
-      auto id = intern_name(text.substr(pos, end - pos));
-      if (id == no_node)
-        return {};
-      ids.push_back(id);
+      auto word = text.substr(pos, end - pos);
+      // A name no node can have (SPEC §2) is left out before it costs a
+      // slot; so is a new one the budget or the table has no room for.
+      name_ref id;
+      if (is_valid_name(word))
+        id = intern_name(word, budget);
+      if (id)
+        refs.push_back(std::move(id));
+      else
+        ++left_out;
     }
     pos = end + 1;
   }
+  if (skipped)
+    *skipped = left_out;
+  std::vector<node_id> ids;
+  ids.reserve(refs.size());
+  for (auto& r : refs)
+    ids.push_back(r.id());
   return make_advert(origin, seq, std::move(ids));
 }
 
 // -- the table ----------------------------------------------------------------
 
-routing_table::routing_table(std::string self) : self_(intern_name(self)) {
+routing_table::routing_table(std::string self)
+  : self_ref_(intern_name(self)), self_(self_ref_.id()) {
   grow(self_);
   db_[self_] = make_advert(self_, 0, {});
 }
@@ -175,19 +289,104 @@ routing_table::routing_table(std::string self) : self_(intern_name(self)) {
 void routing_table::grow(node_id id) {
   if (id < db_.size() || id == no_node)
     return;
-  // Room for everyone interned so far: a table usually learns them all.
-  auto n = std::max<size_t>(id + 1, interned_names());
+  // Room for every id handed out so far: a table usually learns them all.
+  auto n = std::max<size_t>(id + 1, name_id_bound());
   db_.resize(n);
   received_.resize(n);
+  via_of_.resize(n, no_via);
 }
 
-void routing_table::store(advert_ptr ad, clock::time_point now) {
+node_id routing_table::neighbour(std::string_view name) {
+  if (!is_valid_name(name))
+    return no_node; // no neighbour (a client has no name): no budget either
+  if (last_via_ != no_via && name_of(vias_[last_via_].name.id()) == name)
+    return vias_[last_via_].name.id();
+  for (auto& v : vias_)
+    if (v.name && name_of(v.name.id()) == name)
+      return v.name.id();
+  auto ref = intern_name(name);
+  if (!ref)
+    return no_node;
+  auto id = ref.id();
+  // The entry keeps the id from being reused while it stands for `name`.
+  auto v = via_slot(id);
+  if (v == no_via)
+    return no_node;
+  return id;
+}
+
+uint16_t routing_table::via_slot(node_id via) {
+  if (via == no_node)
+    return no_via;
+  if (last_via_ != no_via && vias_[last_via_].name.id() == via)
+    return last_via_;
+  // A node has a few neighbours, a hub a few thousand: a scan of ids.
+  uint16_t reuse = no_via;
+  for (size_t i = 0; i < vias_.size(); ++i) {
+    if (vias_[i].name.id() == via)
+      return last_via_ = static_cast<uint16_t>(i);
+    if (reuse == no_via && vias_[i].idle())
+      reuse = static_cast<uint16_t>(i);
+  }
+  // A neighbour that left nothing behind gives its entry up; its budget is
+  // empty, and only this table charges it, so it can go on as the new one's.
+  if (reuse == no_via) {
+    if (vias_.size() >= no_via)
+      return no_via;
+    vias_.emplace_back();
+    vias_.back().names = new name_budget(max_names_per_neighbour);
+    reuse = static_cast<uint16_t>(vias_.size() - 1);
+  }
+  vias_[reuse].name = name_ref{via};
+  return last_via_ = reuse;
+}
+
+name_budget* routing_table::budget(node_id via) {
+  auto v = via_slot(via);
+  return v == no_via ? nullptr : vias_[v].names;
+}
+
+routing_table::neighbour_load
+routing_table::load_of(std::string_view via) const {
+  neighbour_load r;
+  for (auto& v : vias_)
+    if (v.name && name_of(v.name.id()) == via) {
+      r.adverts = v.adverts;
+      r.entries = v.entries;
+      r.names = v.names->held.load(std::memory_order_relaxed);
+    }
+  return r;
+}
+
+void routing_table::charge(uint16_t v, uint64_t entries, int sign) {
+  if (sign > 0)
+    entries_ += entries;
+  else
+    entries_ -= entries;
+  if (v == no_via)
+    return;
+  auto& e = vias_[v];
+  if (sign > 0) {
+    e.entries += entries;
+    ++e.adverts;
+  } else {
+    e.entries -= entries;
+    --e.adverts;
+  }
+}
+
+void routing_table::store(advert_ptr ad, uint16_t via,
+                          clock::time_point now) {
   auto id = ad->origin;
   grow(id);
   auto& slot = db_[id];
   bool changed = !slot || slot->sorted() != ad->sorted();
   if (!slot)
     ++count_;
+  else
+    charge(via_of_[id], slot->count + 1, -1);
+  charge(via, ad->count + 1, +1);
+  via_of_[id] = via;
   slot = std::move(ad);
   if (!has_epoch_) {
     epoch_ = now;
@@ -199,37 +398,85 @@ void routing_table::store(advert_ptr ad, clock::time_point now) {
     ++version_;
 }
 
-bool routing_table::install(advert_ptr ad, clock::time_point now) {
+void routing_table::forget(size_t id) {
+  charge(via_of_[id], db_[id]->count + 1, -1);
+  via_of_[id] = no_via;
+  db_[id].reset();
+  --count_;
+}
+
+bool routing_table::install(advert_ptr& ad, node_id via,
+                            clock::time_point now) {
   if (!ad || ad->origin == self_)
     return false;
-  if (auto held = advert_of(ad->origin); held && held->seq >= ad->seq)
+  auto held = advert_of(ad->origin);
+  if (held && held->seq >= ad->seq)
     return false;
-  store(std::move(ad), now);
+  auto v = via_slot(via);
+  if (via != no_node && v == no_via)
+    return false;
+  if (v != no_via) {
+    // What is left of the neighbour's entry budget, counting the version
+    // this one replaces if the same neighbour delivered it.
+    uint64_t left = max_entries_per_neighbour - vias_[v].entries;
+    if (held && via_of_[ad->origin] == v)
+      left += held->count + 1;
+    if (left == 0)
+      return false; // not even the origin fits
+    if (ad->count + 1 > left) {
+      // Keep what routes first: names with an advertisement of their own
+      // that lists the origin back (confirmed links), then the others, in
+      // name order; a made-up name has no advertisement.
+      std::vector<node_id> keep;
+      keep.reserve(left - 1);
+      for (int pass = 0; pass < 2; ++pass)
+        for (auto x : ad->neighbours()) {
+          if (keep.size() == left - 1)
+            break;
+          auto other = advert_of(x);
+          bool confirmed = other && other->lists(ad->origin);
+          if (confirmed == (pass == 0))
+            keep.push_back(x);
+        }
+      ad = make_advert(ad->origin, ad->seq, std::move(keep));
+    }
+  }
+  store(ad, v, now);
   return true;
 }
 
 bool routing_table::install(const std::string& origin, uint64_t seq,
                             std::vector<std::string> neighbours,
-                            clock::time_point now) {
-  auto id = intern_name(origin);
-  if (id == no_node || id == self_)
+                            clock::time_point now, std::string_view via) {
+  node_id from = via.empty() ? no_node : neighbour(via);
+  if (!via.empty() && from == no_node)
     return false;
-  if (auto held = advert_of(id); held && held->seq >= seq)
+  auto* names = budget(from);
+  auto id = intern_name(origin, names);
+  if (!id || id.id() == self_)
     return false;
-  std::vector<node_id> ids;
+  if (auto held = advert_of(id.id()); held && held->seq >= seq)
+    return false;
+  std::vector<name_ref> refs;
   for (auto& n : neighbours)
-    if (auto x = intern_name(n); x != no_node)
-      ids.push_back(x);
-  store(make_advert(id, seq, std::move(ids)), now);
-  return true;
+    if (auto x = intern_name(n, names))
+      refs.push_back(std::move(x));
+  std::vector<node_id> ids;
+  for (auto& r : refs)
+    ids.push_back(r.id());
+  auto ad = make_advert(id.id(), seq, std::move(ids));
+  return install(ad, from, now);
 }
 
 bool routing_table::set_own(std::vector<std::string> neighbours, uint64_t seq,
                             bool renew) {
-  std::vector<node_id> ids;
+  std::vector<name_ref> refs;
   for (auto& n : neighbours)
-    if (auto x = intern_name(n); x != no_node)
-      ids.push_back(x);
+    if (auto x = intern_name(n))
+      refs.push_back(std::move(x));
+  std::vector<node_id> ids;
+  for (auto& r : refs)
+    ids.push_back(r.id());
   auto ad = make_advert(self_, seq, std::move(ids));
   bool changed = db_[self_]->sorted() != ad->sorted();
   if (!changed && !renew)
@@ -248,8 +495,7 @@ bool routing_table::expire(clock::time_point now, clock::duration max_age) {
     if (i == self_ || !db_[i]
         || now - (epoch_ + std::chrono::seconds(received_[i])) <= max_age)
       continue;
-    db_[i].reset();
-    --count_;
+    forget(i);
     changed = true;
   }
   if (changed)
@@ -259,9 +505,8 @@ bool routing_table::expire(clock::time_point now, clock::duration max_age) {
 
 void routing_table::clear_learned() {
   for (size_t i = 0; i < db_.size(); ++i)
-    if (i != self_)
-      db_[i].reset();
-  count_ = 0;
+    if (i != self_ && db_[i])
+      forget(i);
   ++version_;
 }
 
@@ -289,7 +534,7 @@ const std::vector<node_id>& routing_table::bfs(node_id root) {
   s.order.clear();
   auto grow_scratch = [&](node_id v) {
     if (v >= s.parent.size()) {
-      auto n = std::max<size_t>(v + 1, interned_names());
+      auto n = std::max<size_t>(v + 1, name_id_bound());
       s.parent.resize(n, no_node);
       s.hops.resize(n, UINT32_MAX);
     }
@@ -349,7 +594,7 @@ void routing_table::recompute() {
   for (size_t k = 1; k < order.size(); ++k) {
     auto v = order[k];
     if (v >= routes_.size())
-      routes_.resize(std::max<size_t>(v + 1, interned_names()));
+      routes_.resize(std::max<size_t>(v + 1, name_id_bound()));
     auto p = s.parent[v];
     routes_[v].next = p == self_ ? v : routes_[p].next;
     routes_[v].hops = s.hops[v];
@@ -457,7 +702,10 @@ routing_table::tree_children(const std::string& origin) {
     children_.clear();
     children_version_ = version_;
   }
-  auto root = intern_name(origin);
+  // Found, not interned: a name no advertisement here mentions has no
+  // children, and stays so while the version stands, also if its id is
+  // freed and reused meanwhile (the cache is keyed by id).
+  auto root = find_name(origin);
   auto i = children_.find(root);
   if (i != children_.end())
     return i->second;
@@ -487,6 +735,8 @@ std::map<std::string, routing_table::advert> routing_table::database() const {
       a.neighbours.push_back(name_of(n));
     std::sort(a.neighbours.begin(), a.neighbours.end());
     a.received = epoch_ + std::chrono::seconds(received_[i]);
+    if (via_of_[i] != no_via)
+      a.via = name_of(vias_[via_of_[i]].name.id());
     result.emplace(name_of(static_cast<node_id>(i)), std::move(a));
   }
   return result;
