@@ -71,4 +71,24 @@ void log_line(log_level x, std::string_view who, std::string_view text) {
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
+bool log_limiter::admit(std::string_view cause, time_point now,
+                        uint64_t& held) {
+  auto& s = slots_[std::string{cause}];
+  if (s.used && now - s.last < std::chrono::seconds(1)) {
+    ++s.held;
+    return false;
+  }
+  held = s.held;
+  s.held = 0;
+  s.last = now;
+  s.used = true;
+  return true;
+}
+
+std::string held_suffix(uint64_t held) {
+  if (held == 0)
+    return {};
+  return " (" + std::to_string(held) + " more since the last)";
+}
+
 } // namespace quilt

@@ -16,6 +16,20 @@ constexpr size_t max_peers = 4096;
 /// Pings older than this are forgotten even without an answer.
 constexpr auto ping_memory = std::chrono::seconds(60);
 
+/// New peers one source address may make: a burst, then a steady rate.
+/// Enough for a host that runs dozens of nodes restarting together; a
+/// flood of server_connects from one address makes at most this many
+/// dials a second, each forgotten after dead_after_ms if never answered.
+constexpr double new_peer_burst = 32;
+constexpr double new_peer_rate = 8; // per second
+
+/// Source addresses whose rate is tracked; past this, idle ones go.
+constexpr size_t max_dial_buckets = 4096;
+
+/// How far ahead of a receiver's clock an advertisement's sequence number
+/// may be: clocks of a mesh's machines must agree to within this.
+constexpr auto max_clock_lead = std::chrono::minutes(10);
+
 int64_t unix_ms(const protocol_config& cfg, time_point now) {
   using namespace std::chrono;
   if (!cfg.unix_offset)
@@ -104,11 +118,45 @@ void protocol::heard_from(peer& p, time_point now) {
   p.last_seen = now;
   p.heard = true;
   if (p.info.state != peer_state::up)
+    check_link(p, now);
+}
+
+void protocol::check_link(peer& p, time_point now) {
+  if (!p.link) {
+    // Known by its routing id alone: shown up while it talks, but never
+    // a neighbour (no link), so it cannot steer routing.
     set_state(p, peer_state::up);
+    return;
+  }
+  // Up only over an answered link (SPEC §12): a server_connect, or a
+  // routing id, alone makes nobody a neighbour.
+  switch (callee_.status_of(*p.link)) {
+    case link_status::connected:
+      if (p.heard && now - p.last_seen
+                       < std::chrono::milliseconds(cfg_.dead_after_ms))
+        set_state(p, peer_state::up);
+      break;
+    case link_status::auth_failed:
+      if (p.info.state != peer_state::auth_failed) {
+        // Once per failure, not per retry: the state stays until the
+        // handshake succeeds.
+        QUILT_WARN(cfg_.name, "the CURVE handshake with "
+                                << (p.info.name.empty() ? "peer" : p.info.name)
+                                << " at " << p.info.address << ':'
+                                << p.info.port
+                                << " failed: is its public_key right?");
+        set_state(p, peer_state::auth_failed);
+      }
+      break;
+    case link_status::connecting:
+      break;
+  }
 }
 
 void protocol::set_state(peer& p, peer_state s) {
   p.info.state = s;
+  if (s == peer_state::up)
+    p.was_up = true;
   QUILT_INFO(cfg_.name, "peer " << (p.info.name.empty() ? "?" : p.info.name)
                                 << " (" << p.info.address << ':'
                                 << p.info.port << ") is " << to_string(s));
@@ -145,27 +193,134 @@ void protocol::announce(peer& p, const std::string& destination) {
   send_on(p, scratch_);
 }
 
+bool protocol::is_known_node(const std::string& name) const {
+  if (auto i = by_name_.find(name); i != by_name_.end())
+    return true;
+  auto id = find_name(name);
+  return id != no_node && rt_.advert_of(id) != nullptr;
+}
+
+bool protocol::is_spoofed(const message& x,
+                          const std::string& prev_hop) const {
+  // Routing is for neighbours only; anything else speaks for itself, or
+  // for a name no node of the mesh has.
+  if (x.cmd == command::link_state)
+    return true;
+  return x.origin != prev_hop && is_known_node(x.origin);
+}
+
+const std::string* protocol::key_of(const std::string& name) const {
+  if (auto i = cfg_.name_keys.find(name); i != cfg_.name_keys.end())
+    return &i->second;
+  if (auto i = by_name_.find(name);
+      i != by_name_.end() && !i->second->info.public_key.empty())
+    return &i->second->info.public_key;
+  return nullptr;
+}
+
+size_t protocol::unconfigured_links() const {
+  return static_cast<size_t>(
+    std::count_if(peers_.begin(), peers_.end(), [](const auto& p) {
+      return p->link && !p->info.configured;
+    }));
+}
+
+bool protocol::admit_new_peer(const std::string& address, time_point now) {
+  if (dial_buckets_.size() >= max_dial_buckets
+      && dial_buckets_.find(address) == dial_buckets_.end()) {
+    // Forget the addresses whose bucket refilled: they owe nothing.
+    for (auto i = dial_buckets_.begin(); i != dial_buckets_.end();) {
+      auto idle = std::chrono::duration<double>(now - i->second.at).count();
+      if (i->second.tokens + idle * new_peer_rate >= new_peer_burst)
+        i = dial_buckets_.erase(i);
+      else
+        ++i;
+    }
+    if (dial_buckets_.size() >= max_dial_buckets)
+      return false;
+  }
+  auto [i, fresh] = dial_buckets_.try_emplace(address);
+  auto& b = i->second;
+  if (fresh) {
+    b.tokens = new_peer_burst;
+  } else {
+    auto idle = std::chrono::duration<double>(now - b.at).count();
+    b.tokens = std::min(new_peer_burst, b.tokens + idle * new_peer_rate);
+  }
+  b.at = now;
+  if (b.tokens < 1)
+    return false;
+  b.tokens -= 1;
+  return true;
+}
+
+uint64_t protocol::seq_ceiling(time_point now) const {
+  using namespace std::chrono;
+  auto unix_us = cfg_.unix_offset
+                   ? duration_cast<microseconds>(now.time_since_epoch()
+                                                 + *cfg_.unix_offset)
+                   : duration_cast<microseconds>(
+                       system_clock::now().time_since_epoch());
+  auto us = unix_us + duration_cast<microseconds>(max_clock_lead);
+  return us.count() <= 0 ? 0 : static_cast<uint64_t>(us.count()) << 10;
+}
+
+void protocol::reclaim_name(uint64_t seq, const std::string& prev_hop,
+                            time_point now) {
+  ++stats_.name_conflicts;
+  QUILT_LOG_LIMITED(log_level::warning, logs_, now, "reclaim", cfg_.name,
+                    "name conflict: an advertisement in this node's name "
+                    "that it did not make (sequence number "
+                      << seq << ", from " << prev_hop
+                      << "): flooding a newer one");
+  // Above the forged one everywhere it went: each node installs the newer.
+  next_id_ = std::max(next_id_, seq + 1);
+  rt_.set_own(neighbours(), next_id_++, true);
+  if (now >= last_lsa_ + lsa_min_interval()) {
+    flood_own_lsa(now);
+  } else {
+    lsa_pending_ = true;
+    next_wakeup_ = std::min(next_wakeup_, last_lsa_ + lsa_min_interval());
+  }
+}
+
 // -- inputs -------------------------------------------------------------------
 
 void protocol::handle(message& x, const std::string& prev_hop,
                       time_point now, const connection_info* via) {
+  // Under CURVE a name belongs to a key (SPEC §12): a connection with
+  // another key that uses a node's name as its routing id is refused.
+  if (via && !via->curve_key.empty() && !prev_hop.empty()) {
+    if (auto key = key_of(prev_hop); key && *key != via->curve_key) {
+      ++stats_.rejected_auth;
+      QUILT_LOG_LIMITED(log_level::warning, logs_, now, "wrong_key",
+                        cfg_.name, "refused a message from a connection "
+                                   "that calls itself "
+                                     << prev_hop << " with key "
+                                     << via->curve_key << ", not its key "
+                                     << *key);
+      return;
+    }
+  }
   if (x.origin == cfg_.name) {
     ++stats_.dropped_loop;
-    // Our own advertisements only come back with a sequence number we sent;
-    // a newer one is another node using our name.
-    if (x.cmd == command::link_state
-        && x.id > rt_.own()->seq) {
-      ++stats_.name_conflicts;
-      QUILT_ERROR(cfg_.name, "name conflict: a link_state from "
-                               << (prev_hop.empty() ? "?" : prev_hop)
-                               << " claims to be " << x.origin);
+    if (x.cmd == command::link_state) {
+      // Our own advertisements only come back with a sequence number we
+      // sent; a newer one is another node using our name, or a forgery.
+      // From a neighbour it may have reached every node: take the name
+      // back. (From a client it reached nobody: dropped as spoofed below
+      // would count it twice.)
+      auto seq = x.advert ? x.advert->seq : x.id;
+      if (seq > rt_.own()->seq && is_neighbour(find_by_name(prev_hop))
+          && seq <= seq_ceiling(now))
+        reclaim_name(seq, prev_hop, now);
     }
     if (x.cmd == command::server_connect
         && !(x.arg(0) == cfg_.advertise && x.arg(1) == to_decimal(cfg_.port))) {
       ++stats_.name_conflicts;
-      QUILT_ERROR(cfg_.name, "name conflict: " << x.arg(0) << ':' << x.arg(1)
-                                               << " claims to be "
-                                               << x.origin);
+      QUILT_LOG_LIMITED(log_level::error, logs_, now, "own_name", cfg_.name,
+                        "name conflict: " << x.arg(0) << ':' << x.arg(1)
+                                          << " claims to be " << x.origin);
     }
     return;
   }
@@ -177,33 +332,53 @@ void protocol::handle(message& x, const std::string& prev_hop,
   }
   // Only a previous hop counts as hearing from a neighbour: a foreign
   // client has none, whatever origin it writes.
-  if (prev_hop.empty()) {
-    // nothing heard
-  } else if (auto p = find_by_name(prev_hop)) {
-    heard_from(*p, now);
-  } else if (prev_hop != cfg_.name && peers_.size() < max_peers) {
-    auto& q = add_peer();
-    rename(q, prev_hop);
-    heard_from(q, now);
+  peer* hop = nullptr;
+  if (!prev_hop.empty() && prev_hop != cfg_.name) {
+    hop = find_by_name(prev_hop);
+    if (hop) {
+      heard_from(*hop, now);
+    } else if (peers_.size() < max_peers) {
+      hop = &add_peer();
+      hop->created = now;
+      rename(*hop, prev_hop);
+      heard_from(*hop, now);
+    }
+    // A connection bound to no key yet binds the key it came with once
+    // its name is up on a link: the first key that brought it up owns it.
+    if (hop && via && !via->curve_key.empty() && hop->info.public_key.empty()
+        && is_neighbour(hop))
+      hop->info.public_key = via->curve_key;
+  }
+  if (!is_neighbour(hop) && is_spoofed(x, prev_hop)) {
+    ++stats_.dropped_spoofed;
+    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "spoofed", cfg_.name,
+                      "dropped a " << to_string(x.cmd) << " from "
+                                   << (prev_hop.empty() ? "a client"
+                                                        : "client " + prev_hop)
+                                   << " that is not a neighbour"
+                                   << (x.cmd == command::link_state
+                                         ? ""
+                                         : " speaking for " + x.origin));
+    return;
   }
   dispatch(x, prev_hop, now);
 }
 
 void protocol::handle_batch(message_batch& batch, const std::string& prev_hop,
                             time_point now) {
-  // Once one message of the batch counted as hearing from its previous hop,
-  // the others (same hop, same time) need not look the peer up again. A
+  // Once one message of the batch counted as hearing from a neighbour, the
+  // others (same hop, same time) need not look the peer up again. A
   // server_connect may rename or merge peers, so it always goes through
   // handle(), and so does the next message after it.
-  bool heard = false;
+  bool neighbour = false;
   for (auto& x : batch) {
-    if (heard && x.cmd != command::server_connect && x.origin != cfg_.name) {
+    if (neighbour && x.cmd != command::server_connect && x.origin != cfg_.name) {
       dispatch(x, prev_hop, now);
       continue;
     }
     handle(x, prev_hop, now);
-    heard = !prev_hop.empty() && x.cmd != command::server_connect
-            && x.origin != cfg_.name;
+    neighbour = x.cmd != command::server_connect
+                && is_neighbour(find_by_name(prev_hop));
   }
 }
 
@@ -236,44 +411,89 @@ bool protocol::may_dial(const std::string& address,
 void protocol::on_server_connect(message& x, const std::string& prev_hop,
                                  time_point now, const connection_info* via) {
   const std::string address{x.arg(0)};
+  // Only a node speaks for itself: a client may not announce (and so move
+  // or rename) a node of the mesh. A node's own DEALER carries its name.
+  if (prev_hop != x.origin && is_known_node(x.origin)) {
+    ++stats_.dropped_spoofed;
+    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "spoofed", cfg_.name,
+                      "dropped a server_connect for " << x.origin << " from "
+                        << (prev_hop.empty() ? "a client"
+                                             : "client " + prev_hop));
+    return;
+  }
   if (!may_dial(address, via)) {
     ++stats_.rejected_dial;
-    QUILT_WARN(cfg_.name, "not dialling " << address << ':' << x.arg(1)
-                            << " for " << x.origin << " (connection from "
-                            << (via->address.empty() ? "?" : via->address)
-                            << "): not allowed by security.dial_allow");
+    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "dial_not_allowed",
+                      cfg_.name, "not dialling "
+                                   << address << ':' << x.arg(1) << " for "
+                                   << x.origin << " (connection from "
+                                   << (via->address.empty() ? "?"
+                                                            : via->address)
+                                   << "): not allowed by security.dial_allow");
     reply_error(x, error_rejected, "dial_not_allowed");
     return;
   }
-  ++stats_.delivered;
-  callee_.delivered(x);
   uint64_t port64 = 0;
   parse_decimal(x.arg(1), port64);
   auto port = static_cast<uint16_t>(port64);
-  if (address == cfg_.advertise && port == cfg_.port) {
-    ++stats_.name_conflicts;
-    QUILT_ERROR(cfg_.name, x.origin << " claims this node's address "
-                                    << address << ':' << port);
-    return;
-  }
   auto by_ep = find_by_endpoint(address, port);
   auto by_name = find_by_name(x.origin);
+  if (!by_ep && !(by_name && by_name->link)) {
+    // A new link: bounded in number, and in rate per source address.
+    const char* refused = nullptr;
+    if (unconfigured_links() >= cfg_.max_peers)
+      refused = "peer_limit";
+    else if (via && !via->in_process && !via->address.empty()
+             && !admit_new_peer(via->address, now))
+      refused = "rate_limited";
+    if (refused) {
+      ++stats_.rejected_dial;
+      QUILT_LOG_LIMITED(log_level::warning, logs_, now, refused, cfg_.name,
+                        "not dialling " << address << ':' << port << " for "
+                                        << x.origin << ": " << refused
+                                        << " (limits.max_peers = "
+                                        << cfg_.max_peers << ")");
+      reply_error(x, error_rejected, refused);
+      return;
+    }
+  }
+  ++stats_.delivered;
+  callee_.delivered(x);
+  if (address == cfg_.advertise && port == cfg_.port) {
+    ++stats_.name_conflicts;
+    QUILT_LOG_LIMITED(log_level::error, logs_, now, "own_address", cfg_.name,
+                      x.origin << " claims this node's address " << address
+                               << ':' << port);
+    return;
+  }
   // Under CURVE a name and an endpoint belong to the key they were first
   // known with: another authorized key may not take them over.
   if (via && !via->curve_key.empty()) {
+    if (auto i = cfg_.name_keys.find(x.origin);
+        i != cfg_.name_keys.end() && i->second != via->curve_key) {
+      ++stats_.rejected_auth;
+      QUILT_LOG_LIMITED(log_level::warning, logs_, now, "wrong_key",
+                        cfg_.name, "refusing a server_connect from "
+                                     << x.origin << ": authorized_keys binds "
+                                     << "that name to " << i->second
+                                     << ", not to " << via->curve_key);
+      reply_error(x, error_rejected, "wrong_key");
+      return;
+    }
     for (auto* known : {by_ep, by_name}) {
       if (known && !known->info.public_key.empty()
           && known->info.public_key != via->curve_key) {
         ++stats_.rejected_auth;
-        QUILT_WARN(cfg_.name, "refusing a server_connect from "
-                                << x.origin << " at " << address << ':'
-                                << port << ": its connection's key "
-                                << via->curve_key << " is not the key "
-                                << known->info.public_key << " that "
-                                << (known->info.name.empty()
-                                      ? address
-                                      : known->info.name)
-                                << " is known by");
+        QUILT_LOG_LIMITED(log_level::warning, logs_, now, "wrong_key",
+                          cfg_.name,
+                          "refusing a server_connect from "
+                            << x.origin << " at " << address << ':' << port
+                            << ": its connection's key " << via->curve_key
+                            << " is not the key " << known->info.public_key
+                            << " that "
+                            << (known->info.name.empty() ? address
+                                                         : known->info.name)
+                            << " is known by");
         reply_error(x, error_rejected, "wrong_key");
         return;
       }
@@ -288,10 +508,12 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   peer* p = by_ep ? by_ep : by_name;
   if (!p) {
     if (peers_.size() >= max_peers) {
-      QUILT_WARN(cfg_.name, "peer table full, ignoring " << x.origin);
+      QUILT_LOG_LIMITED(log_level::warning, logs_, now, "peer_table",
+                        cfg_.name, "peer table full, ignoring " << x.origin);
       return;
     }
     p = &add_peer();
+    p->created = now;
   }
   bool renamed = !p->info.name.empty() && p->info.name != x.origin;
   rename(*p, x.origin);
@@ -315,7 +537,10 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   // database arrive, or it files them under a nameless second entry.
   if (is_broadcast(x.destination) || !had_up_link)
     announce(*p, x.origin);
-  if (prev_hop.empty() || prev_hop == x.origin)
+  // Heard from only on its own connection (its name as routing id), and
+  // up only once our link to it is answered: a client's server_connect
+  // alone makes nobody a neighbour (SPEC §12).
+  if (prev_hop == x.origin)
     heard_from(*p, now);
   // set_state tells the mesh about a peer that comes up, and gives it our
   // database. A peer that was up already needs the same when it was up
@@ -513,6 +738,14 @@ void protocol::tick(time_point now) {
       set_state(*p, peer_state::down);
       if (!p->link && !p->info.configured)
         gone.push_back(p.get());
+    } else if (p->info.state != peer_state::up && p->link) {
+      // Heard from before its link was answered, or a handshake failed.
+      check_link(*p, now);
+      // A peer nobody configured that never came up (a client's
+      // server_connect for an address nobody answers at) is forgotten.
+      if (p->info.state != peer_state::up && !p->was_up
+          && !p->info.configured && now - p->created >= dead_after)
+        gone.push_back(p.get());
     }
   }
   for (auto p : gone)
@@ -645,16 +878,43 @@ void protocol::sync_database(peer& p) {
     send_advert(p, p.info.name, published_, 1);
 }
 
+void protocol::answer_stale_origin(node_id origin, uint64_t seq,
+                                   const std::string& prev_hop) {
+  // A neighbour that sends its own advertisement older than the one held
+  // for it restarted with ids behind its former self's (after it took its
+  // name back, say): show it the held one, so it takes its name back now
+  // rather than when the held one expires.
+  auto held = rt_.advert_of(origin);
+  if (!held || held->seq <= seq || name_of(origin) != prev_hop)
+    return;
+  if (auto p = find_by_name(prev_hop); is_neighbour(p))
+    send_advert(*p, prev_hop, advert_ptr{held}, 1);
+}
+
 void protocol::on_link_state(message& x, const std::string& prev_hop,
                              time_point now) {
   // Between nodes of one process the advertisement itself travels; from
   // the wire it is parsed (and its names interned) once, here.
   // Most copies of a flood are ones we have: tell them apart before any
   // reference count or parsing is paid for.
+  auto seq = x.advert ? x.advert->seq : x.id;
+  if (seq > seq_ceiling(now)) {
+    // Made up (or a clock far ahead): installed, it could never be
+    // superseded by the origin's real advertisements.
+    ++stats_.dropped_invalid;
+    QUILT_LOG_LIMITED(log_level::warning, logs_, now, "seq_ahead", cfg_.name,
+                      "dropped a link_state of "
+                        << x.origin << " from " << prev_hop
+                        << ": its sequence number " << seq
+                        << " is ahead of this node's clock by more than "
+                           "10 minutes");
+    return;
+  }
   advert_ptr ad;
   if (x.advert) {
     if (!rt_.is_newer(x.advert->origin, x.advert->seq)) {
       ++stats_.dropped_duplicate; // already known, or older
+      answer_stale_origin(x.advert->origin, seq, prev_hop);
       return;
     }
     ad = std::move(x.advert);
@@ -662,6 +922,7 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
     auto origin = intern_name(x.origin);
     if (origin != no_node && !rt_.is_newer(origin, x.id)) {
       ++stats_.dropped_duplicate;
+      answer_stale_origin(origin, seq, prev_hop);
       return;
     }
     if (origin != no_node)
@@ -697,9 +958,12 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
   x.wire.clear();
   x.advert = std::move(ad);
   x.forwarded = true;
+  // Its origin gets it too (unless it came from there): an advertisement
+  // in a node's name that the node did not make must reach it, so that it
+  // can take its name back. Its own come back at most once per neighbour.
   for (auto& p : peers_) {
     if (!p->link || p->info.state != peer_state::up || p->info.name.empty()
-        || p->info.name == prev_hop || p->info.name == x.origin)
+        || p->info.name == prev_hop)
       continue;
     if (callee_.send(*p->link, x))
       ++stats_.forwarded;

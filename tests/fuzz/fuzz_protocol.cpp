@@ -110,9 +110,12 @@ public:
   }
 };
 
+// A client's routing message or spoofed origin ends as dropped_spoofed, a
+// server_connect the node will not dial as rejected_dial (SPEC §10, §12).
 uint64_t fates(const node_stats& s) {
   return s.delivered + s.dropped_loop + s.dropped_duplicate + s.dropped_ttl
-         + s.dropped_unroutable + s.dropped_invalid;
+         + s.dropped_unroutable + s.dropped_invalid + s.dropped_spoofed
+         + s.rejected_dial;
 }
 
 std::vector<std::string_view> split(std::string_view x, char sep) {
@@ -160,6 +163,9 @@ struct harness {
     cfg.dedupe_capacity = 16;
     cfg.dedupe_window = std::chrono::milliseconds(2000);
     cfg.lsa_refresh = std::chrono::milliseconds(3000);
+    // A handful of unconfigured peers: a short server_connect flood
+    // (corpus/protocol/server_connect_flood) reaches limits.max_peers.
+    cfg.max_peers = 8;
     cfg.unix_offset = std::chrono::microseconds(0);
     return cfg;
   }

@@ -15,6 +15,7 @@
 
 #include "quilt/dedupe.hpp"
 #include "quilt/link.hpp"
+#include "quilt/log.hpp"
 #include "quilt/message.hpp"
 #include "quilt/routing.hpp"
 #include "quilt/security.hpp"
@@ -235,17 +236,50 @@ private:
   struct peer {
     peer_info info;
     std::optional<link_id> link;
+    time_point created{};
     time_point last_seen{};
     bool heard = false;
+    /// Ever up: a peer the config does not list that never was is
+    /// forgotten after dead_after_ms (SPEC §12).
+    bool was_up = false;
     time_point next_announce{};
     std::optional<uint64_t> hb_id;
     time_point hb_sent{};
   };
 
   peer* find_by_name(const std::string& name);
+  /// Whether `p` is a neighbour (SPEC §12): a peer this node has a link to
+  /// that is up, i.e. answered over that link and heard from.
+  static bool is_neighbour(const peer* p) {
+    return p && p->link && p->info.state == peer_state::up;
+  }
+  /// Whether `name` is a node of the mesh as this node knows it: a peer
+  /// with a link, or the origin of an advertisement held.
+  bool is_known_node(const std::string& name) const;
+  /// Whether the message from a client (no neighbour) must be dropped as
+  /// spoofed: routing, or speaking for a node of the mesh.
+  bool is_spoofed(const message& x, const std::string& prev_hop) const;
+  /// The key a CURVE connection must have to speak for `name`, or null.
+  const std::string* key_of(const std::string& name) const;
+  /// Peers the config does not list that have a link.
+  size_t unconfigured_links() const;
+  /// Whether a new peer for a server_connect from `address` fits the rate
+  /// of new peers one address may make (a token bucket per address).
+  bool admit_new_peer(const std::string& address, time_point now);
+  /// The largest sequence number an advertisement may carry at `now`:
+  /// sequence numbers are clock-derived ids (Unix microseconds x 1024), so
+  /// one far ahead of this node's clock is made up (docs/PROTOCOL.md).
+  uint64_t seq_ceiling(time_point now) const;
+  /// Takes this node's name back from an advertisement in its name that it
+  /// did not make (`seq` newer than its own): floods a newer one.
+  void reclaim_name(uint64_t seq, const std::string& prev_hop,
+                    time_point now);
   peer* find_by_endpoint(const std::string& address, uint16_t port);
   peer& add_peer();
   void heard_from(peer& p, time_point now);
+  /// Brings a heard-from peer up once its link is answered; shows a failed
+  /// CURVE handshake.
+  void check_link(peer& p, time_point now);
   void set_state(peer& p, peer_state s);
   void ensure_link(peer& p);
   void announce(peer& p, const std::string& destination);
@@ -277,6 +311,10 @@ private:
   // -- routing ---------------------------------------------------------------
 
   void on_link_state(message& x, const std::string& prev_hop, time_point now);
+  /// Shows a neighbour that sent its own advertisement older than the one
+  /// held for it the held one (see the definition).
+  void answer_stale_origin(node_id origin, uint64_t seq,
+                           const std::string& prev_hop);
   /// Re-advertises this node's neighbours when they changed (or `force`),
   /// at most once per lsa_min_interval() unless forced.
   void update_own_lsa(time_point now, bool force);
@@ -293,6 +331,13 @@ private:
 
   protocol_config cfg_;
   protocol_callee& callee_;
+  log_limiter logs_;
+  /// New peers per source address: tokens and when they were counted.
+  struct dial_bucket {
+    double tokens = 0;
+    time_point at{};
+  };
+  std::unordered_map<std::string, dial_bucket> dial_buckets_;
   uint64_t next_id_;
   uint64_t first_id_;
   link_id next_link_ = 1;
