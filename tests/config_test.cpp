@@ -2,13 +2,18 @@
 // every rejection with its exact "FILE:LINE: message".
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "quilt/config.hpp"
 #include "quilt/config_keys.hpp"
+#include "quilt/security.hpp"
 
 using namespace quilt;
 
@@ -889,4 +894,80 @@ TEST_CASE("CURVE keys: Z85 of 40 characters; a public key from a secret one") {
   CHECK_FALSE(is_curve_key(pair->public_key.substr(1)));
   CHECK_FALSE(is_curve_key(std::string(40, ' ')));
   CHECK_FALSE(curve_public_key("not a key"));
+}
+
+// -- names bound to CURVE keys (SPEC §12) ---------------------------------------
+
+namespace {
+
+/// A folder of its own under /tmp for key files, removed with the object.
+struct key_dir {
+  std::string path;
+
+  key_dir() {
+    char tmpl[] = "/tmp/quilt-config-test.XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr)
+      FAIL("mkdtemp failed");
+    path = tmpl;
+  }
+  ~key_dir() {
+    for (const char* f : {"/node.key", "/authorized"})
+      ::unlink((path + f).c_str());
+    ::rmdir(path.c_str());
+  }
+
+  void write(const std::string& file, const std::string& text) const {
+    std::ofstream out{path + "/" + file};
+    out << text;
+  }
+
+  /// A CURVE node whose authorized_keys file holds `authorized`.
+  std::variant<node_config, config_error>
+  load(const std::string& authorized) const {
+    auto pair = make_curve_keypair();
+    REQUIRE(pair);
+    write("node.key", pair->secret_key + "\n");
+    write("authorized", authorized);
+    return parse_node_config("[node]\nport = 5501\n[security]\ncurve = true\n"
+                             "secret_key_file = \"node.key\"\n"
+                             "authorized_keys = \"authorized\"\n",
+                             path + "/cfg.toml", {});
+  }
+};
+
+std::string new_key() {
+  auto pair = make_curve_keypair();
+  REQUIRE(pair);
+  return pair->public_key;
+}
+
+} // namespace
+
+TEST_CASE("authorized_keys: the first word of a comment binds a name") {
+  key_dir dir;
+  auto a = new_key(), b = new_key(), c = new_key(), d = new_key();
+  auto cfg = expect_config(dir.load("# keys of the mesh\n"
+                                    + a + " alpha\n"
+                                    + b + "\tbeta.example:5502 the second\n"
+                                    + c + " Carol's laptop\n"
+                                    + d + "\n"
+                                    + a + " alpha-again\n"
+                                    + a + " alpha\n"));
+  CHECK(cfg.security.authorized_keys
+        == std::vector<std::string>{a, b, c, d, a, a});
+  using binding = std::pair<std::string, std::string>;
+  // "Carol's" is no node name: a comment in words binds nothing. One key
+  // may carry several names, and a line may repeat a binding.
+  CHECK(cfg.security.key_names
+        == std::vector<binding>{{"alpha", a},
+                                {"beta.example:5502", b},
+                                {"alpha-again", a}});
+}
+
+TEST_CASE("authorized_keys: a name bound to two keys is an error") {
+  key_dir dir;
+  auto a = new_key(), b = new_key();
+  CHECK(expect_error(dir.load(a + " alpha\n\n" + b + " alpha\n"))
+        == dir.path + "/authorized:3: name 'alpha' is already bound to "
+                      "another key on line 1 (a name belongs to one key)");
 }

@@ -28,6 +28,7 @@
 #include "quilt/packed.hpp"
 #include "quilt/direct_transport.hpp"
 #include "quilt/error.hpp"
+#include "quilt/security.hpp"
 #include "quilt/zmq_transport.hpp"
 
 using namespace quilt;
@@ -711,6 +712,113 @@ TEST_CASE("zmq_transport can be destroyed right after listen and dial",
   eventually([&] { return done->load() == 20; }, 3s);
   INFO("transports destroyed: " << done->load() << " of 20");
   CHECK(done->load() == 20);
+}
+
+TEST_CASE("zmq_transport: a tcp link's status follows its CURVE handshakes, "
+          "and every message of a CURVE listener names its connection",
+          "[transport]") {
+  // Records the connection of every message (on the reactor thread).
+  struct via_sink : inbound_sink {
+    std::mutex mtx;
+    std::vector<connection_info_ptr> vias;
+    void frames(inbound_batch&& batch, flow_credit credit) override {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& in : batch)
+        vias.push_back(in.via);
+      credit.settle();
+    }
+    void messages(std::string, message_batch&&,
+                  std::shared_ptr<std::atomic<uint64_t>>) override {
+    }
+    size_t size() {
+      std::lock_guard<std::mutex> guard{mtx};
+      return vias.size();
+    }
+  };
+  auto server = make_curve_keypair();
+  auto client = make_curve_keypair();
+  auto stranger = make_curve_keypair();
+  REQUIRE(server);
+  REQUIRE(client);
+  REQUIRE(stranger);
+  zmq_transport t{zmq_transport::scheme::tcp};
+  std::mt19937 rng{std::random_device{}()};
+  auto port = static_cast<uint16_t>(40000 + rng() % 9000);
+  auto endpoint = t.endpoint("127.0.0.1", port);
+  listen_options lopts;
+  lopts.name = "server";
+  lopts.curve = curve_identity{server->public_key, server->secret_key,
+                               {client->public_key}};
+  auto l = t.listen(endpoint, lopts);
+  REQUIRE(std::holds_alternative<listener_id>(l));
+  auto sink = std::make_shared<via_sink>();
+  t.attach(std::get<listener_id>(l), sink);
+  auto dial = [&](const std::string& server_key) {
+    dial_options opts;
+    opts.identity = "client";
+    opts.curve_public_key = client->public_key;
+    opts.curve_secret_key = client->secret_key;
+    opts.curve_server_key = server_key;
+    return t.dial(endpoint, opts);
+  };
+  auto status = [](const outgoing_link_ptr& x) {
+    return x->counters().status.load();
+  };
+  auto good = dial(server->public_key);
+  auto wrong = dial(stranger->public_key); // not the listener's key
+  CHECK(eventually([&] { return status(good) == link_status::connected; }));
+  CHECK(eventually([&] { return status(wrong) == link_status::auth_failed; }));
+  // libzmq redials the wrong one about 7 times a second: it stays failed.
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(100ms);
+    CHECK(status(wrong) == link_status::auth_failed);
+  }
+  // Every message of the CURVE listener names its connection: one shared
+  // connection_info with the client's key, not a copy per message.
+  for (int i = 0; i < 3; ++i) {
+    auto batch = one_message();
+    REQUIRE(good->send(batch) == 1);
+  }
+  REQUIRE(eventually([&] { return sink->size() == 3; }));
+  {
+    std::lock_guard<std::mutex> guard{sink->mtx};
+    REQUIRE(sink->vias[0]);
+    CHECK(sink->vias[0]->curve_key == client->public_key);
+    CHECK(sink->vias[0]->address == "127.0.0.1");
+    CHECK(sink->vias[1] == sink->vias[0]);
+    CHECK(sink->vias[2] == sink->vias[0]);
+  }
+  // The listener goes: the answered link is connecting again.
+  t.close_listener(std::get<listener_id>(l));
+  CHECK(eventually([&] { return status(good) == link_status::connecting; }));
+}
+
+TEST_CASE("zmq_transport: links without a handshake to report",
+          "[transport]") {
+  // An inproc link is connected from the start; a tcp link with nobody
+  // listening is connecting, and so is a plain link to a CURVE listener
+  // (no key to blame).
+  zmq_transport in{zmq_transport::scheme::inproc};
+  dial_options opts;
+  opts.identity = "client";
+  auto local = in.dial("inproc://nobody", opts);
+  CHECK(local->counters().status.load() == link_status::connected);
+  zmq_transport t{zmq_transport::scheme::tcp};
+  std::mt19937 rng{std::random_device{}()};
+  auto port = static_cast<uint16_t>(40000 + rng() % 9000);
+  auto nobody = t.dial(t.endpoint("127.0.0.1", port), opts);
+  auto server = make_curve_keypair();
+  REQUIRE(server);
+  listen_options lopts;
+  lopts.curve = curve_identity{server->public_key, server->secret_key, {}};
+  auto endpoint = t.endpoint("127.0.0.1", static_cast<uint16_t>(port + 1));
+  auto l = t.listen(endpoint, lopts);
+  REQUIRE(std::holds_alternative<listener_id>(l));
+  t.attach(std::get<listener_id>(l), std::make_shared<counting_sink>());
+  auto plain = t.dial(endpoint, opts);
+  std::this_thread::sleep_for(500ms);
+  CHECK(nobody->counters().status.load() == link_status::connecting);
+  CHECK(plain->counters().status.load() == link_status::connecting);
 }
 
 TEST_CASE("flow credits: settled, split, copied, or lost with a mailbox",

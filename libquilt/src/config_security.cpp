@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <string_view>
+#include <unordered_map>
 
 #include "quilt/config_keys.hpp"
+#include "quilt/name.hpp"
 #include "quilt/security.hpp"
 
 namespace quilt::config_keys {
@@ -116,15 +118,28 @@ read_secret_key(const std::string& config_path, const std::string& file,
   return config_error{cat(path, ": no key in the file (", key_rule, ")")};
 }
 
-/// Public keys, one a line, each optionally followed by a comment.
-std::variant<std::vector<std::string>, config_error>
+/// What an authorized_keys file says.
+struct authorized_file {
+  std::vector<std::string> keys;
+  /// name -> key, from lines `KEY NAME ...` (SPEC §12).
+  std::vector<std::pair<std::string, std::string>> names;
+};
+
+/// Public keys, one a line, each optionally followed by a comment whose
+/// first word, when it is a node name, binds that name to the key.
+std::variant<authorized_file, config_error>
 read_authorized(const std::string& config_path, const std::string& file,
                 uint32_t line) {
   auto text = open_named(config_path, file, line, "security.authorized_keys");
   if (auto* e = std::get_if<config_error>(&text))
     return std::move(*e);
   auto path = resolve(config_path, file);
-  std::vector<std::string> keys;
+  authorized_file result;
+  struct binding {
+    size_t line;
+    size_t index; // in result.names
+  };
+  std::unordered_map<std::string, binding> bound_at;
   std::string_view rest = std::get<std::string>(text);
   size_t n = 0;
   while (!rest.empty()) {
@@ -132,14 +147,31 @@ read_authorized(const std::string& config_path, const std::string& file,
     auto row = next_row(rest);
     if (row.empty() || row.front() == '#')
       continue;
-    auto key = row.substr(0, row.find_first_of(" \t"));
+    auto key_end = row.find_first_of(" \t");
+    auto key = row.substr(0, key_end);
     if (!is_curve_key(key))
       return at(path, n,
                 cat("not a CURVE public key: ", quoted(key), " (", key_rule,
                     ")"));
-    keys.emplace_back(key);
+    result.keys.emplace_back(key);
+    auto comment = trim(key_end == std::string_view::npos
+                          ? std::string_view{}
+                          : row.substr(key_end));
+    auto name = comment.substr(0, comment.find_first_of(" \t"));
+    if (!is_valid_name(name))
+      continue; // a comment in words, not a name
+    auto [known, fresh] = bound_at.try_emplace(
+      std::string{name}, binding{n, result.names.size()});
+    if (fresh)
+      result.names.emplace_back(name, key);
+    else if (result.names[known->second.index].second != key)
+      // Two keys for one name: which one may speak for it is anyone's guess.
+      return at(path, n,
+                cat("name ", quoted(name), " is already bound to another key"
+                    " on line ", std::to_string(known->second.line),
+                    " (a name belongs to one key)"));
   }
-  return keys;
+  return result;
 }
 
 } // namespace
@@ -232,12 +264,15 @@ std::optional<config_error> load_key_files(node_config& cfg,
   sec.secret_key = std::get<std::string>(secret);
   sec.public_key = curve_public_key(sec.secret_key).value_or(std::string{});
   sec.authorized_keys.clear();
+  sec.key_names.clear();
   if (!sec.authorized_keys_file.empty()) {
     auto keys = read_authorized(config_path, sec.authorized_keys_file,
                                 line("security.authorized_keys"));
     if (auto* e = std::get_if<config_error>(&keys))
       return std::move(*e);
-    sec.authorized_keys = std::move(std::get<std::vector<std::string>>(keys));
+    auto& found = std::get<authorized_file>(keys);
+    sec.authorized_keys = std::move(found.keys);
+    sec.key_names = std::move(found.names);
   }
   // Peers connect back to us with their own keys: they are always admitted.
   for (const auto& p : cfg.peers)

@@ -117,6 +117,10 @@ void spawn_link(supervisor_ptr self, link_id id) {
   opts.queue_limit = node->cfg.queue_limit;
   opts.max_message_bytes = node->cfg.max_message_bytes;
   opts.max_queue_age_ms = node->cfg.dead_after_ms;
+  // A peer silent for dead_after_ms is down (SPEC §6): its connection is
+  // given up at the same moment and redialled.
+  opts.heartbeat_ivl_ms = node->cfg.heartbeat_ms;
+  opts.heartbeat_timeout_ms = node->cfg.dead_after_ms;
   if (node->cfg.security.curve) {
     opts.curve_public_key = node->cfg.security.public_key;
     opts.curve_secret_key = node->cfg.security.secret_key;
@@ -372,6 +376,11 @@ start_node(caf::actor_system& sys, const node_config& cfg,
   lopts.max_message_bytes = cfg.max_message_bytes;
   lopts.counters = node->listen_counters;
   lopts.flow = node->inbound;
+  // A dead client's connection is closed when it would count as down, so
+  // its routing id is free for its restart (the ROUTER does not hand a
+  // taken routing id over, see zmq_transport.cpp).
+  lopts.heartbeat_ivl_ms = cfg.heartbeat_ms;
+  lopts.heartbeat_timeout_ms = cfg.dead_after_ms;
   if (cfg.security.curve)
     lopts.curve = curve_identity{cfg.security.public_key,
                                  cfg.security.secret_key,

@@ -86,6 +86,15 @@ struct protocol_state : protocol_callee {
                node->net->endpoint(address, port), server_key);
   }
 
+  link_status status_of(link_id id) const override {
+    auto i = links.find(id);
+    // Until the supervisor answered with the peer actor there is no
+    // connection to speak of.
+    if (i == links.end() || !i->second.peer.counters)
+      return link_status::connecting;
+    return i->second.peer.counters->status.load(std::memory_order_relaxed);
+  }
+
   void close_link(link_id id) override {
     auto i = links.find(id);
     if (i == links.end())

@@ -36,16 +36,73 @@ void set_int(void* socket, int option, int value) {
   zmq_setsockopt(socket, option, &value, sizeof(value));
 }
 
+/// ZMTP heartbeats: a PING every `ivl_ms`; no traffic for `timeout_ms`
+/// closes the connection here, and asks the other end (TTL) to do the same.
+void set_heartbeats(void* s, uint32_t ivl_ms, uint32_t timeout_ms) {
+  if (ivl_ms == 0 || timeout_ms == 0)
+    return;
+  // libzmq sends the TTL in deciseconds, 16 bits wide.
+  auto ttl = std::min<uint32_t>(timeout_ms, 6553599);
+  set_int(s, ZMQ_HEARTBEAT_IVL, static_cast<int>(ivl_ms));
+  set_int(s, ZMQ_HEARTBEAT_TIMEOUT, static_cast<int>(timeout_ms));
+  set_int(s, ZMQ_HEARTBEAT_TTL, static_cast<int>(ttl));
+}
+
+/// What an outgoing link's monitor reports: whether the connection is
+/// established, and whether its handshakes fail (SPEC §12).
+constexpr int dealer_events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                              | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                              | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                              | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                              | ZMQ_EVENT_DISCONNECTED;
+
+/// Handshakes that fail in a row before a CURVE link counts as
+/// auth_failed. libzmq 4.3.4 reports a wrong server key on the client side
+/// only as HANDSHAKE_FAILED_NO_DETAIL (the server hangs up on a HELLO it
+/// cannot decrypt), exactly as it reports a listener that dies in the
+/// middle of a handshake; the second failure in a row, about 150 ms later
+/// (libzmq redials at once after a handshake), tells them apart.
+constexpr int auth_failures_in_a_row = 2;
+
+/// A socket monitor reporting `events` of `s` on a PAIR connected to it,
+/// or null (then the caller goes without, and says so).
+void* monitor_socket(void* ctx, void* s, const std::string& at, int events) {
+  if (zmq_socket_monitor(s, at.c_str(), events) != 0)
+    return nullptr;
+  void* m = zmq_socket(ctx, ZMQ_PAIR);
+  if (m && zmq_connect(m, at.c_str()) != 0) {
+    zmq_close(m);
+    m = nullptr;
+  }
+  return m;
+}
+
+/// An outgoing link's DEALER and, on tcp, the monitor of its connection.
+struct dealer_sockets {
+  void* dealer = nullptr;
+  void* monitor = nullptr;
+  uint64_t monitor_id = 0;
+};
+
+bool is_tcp(const std::string& endpoint) {
+  return endpoint.rfind("tcp://", 0) == 0;
+}
+
 /// A DEALER for an outgoing link, connected to `endpoint`; null when libzmq
-/// has no socket to give (the reactor tries again later).
-void* make_dealer(void* ctx, const std::string& endpoint,
-                  const dial_options& opts) {
+/// has no socket to give (the reactor tries again later). A tcp DEALER
+/// gets a monitor at `inproc://quilt.monitor.<monitor_id>` (one inproc PAIR
+/// each way: two eventfds, no network descriptor), made before it
+/// connects so that no event is missed.
+dealer_sockets make_dealer(void* ctx, const std::string& endpoint,
+                           const dial_options& opts, uint64_t monitor_id) {
+  dealer_sockets result;
   void* s = zmq_socket(ctx, ZMQ_DEALER);
   if (!s) {
     QUILT_ERROR("zmq", "cannot create a socket for " << endpoint << ": "
                                                     << zmq_strerror(zmq_errno()));
-    return nullptr;
+    return result;
   }
+  result.dealer = s;
   zmq_setsockopt(s, ZMQ_ROUTING_ID, opts.identity.data(),
                  opts.identity.size());
   set_int(s, ZMQ_IMMEDIATE, 1); // queue in our bounded queue, not in libzmq
@@ -58,8 +115,10 @@ void* make_dealer(void* ctx, const std::string& endpoint,
   // connection (TCP_USER_TIMEOUT), and so does a connect with no answer.
   set_int(s, ZMQ_TCP_MAXRT, 2000);
   set_int(s, ZMQ_CONNECT_TIMEOUT, 2000);
-  if (endpoint.rfind("tcp://", 0) == 0)
+  if (is_tcp(endpoint)) {
     set_int(s, ZMQ_IPV6, 1);
+    set_heartbeats(s, opts.heartbeat_ivl_ms, opts.heartbeat_timeout_ms);
+  }
   if (!opts.curve_server_key.empty()) {
     zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, opts.curve_server_key.data(),
                    opts.curve_server_key.size());
@@ -68,10 +127,20 @@ void* make_dealer(void* ctx, const std::string& endpoint,
     zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, opts.curve_secret_key.data(),
                    opts.curve_secret_key.size());
   }
+  if (is_tcp(endpoint)) {
+    auto at = "inproc://quilt.monitor." + std::to_string(monitor_id);
+    result.monitor = monitor_socket(ctx, s, at, dealer_events);
+    if (result.monitor)
+      result.monitor_id = monitor_id;
+    else
+      QUILT_WARN("zmq", "no connection monitor for " << endpoint << ": "
+                          << zmq_strerror(zmq_errno())
+                          << "; its link shows as connecting for ever");
+  }
   if (zmq_connect(s, endpoint.c_str()) != 0)
     QUILT_WARN("zmq", "cannot connect to " << endpoint << ": "
                                           << zmq_strerror(zmq_errno()));
-  return s;
+  return result;
 }
 
 /// ZeroMQ's fixed endpoint for its authentication handler (RFC 27).
@@ -95,7 +164,8 @@ std::unordered_set<std::string> binary_keys(const std::vector<std::string>& z85)
   return result;
 }
 
-/// The connection a message came on, for the dial policy (SPEC §10).
+/// The connection a message came on, for the dial policy (SPEC §10) and
+/// the key check (SPEC §12).
 connection_info_ptr connection_of(zmq_msg_t* part, bool inproc) {
   auto info = std::make_shared<connection_info>();
   info->in_process = inproc;
@@ -145,6 +215,7 @@ struct zmq_transport::impl {
     std::string text;
     uint64_t owner = 0; // add_monitor: the router's id
     bool inproc = false; // add_router
+    bool curve = false;  // add_router: a CURVE server
     std::shared_ptr<listener_counters> lcounters;
     std::shared_ptr<inbound_flow> flow; // add_router
     std::vector<std::string> authorized; // add_router under CURVE: Z85
@@ -160,8 +231,10 @@ struct zmq_transport::impl {
     bool zap = false;     // the authentication handler
     bool monitor = false; // a router's handshake failures
     bool inproc = false;  // routers: messages come from this process
-    uint64_t owner = 0;   // monitors: their router
-    uint64_t monitor_id = 0; // routers under CURVE: their monitor
+    bool curve = false;   // routers: a CURVE server
+    uint64_t owner = 0;   // monitors: their router or dealer
+    uint64_t monitor_id = 0; // CURVE routers and tcp dealers: their monitor
+    int handshake_failures = 0; // dealers: failed handshakes in a row
     std::shared_ptr<listener_counters> lcounters;
     std::unordered_set<std::string> authorized; // binary client keys
     std::shared_ptr<inbound_flow> flow; // routers: what the node holds
@@ -174,7 +247,21 @@ struct zmq_transport::impl {
     std::string name;     // routers: the listening node (for cut links)
     steady::time_point redialled{};
     std::deque<pending_msg> out;
+    /// CURVE routers: the connection behind each routing id, shared by its
+    /// messages. A routing id is held by one connection at a time (no
+    /// handover), but a new connection may take it once the old one is
+    /// gone: the key and address libzmq reports are compared each time.
+    struct known_connection {
+      std::string key;     // User-Id as libzmq gives it
+      std::string address; // Peer-Address as libzmq gives it
+      connection_info_ptr info;
+    };
+    std::unordered_map<std::string, known_connection> connections;
   };
+
+  /// Routing ids a CURVE router remembers; past that it starts afresh (a
+  /// message still holding an old connection_info keeps it alive).
+  static constexpr size_t max_known_connections = 4096;
 
   void* ctx = nullptr;
   std::shared_ptr<link_faults> faults;
@@ -405,6 +492,7 @@ struct zmq_transport::impl {
         e.zap = c.kind == command::add_zap;
         e.monitor = c.kind == command::add_monitor;
         e.inproc = c.inproc;
+        e.curve = c.curve;
         e.owner = c.owner;
         e.lcounters = std::move(c.lcounters);
         e.flow = std::move(c.flow);
@@ -490,7 +578,7 @@ struct zmq_transport::impl {
   /// only fires again after ZMQ_EVENTS was checked, so every pass ends on it.
   void service(entry& e) {
     if (!e.socket)
-      return; // waits for maybe_redial
+      return; // waits for redial
     if (e.zap || e.monitor) {
       drain(e);
       return;
@@ -554,7 +642,7 @@ struct zmq_transport::impl {
       if (e.zap)
         answer_zap(e, frames);
       else
-        count_handshake_failure(e, frames);
+        monitor_event(e, frames);
     }
   }
 
@@ -591,20 +679,89 @@ struct zmq_transport::impl {
                ZMQ_DONTWAIT | (i + 1 < 6 ? ZMQ_SNDMORE : 0));
   }
 
-  /// A monitor event: 16-bit event, 32-bit value, then the endpoint. A
-  /// client libzmq turns away before ZAP (one that does not speak CURVE,
-  /// garbles it, or expects another server key) counts as refused; ZAP's
-  /// own refusals were counted by answer_zap.
-  void count_handshake_failure(entry& e, const std::vector<std::string>& ev) {
+  /// A monitor event: 16-bit event, 32-bit value, then the endpoint.
+  void monitor_event(entry& e, const std::vector<std::string>& ev) {
     if (ev.empty() || ev[0].size() < 2)
       return;
     uint16_t event;
     std::memcpy(&event, ev[0].data(), sizeof(event));
+    auto owner = entries.find(e.owner);
+    if (owner == entries.end())
+      return; // its socket was closed: the event is about nothing now
+    if (owner->second.router)
+      count_handshake_failure(owner->second, event);
+    else
+      follow_link(owner->second, event);
+  }
+
+  /// A router's monitor: a client libzmq turns away before ZAP (one that
+  /// does not speak CURVE, garbles it, or expects another server key)
+  /// counts as refused; ZAP's own refusals were counted by answer_zap.
+  static void count_handshake_failure(entry& router, uint16_t event) {
     if (event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
         && event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
       return;
-    if (auto r = entries.find(e.owner); r != entries.end() && r->second.lcounters)
-      ++r->second.lcounters->rejected_auth;
+    if (router.lcounters)
+      ++router.lcounters->rejected_auth;
+  }
+
+  /// A dealer's monitor keeps its link's status (SPEC §12): connected
+  /// after a handshake, connecting again when the connection drops, and
+  /// auth_failed once CURVE handshakes keep failing. auth_failed stays
+  /// through the disconnects and redials that follow each failure, until
+  /// a handshake succeeds, so that the protocol sees one change, not one
+  /// per retry.
+  static void follow_link(entry& dealer, uint16_t event) {
+    if (!dealer.counters)
+      return;
+    auto& status = dealer.counters->status;
+    switch (event) {
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        dealer.handshake_failures = 0;
+        status = link_status::connected;
+        break;
+      case ZMQ_EVENT_DISCONNECTED:
+        if (status.load() == link_status::connected)
+          status = link_status::connecting;
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        // A plain link that fails its handshake meets no key to blame (a
+        // CURVE listener, or no ZeroMQ at all): it stays connecting.
+        if (dealer.opts.curve_server_key.empty())
+          break;
+        if (++dealer.handshake_failures >= auth_failures_in_a_row)
+          status = link_status::auth_failed;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /// A CURVE router's connection behind routing id `peer`, from the frame
+  /// after the routing id: the one remembered when libzmq reports the same
+  /// key and address, else a new one (a new connection took the id). Not
+  /// from the routing id frame: libzmq 4.3.4 leaves that one without
+  /// metadata when the message was prefetched by a ZMQ_EVENTS check.
+  connection_info_ptr connection_for(entry& e, const std::string& peer,
+                                     zmq_msg_t* part) {
+    const char* key = zmq_msg_gets(part, "User-Id");
+    const char* address = zmq_msg_gets(part, "Peer-Address");
+    std::string_view k = key ? key : "";
+    std::string_view a = address ? address : "";
+    auto i = e.connections.find(peer);
+    if (i != e.connections.end() && i->second.key == k
+        && i->second.address == a)
+      return i->second.info;
+    if (i == e.connections.end()
+        && e.connections.size() >= max_known_connections)
+      e.connections.clear();
+    auto& known = e.connections[peer];
+    known.key.assign(k);
+    known.address.assign(a);
+    known.info = connection_of(part, e.inproc);
+    return known.info;
   }
 
   int read_some(entry& e, int budget) {
@@ -631,8 +788,13 @@ struct zmq_transport::impl {
           in.peer.assign(data, size);
         } else if (frame == 1 && size == 0 && in.packed.empty() && more) {
           in.req = true; // REQ delimiter
+          if (e.curve)
+            in.via = connection_for(e, in.peer, &part);
         } else if (frame < max_frames + 1) {
-          if (packed == 1 && std::string_view{data, size} == "server_connect")
+          if (frame == 1 && e.curve)
+            in.via = connection_for(e, in.peer, &part);
+          if (packed == 1 && !in.via
+              && std::string_view{data, size} == "server_connect")
             in.via = connection_of(&part, e.inproc);
           pack_frame(in.packed, std::string_view{data, size});
           ++packed;
@@ -703,6 +865,8 @@ struct zmq_transport::impl {
     if (queued_total == 0 || now - last_expiry < std::chrono::milliseconds(100))
       return;
     last_expiry = now;
+    // A redial may add a monitor to `entries`: not while walking it.
+    std::vector<uint64_t> redials;
     for (auto& [id, e] : entries) {
       auto max_age = std::chrono::milliseconds(e.opts.max_queue_age_ms);
       auto end = e.out.begin();
@@ -713,14 +877,17 @@ struct zmq_transport::impl {
         count_dropped(e, e.out.begin(), end);
       e.out.erase(e.out.begin(), end);
       queued_total -= dropped;
-      maybe_redial(e, now);
+      if (needs_redial(e, now))
+        redials.push_back(id);
     }
+    for (auto id : redials)
+      redial(id, now);
   }
 
   /// libzmq's inproc DEALERs never reconnect to an endpoint that is bound
   /// again (a restarted node in the same process); tcp ones do. So an
   /// inproc link whose messages have waited too long gets a new socket.
-  void maybe_redial(entry& e, steady::time_point now) {
+  bool needs_redial(const entry& e, steady::time_point now) const {
     // Waiting half the queue age (at most a second) means not connected.
     auto patience = std::min<steady::duration>(
       std::chrono::seconds(1),
@@ -730,12 +897,39 @@ struct zmq_transport::impl {
         || (e.socket && e.endpoint.rfind("inproc://", 0) != 0)
         || (!e.out.empty() && now - e.out.front().queued_at < patience)
         || now - e.redialled < patience)
+      return false;
+    return !e.zap && !e.monitor;
+  }
+
+  /// Gives dealer `id` a new socket, and a new monitor with it.
+  void redial(uint64_t id, steady::time_point now) {
+    auto i = entries.find(id);
+    if (i == entries.end())
       return;
-    e.redialled = now;
-    unwatch(e);
-    e.socket = make_dealer(ctx, e.endpoint, e.opts);
-    watch(e);
-    mark_ready(e.id);
+    i->second.redialled = now;
+    unwatch(i->second);
+    if (auto m = entries.find(i->second.monitor_id);
+        i->second.monitor_id != 0 && m != entries.end()) {
+      unwatch(m->second);
+      entries.erase(m);
+    }
+    i->second.monitor_id = 0;
+    auto made = make_dealer(ctx, i->second.endpoint, i->second.opts, next_id++);
+    i->second.socket = made.dealer;
+    i->second.handshake_failures = 0;
+    watch(i->second);
+    mark_ready(id);
+    if (made.monitor) {
+      entry m;
+      m.id = made.monitor_id;
+      m.socket = made.monitor;
+      m.monitor = true;
+      m.owner = id;
+      i->second.monitor_id = m.id;
+      watch(m);
+      entries.emplace(m.id, std::move(m));
+      mark_ready(made.monitor_id);
+    }
   }
 
   /// Adds the socket's ZMQ_FD to the epoll set.
@@ -852,12 +1046,24 @@ zmq_transport::listen(const std::string& endpoint,
   }
   int64_t max = static_cast<int64_t>(opts.max_message_bytes);
   zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-  set_int(s, ZMQ_ROUTER_HANDOVER, 1); // a restarted peer takes its id back
+  // No ZMQ_ROUTER_HANDOVER on tcp: with it any client that names itself
+  // `b` displaces the real b, whose connection libzmq then leaves open but
+  // unread, for ever (SPEC §12). Without it, libzmq 4.3.4 parks a second
+  // connection with a taken routing id and never reads it, even after the
+  // first one is gone; so a restarted peer gets its id back only if its
+  // old connection is closed first: at once when its process died (the
+  // kernel closes it), within heartbeat_timeout_ms when its host or the
+  // network did (ZMTP heartbeats below). Inside one process (inproc) every
+  // client is a node of this process and a restarted one must take its id
+  // back from a pipe that may still hold unread messages: handover on.
+  set_int(s, ZMQ_ROUTER_HANDOVER, is_tcp(endpoint) ? 0 : 1);
   set_int(s, ZMQ_LINGER, 0);
   set_int(s, ZMQ_RCVHWM, 10000);
   set_int(s, ZMQ_SNDHWM, 1000);
-  if (endpoint.rfind("tcp://", 0) == 0)
+  if (is_tcp(endpoint)) {
     set_int(s, ZMQ_IPV6, 1);
+    set_heartbeats(s, opts.heartbeat_ivl_ms, opts.heartbeat_timeout_ms);
+  }
   if (zmq_bind(s, endpoint.c_str()) != 0) {
     std::string err = zmq_strerror(zmq_errno());
     zmq_close(s);
@@ -865,22 +1071,16 @@ zmq_transport::listen(const std::string& endpoint,
   }
   // Handshakes refused before ZAP are only reported to a monitor.
   void* monitor = nullptr;
+  auto monitor_id = impl_->next_id++;
   if (opts.curve) {
-    auto at = "inproc://quilt.monitor." + std::to_string(id);
+    auto at = "inproc://quilt.monitor." + std::to_string(monitor_id);
     // A plain client shows as either event: as FAILED_PROTOCOL when this
     // side reads its greeting first, as FAILED_NO_DETAIL when the client
     // saw ours first and hung up mid-greeting. That a bare TCP connection
     // closing during the greeting (a port probe) counts too is the price.
-    if (zmq_socket_monitor(s, at.c_str(),
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                             | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-        == 0) {
-      monitor = zmq_socket(impl_->ctx, ZMQ_PAIR);
-      if (monitor && zmq_connect(monitor, at.c_str()) != 0) {
-        zmq_close(monitor);
-        monitor = nullptr;
-      }
-    }
+    monitor = monitor_socket(impl_->ctx, s, at,
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                               | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
     if (!monitor)
       QUILT_WARN("zmq", "no handshake monitor for " << endpoint << ": "
                           << zmq_strerror(zmq_errno())
@@ -892,6 +1092,7 @@ zmq_transport::listen(const std::string& endpoint,
   c.socket = s;
   c.text = opts.name;
   c.inproc = endpoint.rfind("inproc://", 0) == 0;
+  c.curve = opts.curve.has_value();
   c.lcounters = opts.counters;
   c.flow = opts.flow ? opts.flow : std::make_shared<inbound_flow>(4096);
   if (opts.curve)
@@ -900,7 +1101,7 @@ zmq_transport::listen(const std::string& endpoint,
   if (monitor) {
     impl::command m;
     m.kind = impl::command::add_monitor;
-    m.id = impl_->next_id++;
+    m.id = monitor_id;
     m.socket = monitor;
     m.owner = id;
     impl_->post(std::move(m));
@@ -935,15 +1136,28 @@ void zmq_transport::reply(listener_id id, std::string peer, std::string text) {
 outgoing_link_ptr zmq_transport::dial(const std::string& endpoint,
                                       const dial_options& opts) {
   auto counters = std::make_shared<link_counters>();
+  // A tcp link is answered once its monitor reports a handshake; inproc
+  // ones have none to report and stay `connected`.
+  if (is_tcp(endpoint))
+    counters->status = link_status::connecting;
   impl::command c;
   c.kind = impl::command::add_dealer;
   c.id = impl_->next_id++;
-  c.socket = make_dealer(impl_->ctx, endpoint, opts);
+  auto made = make_dealer(impl_->ctx, endpoint, opts, impl_->next_id++);
+  c.socket = made.dealer;
   c.counters = counters;
   c.opts = opts;
   c.endpoint = endpoint;
   auto id = c.id;
   impl_->post(std::move(c));
+  if (made.monitor) {
+    impl::command m;
+    m.kind = impl::command::add_monitor;
+    m.id = made.monitor_id;
+    m.socket = made.monitor;
+    m.owner = id;
+    impl_->post(std::move(m));
+  }
   return std::make_shared<zmq_link>(impl_, id, std::move(counters),
                                     opts.queue_limit);
 }

@@ -512,7 +512,7 @@ class Node:
         text = self.block("/peers")
         rows = []
         for line in text.splitlines():
-            m = re.match(r"^(\S+)\s+(\S+)\s+(\S+)\s+(connecting|up|down)\s+"
+            m = re.match(r"^(\S+)\s+(\S+)\s+(\S+)\s+(connecting|up|down|auth_failed)\s+"
                          r"(-|[\d.]+ ms)\s+(.*)$", line)
             if m:
                 host, port = m.group(2), m.group(3)

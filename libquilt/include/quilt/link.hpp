@@ -29,9 +29,11 @@
 
 namespace quilt {
 
-/// Where a message's connection came from, as its transport saw it. Only a
-/// server_connect carries it: the dial policy and CURVE's connect-back key
-/// need it (SPEC §10), nothing else does.
+/// Where a message's connection came from, as its transport saw it. On a
+/// plain listener only a server_connect carries it (the dial policy needs
+/// it, SPEC §10); on a CURVE listener every message does, so the protocol
+/// can check the key of whoever claims a name (SPEC §12). One is shared by
+/// the messages of a connection.
 struct connection_info {
   /// Inside one process (inproc): no address, nothing to police.
   bool in_process = false;
@@ -46,7 +48,8 @@ struct inbound {
   std::string peer;   ///< Routing id of the sender's connection.
   bool req = false;   ///< Came with an empty delimiter: wants one reply.
   std::string packed; ///< Frames from destination on (see packed.hpp).
-  connection_info_ptr via; ///< Set on server_connect only.
+  /// Plain: server_connect only; CURVE: every message.
+  connection_info_ptr via;
 };
 
 using inbound_batch = std::vector<inbound>;
@@ -231,6 +234,11 @@ struct dial_options {
   std::string curve_public_key;
   std::string curve_secret_key;
   std::string curve_server_key;
+  /// ZMTP heartbeats on tcp (ZMQ_HEARTBEAT_IVL / _TIMEOUT / _TTL): a
+  /// connection whose other end stopped answering for `heartbeat_timeout_ms`
+  /// is dropped and redialled. 0: off.
+  uint32_t heartbeat_ivl_ms = 0;
+  uint32_t heartbeat_timeout_ms = 0;
 };
 
 /// Counters of a listening endpoint; updated from the transport's thread.
@@ -251,6 +259,11 @@ struct listen_options {
   /// The flow control of what the listener hands to its node (see
   /// inbound_flow); none: a flow of 4096 messages of the transport's own.
   std::shared_ptr<inbound_flow> flow;
+  /// ZMTP heartbeats on tcp: a connection whose client stopped answering
+  /// (a crashed host, a cut cable) is closed after `heartbeat_timeout_ms`,
+  /// which frees its routing id for the restarted peer. 0: off.
+  uint32_t heartbeat_ivl_ms = 0;
+  uint32_t heartbeat_timeout_ms = 0;
 };
 
 /// A node's link to one peer's listening endpoint.
