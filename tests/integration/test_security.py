@@ -267,15 +267,16 @@ class CurveMeshTest(QuiltTestCase):
         self.assertIsNotNone(a.out.wait(msg_line("client", "a", text), 3))
 
     def test_an_authorized_key_cannot_take_over_a_known_name(self):
-        # The client's key is authorized, but b is a node of the mesh: a
-        # server_connect claiming to be b from the client's connection is
-        # a client speaking for a node (SPEC section 12), dropped as
-        # spoofed, and a keeps b where it is. (A connection named b is
-        # RoutingIdTakeoverTest's matter.)
+        # The client's key is authorized, but b's name belongs to b's key
+        # (SPEC section 12): a server_connect claiming to be b from the
+        # client's connection is refused (rejected_auth), and a keeps b
+        # where it is. (A connection named b is RoutingIdTakeoverTest's
+        # matter.)
         a = self.n["a"]
-        before = a.stats()["dropped_spoofed"]
+        before = a.stats()["rejected_auth"]
         rows = {p["name"]: p["address"] for p in a.peers()}
         port = free_port()
+        mark = a.log_mark()
         s = curve_client(zmq.DEALER, a.endpoint, self.keys["a"],
                          (self.client_public, self.client_secret))
         s.setsockopt(zmq.ROUTING_ID, b"impostor")
@@ -283,10 +284,13 @@ class CurveMeshTest(QuiltTestCase):
             s.send_multipart([b"*", b"server_connect", b"b", b"6", b"1",
                               b"127.0.0.1", b(port), b"quilt/1"])
             self.assertTrue(wait_until(
-                lambda: a.stats()["dropped_spoofed"] == before + 1, 5),
+                lambda: a.stats()["rejected_auth"] == before + 1, 5),
                 a.tail())
         finally:
             s.close()
+        self.assertIsNotNone(a.wait_log(
+            r"refusing a server_connect from b .* is not the key", 3,
+            since=mark), a.tail())
         after = {p["name"]: p["address"] for p in a.peers()}
         self.assertEqual(after.get("b"), rows.get("b"))
 
