@@ -1490,11 +1490,23 @@ TEST_CASE("a client's message speaking for a node of the mesh is dropped",
   CHECK(f.out.sends.empty()); // not forwarded, not answered
   CHECK(f.out.deliveries.empty());
   CHECK(f.proto.inbox(10).empty());
+  // Nor with a node's name as its routing id: e is a node of the mesh
+  // (advertised, not linked here), so a client calling itself e is
+  // somebody else (SPEC §12).
+  f.handle(x, "c-impostor");
+  f.handle(advert("e", clock_seq(), "c"), "c");
+  auto from_e = make("all", spoofed, "e", 45, 32);
+  if (spoofed == command::msg)
+    from_e.args = {"hello"};
+  f.out.clear_outputs();
+  f.handle(from_e, "e");
+  CHECK(f.proto.stats().dropped_spoofed == 4);
+  CHECK(f.out.sends.empty());
   // A client with a name of its own still works.
   f.handle(make("a", command::msg, "tool", 43, 32, {"hi"}), "");
   f.handle(make("a", command::msg, "mallory", 44, 32, {"hi"}), "mallory");
   CHECK(f.proto.inbox(10).size() == 2);
-  CHECK(f.proto.stats().dropped_spoofed == 2);
+  CHECK(f.proto.stats().dropped_spoofed == 4);
 }
 
 TEST_CASE("a client cannot move or rename a neighbour with server_connect",

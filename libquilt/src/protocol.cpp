@@ -206,7 +206,19 @@ bool protocol::is_spoofed(const message& x,
   // for a name no node of the mesh has.
   if (x.cmd == command::link_state)
     return true;
-  return x.origin != prev_hop && is_known_node(x.origin);
+  if (!is_known_node(x.origin))
+    return false;
+  if (x.origin != prev_hop)
+    return true;
+  // A client whose routing id is the origin it writes speaks for itself:
+  // a peer we dialled whose link is not answered yet, or a foreign client
+  // with a name of its own. Not a node advertised elsewhere in the mesh:
+  // while that node is connected here its routing id is taken, so this
+  // is somebody else using its name.
+  if (auto i = by_name_.find(prev_hop); i != by_name_.end() && i->second->link)
+    return false;
+  auto id = find_name(prev_hop);
+  return id != no_node && rt_.advert_of(id) != nullptr;
 }
 
 const std::string* protocol::key_of(const std::string& name) const {
