@@ -42,7 +42,8 @@ std::string sim_report::to_json() const {
                   {"ttl", drops.dropped_ttl},
                   {"unroutable", drops.dropped_unroutable},
                   {"queue_full", drops.dropped_queue_full},
-                  {"overload", drops.dropped_overload}};
+                  {"overload", drops.dropped_overload},
+                  {"spoofed", drops.dropped_spoofed}};
   top["peak_rss_bytes"] = peak_rss_bytes;
   top["wall_ms"] = wall_ms;
   return top.dump();

@@ -42,7 +42,7 @@ EVENT_KEYS = {"at_ms", "action", "ok", "detail", "latency_us"}
 MESSAGE_KEYS = {"server_connect", "ping", "pong", "msg", "error",
                 "link_state"}
 DROP_KEYS = {"invalid", "duplicate", "loop", "ttl", "unroutable",
-             "queue_full", "overload"}
+             "queue_full", "overload", "spoofed"}
 # What may differ between two deterministic runs (SPEC 9).
 VOLATILE_KEYS = ("wall_ms", "peak_rss_bytes")
 
