@@ -786,6 +786,7 @@ TEST_CASE("a protocol actor that fails under load leaves no backlog behind",
   m.require_full_mesh();
   dial_options d;
   d.identity = "flooder";
+  d.queue_limit = 1000; // of 16 KiB messages: 16 MiB at most
   auto link = m.net->dial(m.net->endpoint(m.address_of("n1"),
                                           m.port_of("n1")), d);
   std::atomic<bool> stop{false};
@@ -800,14 +801,16 @@ TEST_CASE("a protocol actor that fails under load leaves no backlog behind",
         x.origin = "flooder";
         x.id = ++id;
         x.ttl = 8;
-        x.args = {"flood"};
+        // Big enough that decoding keeps the processors busy: batches
+        // wait in their mailboxes when the protocol actor fails.
+        x.args = {std::string(16384, 'f')};
         batch.push_back(std::move(x));
       }
       link->send(batch);
       std::this_thread::sleep_for(1ms);
     }
   });
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 20; ++i) {
     auto children = m.ask<std::vector<caf::actor>>("n1", children_atom::value);
     REQUIRE(children);
     auto victim = children->front();
