@@ -9,11 +9,15 @@ cd "$(dirname "$0")/.."
 # Depends (packaging/CMakeLists.txt, tests/integration/test_install.py).
 # clang and libclang-rt-14-dev (its sanitizer and libFuzzer runtimes, which
 # -fsanitize=fuzzer links) are for the fuzz targets of scripts/test.sh;
-# graphviz draws the pictures (scripts/sim-picture.sh).
+# graphviz draws the pictures (scripts/sim-picture.sh). file: cpack's DEB
+# generator refuses to run without it. systemd: for systemd-analyze, with
+# which tests/integration/test_install.py verifies quiltd@.service (it
+# works in a container or chroot where systemd is not running; installing
+# the package starts nothing there).
 packages=(g++ cmake make pkg-config libcaf-dev cppzmq-dev libzmq3-dev
           libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev libcli11-dev
           libssl-dev openssl python3 python3-zmq clang libclang-rt-14-dev
-          graphviz dpkg-dev)
+          graphviz dpkg-dev file systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

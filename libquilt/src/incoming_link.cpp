@@ -41,7 +41,7 @@ private:
 };
 
 bool overloaded(const node_context& node) {
-  return node.backlog.load(std::memory_order_relaxed) > protocol_backlog_limit;
+  return node.backlog->pending() > node.opts.backlog_limit;
 }
 
 } // namespace
@@ -106,7 +106,10 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
           node->counters.dropped_overload += n;
           return;
         }
-        node->backlog += static_cast<int64_t>(n);
+        // Lost with a failed protocol actor, the batch's messages are
+        // counted by this credit (dropped_overload): nobody else counts them.
+        batch.backlog = take_backlog(node->backlog, static_cast<int64_t>(n),
+                                     true);
         self->send(self->state.protocol, std::move(batch));
       },
       [=](wire_atom, std::vector<processor_actor>& procs,

@@ -144,7 +144,6 @@ void spawn_protocol_actor(supervisor_ptr self) {
     self->send(entry.handle.actor, close_atom::value);
   }
   st.links.clear();
-  st.node->backlog = 0;
   st.protocol = spawn_protocol(st.node, self);
   self->monitor(st.protocol);
   // Anonymous: the supervisor has no use for the acknowledgement.

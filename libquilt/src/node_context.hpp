@@ -27,10 +27,6 @@ struct shared_counters {
   std::atomic<uint64_t> dropped_queue_full{0};
 };
 
-/// Decoded messages waiting for the protocol actor past this are dropped as
-/// overload: it bounds the protocol actor's mailbox.
-constexpr int64_t protocol_backlog_limit = 200000;
-
 /// One node's configuration, transport and counters.
 struct node_context {
   caf::actor_system& sys;
@@ -48,8 +44,11 @@ struct node_context {
     std::make_shared<listener_counters>();
   /// What the listener handed over and the node has not finished with.
   std::shared_ptr<inbound_flow> inbound;
-  /// Messages handed to the protocol actor and not yet handled by it.
-  std::atomic<int64_t> backlog{0};
+  /// Messages handed towards the protocol actor and not yet handled by it,
+  /// each held by a credit in its batch (never reset: see message_backlog).
+  /// Shared: a batch may outlive the node's actors in a mailbox.
+  std::shared_ptr<message_backlog> backlog
+    = std::make_shared<message_backlog>();
 
   node_context(caf::actor_system& s, node_config c, node_options o,
                std::shared_ptr<transport> n);

@@ -61,9 +61,11 @@ processor_actor spawn_processor(const node_context_ptr& node,
         in.credit.settle(); // the invalid ones, counted
         if (out.empty())
           return;
-        node->backlog += n;
+        // A loss of these is counted by their flow credit, not twice.
+        auto held = take_backlog(node->backlog, n, false);
         self->send(self->state.protocol,
-                   decoded_frames{std::move(out), std::move(valid)});
+                   decoded_frames{std::move(out), std::move(valid),
+                                  std::move(held)});
       },
       [=](wire_atom, protocol_actor& proto) {
         self->state.protocol = std::move(proto);

@@ -351,6 +351,7 @@ struct protocol_state : protocol_callee {
     // Lost with the mailbox of an actor that stopped: the node could not
     // take them, as when it is overloaded.
     s.dropped_overload += node->inbound->lost();
+    s.dropped_overload += node->backlog->lost(); // direct batches
     s.dropped_queue_full += c.dropped_queue_full;
     s.rejected_auth += node->listen_counters->rejected_auth;
     for (auto i = closing.begin(); i != closing.end();) {
@@ -422,18 +423,18 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   return {
     [=](direct_batch& batch) {
       auto& st = self->state;
-      node->backlog -= static_cast<int64_t>(batch.msgs.size());
       st.proto->handle_batch(batch.msgs, batch.from, st.now());
+      batch.backlog.settle();
       st.flush_when_idle();
     },
     [=](decoded_frames& in) {
       auto& batch = in.msgs;
       auto& st = self->state;
-      node->backlog -= static_cast<int64_t>(batch.size());
       auto now = st.now();
       for (auto& d : batch)
         st.proto->handle(d.msg, d.prev_hop, now, d.via.get());
       in.credit.settle();
+      in.backlog.settle();
       st.flush_when_idle();
     },
     [=](tick_atom, uint64_t gen) {

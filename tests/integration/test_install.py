@@ -10,7 +10,8 @@ own: two nodes from the installed alpha and beta configs (moved to free
 ports) link up, the installed console pings across, and SIGTERM stops
 them with exit 0, with stdin at /dev/null as under systemd; the installed
 quilt-sim runs the installed demo scenario. The unit is checked key by key
-and with `systemd-analyze verify` when systemd is installed. Then one
+and with `systemd-analyze verify` (scripts/setup.sh installs systemd for
+it; it needs no running systemd). Then one
 `cpack -G DEB`: its control fields (Depends from dpkg-shlibdeps), its file
 list, and the programs extracted from it with `dpkg-deb -x`, run the same
 way.
@@ -119,6 +120,13 @@ def parse_unit(path):
             assert eq and current is not None, "bad unit line %r" % line
             current.setdefault(key.strip(), []).append(value.strip())
     return sections
+
+
+def unit_bytes(value):
+    """A systemd size (1024-based K, M, G, T suffixes) in bytes."""
+    m = re.fullmatch(r"(\d+)([KMGT]?)", value)
+    assert m, "not a size in bytes: %r" % value
+    return int(m.group(1)) << (10 * " KMGT".index(m.group(2) or " "))
 
 
 def elf_dynamic(path):
@@ -233,10 +241,21 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(one.get("ProtectSystem"), "strict")
         self.assertEqual(one.get("PrivateTmp"), "yes")
         self.assertIn("multi-user.target", unit["Install"]["WantedBy"])
+        # The node's bounds (README "Installing as a service"): descriptors
+        # for limits.max_peers' 1024 unconfigured peers at about 5 each
+        # (systemd's default of 1024 is far too few), and memory for what
+        # libzmq holds where the node cannot count it.
+        self.assertRegex(one.get("LimitNOFILE", ""), r"^\d+$")
+        self.assertGreaterEqual(int(one["LimitNOFILE"]), 5 * 1024 + 1024)
+        self.assertIn("MemoryMax", one)
+        max_bytes = unit_bytes(one["MemoryMax"])
+        self.assertGreaterEqual(max_bytes, 512 << 20)  # above the node's own
+        if "MemoryHigh" in one:
+            self.assertLess(unit_bytes(one["MemoryHigh"]), max_bytes)
 
         analyze = shutil.which("systemd-analyze")
-        if not analyze:
-            self.skipTest("systemd-analyze not installed: unit not verified")
+        self.assertTrue(analyze, "systemd-analyze missing: apt-get install "
+                        "systemd (scripts/setup.sh)")
         # verify insists that ExecStart's program exists: point it at the
         # DESTDIR copy, everything else as installed.
         vdir = os.path.join(self.tmp, "verify")

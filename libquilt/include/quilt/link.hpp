@@ -104,58 +104,70 @@ private:
   std::atomic<uint64_t> lost_{0};
 };
 
-/// The share of a listener's flow held by the messages it covers. It gives
-/// its share back when settled (the messages were handled, or dropped and
-/// counted) or destroyed, wherever that happens; destroyed unsettled (with
-/// the mailbox of an actor that stopped), its messages count as lost. A
-/// copy (CAF may make one) holds nothing.
-class flow_credit {
+/// A share of a counted pool held by the messages it covers, carried with
+/// them from actor to actor. It gives its share back when settled (the
+/// messages were handled, or dropped and counted) or destroyed, wherever
+/// that happens; destroyed unsettled (with the mailbox of an actor that
+/// stopped), its messages count as lost in the pool, unless it was made
+/// with `count_loss` false because another credit on the same messages
+/// counts them. So the pool's count never drifts, whichever actor fails
+/// and whatever it held. A copy (CAF may make one) holds nothing.
+/// Pool: give_back(int64_t) and count_lost(int64_t), thread-safe.
+template <class Pool>
+class counted_credit {
 public:
-  flow_credit() = default;
-  flow_credit(std::shared_ptr<inbound_flow> flow, int64_t n)
-    : flow_(std::move(flow)), n_(n) {
+  counted_credit() = default;
+  counted_credit(std::shared_ptr<Pool> pool, int64_t n,
+                 bool count_loss = true)
+    : pool_(std::move(pool)), n_(n), count_loss_(count_loss) {
   }
-  flow_credit(flow_credit&& x) noexcept
-    : flow_(std::move(x.flow_)), n_(std::exchange(x.n_, 0)) {
+  counted_credit(counted_credit&& x) noexcept
+    : pool_(std::move(x.pool_)), n_(std::exchange(x.n_, 0)),
+      count_loss_(x.count_loss_) {
   }
-  flow_credit& operator=(flow_credit&& x) noexcept {
+  counted_credit& operator=(counted_credit&& x) noexcept {
     if (this != &x) {
       release(true);
-      flow_ = std::move(x.flow_);
+      pool_ = std::move(x.pool_);
       n_ = std::exchange(x.n_, 0);
+      count_loss_ = x.count_loss_;
     }
     return *this;
   }
-  flow_credit(const flow_credit&) : flow_credit() {
+  counted_credit(const counted_credit&) : counted_credit() {
   }
-  flow_credit& operator=(const flow_credit&) = delete;
-  ~flow_credit() { release(true); }
+  counted_credit& operator=(const counted_credit&) = delete;
+  ~counted_credit() { release(true); }
 
   /// The messages are done with and counted: gives the share back.
   void settle() { release(false); }
 
   /// Moves `n` (at most all) of this share into a new credit.
-  flow_credit split(int64_t n) {
+  counted_credit split(int64_t n) {
     n = std::min(n, n_);
     n_ -= n;
-    return flow_credit{flow_, n};
+    return counted_credit{pool_, n, count_loss_};
   }
 
   int64_t size() const { return n_; }
 
 private:
   void release(bool lost) {
-    if (flow_ && n_ > 0) {
-      if (lost)
-        flow_->count_lost(n_);
-      flow_->give_back(n_);
+    if (pool_ && n_ > 0) {
+      if (lost && count_loss_)
+        pool_->count_lost(n_);
+      pool_->give_back(n_);
     }
     n_ = 0;
   }
 
-  std::shared_ptr<inbound_flow> flow_;
+  std::shared_ptr<Pool> pool_;
   int64_t n_ = 0;
+  bool count_loss_ = true;
 };
+
+/// The share of a listener's flow held by the messages it covers.
+using flow_credit = counted_credit<inbound_flow>;
 
 /// Where a listener delivers what it receives. Calls come from the
 /// transport's thread (frames) or the sending node's thread (messages); an

@@ -33,6 +33,9 @@ struct node_options {
   /// gives up and stops the node.
   uint32_t max_restarts = 5;
   std::chrono::milliseconds restart_window{10000};
+  /// Messages on their way to the protocol actor past which the node
+  /// refuses more as dropped_overload: bounds the protocol actor's mailbox.
+  int64_t backlog_limit = 200000;
 };
 
 /// Binds the node's listening endpoint on `net` and spawns its supervisor,

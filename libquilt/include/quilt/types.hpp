@@ -29,6 +29,47 @@ struct decoded {
 
 using decoded_batch = std::vector<decoded>;
 
+/// Messages handed towards a node's protocol actor and not yet handled by
+/// it; past a limit the node refuses more (dropped_overload), which bounds
+/// the protocol actor's mailbox. Each message counted here is held by a
+/// backlog_credit that travels with its batch, so the count comes back down
+/// however the batch ends, also in the mailbox of a protocol actor that
+/// failed: nothing ever resets it. Thread-safe.
+class message_backlog {
+public:
+  int64_t pending() const {
+    return pending_.load(std::memory_order_relaxed);
+  }
+
+  /// Messages whose credit went without being settled and that no other
+  /// credit counted: lost with the mailbox of an actor that stopped.
+  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+
+  void take(int64_t n) { pending_.fetch_add(n, std::memory_order_relaxed); }
+
+  void give_back(int64_t n) {
+    pending_.fetch_sub(n, std::memory_order_relaxed);
+  }
+
+  void count_lost(int64_t n) {
+    lost_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
+
+private:
+  std::atomic<int64_t> pending_{0};
+  std::atomic<uint64_t> lost_{0};
+};
+
+using backlog_credit = counted_credit<message_backlog>;
+
+/// Counts `n` messages into `backlog`; the credit gives them back. With
+/// `count_loss` false, a loss is counted by another credit of the batch.
+inline backlog_credit take_backlog(const std::shared_ptr<message_backlog>& b,
+                                   int64_t n, bool count_loss) {
+  b->take(n);
+  return backlog_credit{b, n, count_loss};
+}
+
 /// Raw messages on their way from the listener to a processor, holding
 /// their share of the listener's flow until they are done with.
 struct inbound_frames {
@@ -36,22 +77,27 @@ struct inbound_frames {
   flow_credit credit;
 };
 
-/// Validated messages on their way to the protocol actor, likewise.
+/// Validated messages on their way to the protocol actor, likewise, and
+/// holding their place in its backlog (a loss is counted by `credit`).
 struct decoded_frames {
   decoded_batch msgs;
   flow_credit credit;
+  backlog_credit backlog;
 };
 
 /// Typed messages from one node over a direct link (the direct transport):
 /// no frames, no decoding. `in_flight` is the sending link's count of
 /// messages on their way, released when the receiver takes the batch, or
 /// when the batch is destroyed untaken (a receiver that stopped), so a dead
-/// receiver never shrinks its senders' room for good.
+/// receiver never shrinks its senders' room for good. Once admitted, it
+/// holds its place in the protocol actor's backlog; lost with a failed
+/// protocol actor, its messages count as lost there (dropped_overload).
 struct direct_batch {
   std::string from;
   message_batch msgs;
   std::shared_ptr<std::atomic<uint64_t>> in_flight;
   uint64_t held = 0; ///< What this batch counts in `in_flight`.
+  backlog_credit backlog;
 
   direct_batch() = default;
   direct_batch(std::string f, message_batch m,
@@ -66,11 +112,12 @@ struct direct_batch {
     msgs = std::move(x.msgs);
     in_flight = std::move(x.in_flight);
     held = x.held;
+    backlog = std::move(x.backlog);
     return *this;
   }
   /// A copy (CAF may make one) holds nothing: the original releases.
   direct_batch(const direct_batch& x)
-    : from(x.from), msgs(x.msgs), in_flight(), held(0) {
+    : from(x.from), msgs(x.msgs), in_flight(), held(0), backlog() {
   }
   direct_batch& operator=(const direct_batch&) = delete;
   ~direct_batch() { release(); }
