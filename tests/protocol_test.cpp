@@ -1050,6 +1050,8 @@ TEST_CASE("a neighbour not heard from for dead_after_ms goes down and is "
   for (int s = 0; s < 5; ++s) {
     auto now = t0 + std::chrono::seconds(s);
     f.handle(make("a", command::msg, "c", 100 + s, 1, {"alive"}), "c", now);
+    // and answers our heartbeats (else we would redial it)
+    f.handle(make("a", command::pong, "c", 300 + s, 1, {"1"}), "c", now);
     f.proto.tick(now);
   }
   f.proto.tick(t0 + 4999ms);

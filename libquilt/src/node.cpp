@@ -375,11 +375,11 @@ start_node(caf::actor_system& sys, const node_config& cfg,
   lopts.max_message_bytes = cfg.max_message_bytes;
   lopts.counters = node->listen_counters;
   lopts.flow = node->inbound;
-  // A dead client's connection is closed when it would count as down, so
-  // its routing id is free for its restart (the ROUTER does not hand a
-  // taken routing id over, see zmq_transport.cpp).
-  lopts.heartbeat_ivl_ms = cfg.heartbeat_ms;
-  lopts.heartbeat_timeout_ms = cfg.dead_after_ms;
+  // A dead client's connection is closed, so its routing id is free for
+  // its restart (the ROUTER does not hand a taken routing id over, see
+  // zmq_transport.cpp): by the kernel at once when its process died, by
+  // TCP keepalive within about dead_after_ms when its host did.
+  lopts.reap_after_ms = cfg.dead_after_ms;
   if (cfg.security.curve)
     lopts.curve = curve_identity{cfg.security.public_key,
                                  cfg.security.secret_key,

@@ -130,10 +130,12 @@ void protocol::check_link(peer& p, time_point now) {
   }
   // Up only over an answered link (SPEC §12): a server_connect, or a
   // routing id, alone makes nobody a neighbour.
+  auto heard = p.heard
+               && now - p.last_seen
+                    < std::chrono::milliseconds(cfg_.dead_after_ms);
   switch (callee_.status_of(*p.link)) {
     case link_status::connected:
-      if (p.heard && now - p.last_seen
-                       < std::chrono::milliseconds(cfg_.dead_after_ms))
+      if (heard)
         set_state(p, peer_state::up);
       break;
     case link_status::auth_failed:
@@ -149,14 +151,22 @@ void protocol::check_link(peer& p, time_point now) {
       }
       break;
     case link_status::connecting:
+      // A neighbour that was up before (a restart, a stop, a partition)
+      // is one again as soon as it is heard: our link to it was answered
+      // at that endpoint, and waiting for the redial (ZeroMQ's back-off,
+      // up to 5 s) would drop what it relays meanwhile as spoofed.
+      if (heard && p.was_up)
+        set_state(p, peer_state::up);
       break;
   }
 }
 
 void protocol::set_state(peer& p, peer_state s) {
   p.info.state = s;
-  if (s == peer_state::up)
+  if (s == peer_state::up) {
     p.was_up = true;
+    p.answered = p.last_seen;
+  }
   QUILT_INFO(cfg_.name, "peer " << (p.info.name.empty() ? "?" : p.info.name)
                                 << " (" << p.info.address << ':'
                                 << p.info.port << ") is " << to_string(s));
@@ -168,6 +178,23 @@ void protocol::set_state(peer& p, peer_state s) {
   update_own_lsa(p.last_seen, false);
   if (s == peer_state::up)
     sync_database(p);
+}
+
+void protocol::redial(peer& p, time_point now) {
+  // We hear it, but it has not answered our heartbeats for dead_after_ms
+  // over a link that is connected: its listener holds our connection
+  // without reading it. libzmq parks a connection whose routing id is
+  // still taken by an older one (no ROUTER_HANDOVER, see zmq_transport),
+  // and a stopped or restarted node can see the new one first. A new
+  // connection is identified afresh.
+  QUILT_LOG_LIMITED(log_level::info, logs_, now, "redial", cfg_.name,
+                    p.info.name << " has not answered over our link for "
+                                << cfg_.dead_after_ms
+                                << " ms although we hear it: redialling");
+  callee_.close_link(*p.link);
+  p.link.reset();
+  ensure_link(p);
+  p.answered = now;
 }
 
 void protocol::ensure_link(peer& p) {
@@ -595,10 +622,12 @@ void protocol::on_local(message& x, time_point now) {
         if (!i->second.broadcast)
           pending_pings_.erase(i);
         callee_.pong_received(x.origin, ping_id, rtt);
-      } else if (auto p = find_by_name(x.origin);
-                 p && p->hb_id && *p->hb_id == ping_id) {
-        p->info.rtt_us = micros(now - p->hb_sent);
-        p->hb_id.reset();
+      } else if (auto p = find_by_name(x.origin); p) {
+        p->answered = now;
+        if (p->hb_id && *p->hb_id == ping_id) {
+          p->info.rtt_us = micros(now - p->hb_sent);
+          p->hb_id.reset();
+        }
       }
       break;
     }
@@ -762,6 +791,11 @@ void protocol::tick(time_point now) {
   }
   for (auto p : gone)
     remove_peer(p);
+  for (auto& p : peers_)
+    if (cfg_.redial_unanswered && is_neighbour(p.get())
+        && now - p->answered >= dead_after
+        && callee_.status_of(*p->link) == link_status::connected)
+      redial(*p, now);
   if (rt_.expire(now, 3 * cfg_.lsa_refresh))
     QUILT_DEBUG(cfg_.name, "forgot stale link-state advertisements");
   if (last_lsa_ == time_point{}) {

@@ -1046,23 +1046,35 @@ zmq_transport::listen(const std::string& endpoint,
   }
   int64_t max = static_cast<int64_t>(opts.max_message_bytes);
   zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-  // No ZMQ_ROUTER_HANDOVER on tcp: with it any client that names itself
-  // `b` displaces the real b, whose connection libzmq then leaves open but
-  // unread, for ever (SPEC §12). Without it, libzmq 4.3.4 parks a second
-  // connection with a taken routing id and never reads it, even after the
-  // first one is gone; so a restarted peer gets its id back only if its
-  // old connection is closed first: at once when its process died (the
-  // kernel closes it), within heartbeat_timeout_ms when its host or the
-  // network did (ZMTP heartbeats below). Inside one process (inproc) every
-  // client is a node of this process and a restarted one must take its id
-  // back from a pipe that may still hold unread messages: handover on.
-  set_int(s, ZMQ_ROUTER_HANDOVER, is_tcp(endpoint) ? 0 : 1);
+  // Under CURVE, no ZMQ_ROUTER_HANDOVER on tcp: with it any authorized
+  // client that names itself `b` displaces the real b, whose connection
+  // libzmq then leaves open but unread, for ever (SPEC §12). Without it,
+  // libzmq 4.3.4 parks a second connection with a taken routing id and
+  // never reads it, even after the first one is gone; so a restarted peer
+  // gets its id back only if its old connection is closed first: at once
+  // when its process died (the kernel closes it), within reap_after_ms
+  // when its host or the network did (TCP keepalive below), and a node
+  // whose connection was parked anyway (it came back before its old one
+  // was gone: a stopped process resumed) redials once it sees no answers
+  // (protocol_config::redial_unanswered). In plain mode nothing ties a
+  // routing id to anybody, so parking would buy no trust, only that risk:
+  // handover on, as inside one process (inproc), where every client is a
+  // node of this process and a restarted one must take its id back.
+  set_int(s, ZMQ_ROUTER_HANDOVER, is_tcp(endpoint) && opts.curve ? 0 : 1);
   set_int(s, ZMQ_LINGER, 0);
   set_int(s, ZMQ_RCVHWM, 10000);
   set_int(s, ZMQ_SNDHWM, 1000);
   if (is_tcp(endpoint)) {
     set_int(s, ZMQ_IPV6, 1);
-    set_heartbeats(s, opts.heartbeat_ivl_ms, opts.heartbeat_timeout_ms);
+    if (opts.reap_after_ms > 0) {
+      // Idle half the time, then three probes over the other half.
+      set_int(s, ZMQ_TCP_KEEPALIVE, 1);
+      set_int(s, ZMQ_TCP_KEEPALIVE_IDLE,
+              static_cast<int>(std::max<uint32_t>(1, opts.reap_after_ms / 2000)));
+      set_int(s, ZMQ_TCP_KEEPALIVE_INTVL,
+              static_cast<int>(std::max<uint32_t>(1, opts.reap_after_ms / 6000)));
+      set_int(s, ZMQ_TCP_KEEPALIVE_CNT, 3);
+    }
   }
   if (zmq_bind(s, endpoint.c_str()) != 0) {
     std::string err = zmq_strerror(zmq_errno());

@@ -360,8 +360,12 @@ class RoutingTrustTest(AttackCase):
                 self.wait_counter(a, "dropped_spoofed", before + 1)
 
     def test_forged_link_state_from_stranger_dealer(self):
+        # A stranger with a name of its own. One that calls itself b, a
+        # connected neighbour, is the CURVE case (test_security.py,
+        # RoutingIdTakeoverTest): in plain mode nothing ties a routing id
+        # to anybody (docs/PROTOCOL.md, "What stays trusted").
         a, bn, c = self.line_mesh()
-        for rid in ("mallory", "b"):
+        for rid in ("mallory",):
             with self.subTest(routing_id=rid):
                 before = self.counter(a, "dropped_spoofed")
                 s = context().socket(zmq.DEALER)

@@ -271,11 +271,14 @@ struct listen_options {
   /// The flow control of what the listener hands to its node (see
   /// inbound_flow); none: a flow of 4096 messages of the transport's own.
   std::shared_ptr<inbound_flow> flow;
-  /// ZMTP heartbeats on tcp: a connection whose client stopped answering
-  /// (a crashed host, a cut cable) is closed after `heartbeat_timeout_ms`,
-  /// which frees its routing id for the restarted peer. 0: off.
-  uint32_t heartbeat_ivl_ms = 0;
-  uint32_t heartbeat_timeout_ms = 0;
+  /// TCP keepalive on tcp: a connection whose client's host stopped
+  /// answering (a crash, a cut cable) is closed about `reap_after_ms`
+  /// after it went quiet, which frees its routing id for the restarted
+  /// peer. Not ZMTP heartbeats: a client's answer to those waits behind
+  /// everything it sent before, so while this node pushes back (flow
+  /// control) they would close live connections and lose what was in
+  /// flight. 0: off.
+  uint32_t reap_after_ms = 0;
 };
 
 /// A node's link to one peer's listening endpoint.

@@ -79,6 +79,10 @@ struct protocol_config {
   /// Which addresses a server_connect from a remote connection may make
   /// this node dial (SPEC §10); configured peers' addresses always may.
   dial_policy dial = dial_policy::allow_all();
+  /// Replace the link to a neighbour that is heard but has not answered
+  /// over it for dead_after_ms (CURVE listeners park a connection whose
+  /// routing id is taken, see zmq_transport.cpp).
+  bool redial_unanswered = false;
   /// Links open at most for peers the config does not list (SPEC §12).
   size_t max_peers = 1024;
   /// Under CURVE: names bound to a client key by `authorized_keys` lines
@@ -238,6 +242,8 @@ private:
     std::optional<link_id> link;
     time_point created{};
     time_point last_seen{};
+    /// When it last answered our heartbeat (a pong from it), or came up.
+    time_point answered{};
     bool heard = false;
     /// Ever up: a peer the config does not list that never was is
     /// forgotten after dead_after_ms (SPEC §12).
@@ -282,6 +288,8 @@ private:
   void check_link(peer& p, time_point now);
   void set_state(peer& p, peer_state s);
   void ensure_link(peer& p);
+  /// Replaces the link to a neighbour that does not answer over it.
+  void redial(peer& p, time_point now);
   void announce(peer& p, const std::string& destination);
   uint64_t next_id() { return next_id_++; }
 
