@@ -523,10 +523,10 @@ TEST_CASE("mesh: stats count traffic", "[node]") {
     CHECK(s.tx > 0);
     CHECK(s.delivered > 0);
     CHECK(s.dropped_invalid == 0);
-    // A node's own advertisement may come back to it while the links come
-    // up (they are flooded to their origin too, SPEC §12): a loop, but
-    // none from the traffic of this test.
-    CHECK(s.dropped_loop == before[name].dropped_loop);
+    // No dropped_loop check: a node's own advertisement comes back to it
+    // whenever it floods one while others still flood theirs (they are
+    // flooded to their origin too, SPEC §12), which on a slow sanitized
+    // run overlaps this test's traffic.
     CHECK(s.dropped_unroutable == before[name].dropped_unroutable);
     CHECK(s.dropped_queue_full == before[name].dropped_queue_full);
     CHECK(s.dropped_overload == 0);
