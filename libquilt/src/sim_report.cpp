@@ -22,13 +22,19 @@ std::string sim_report::to_json() const {
   top["topology"] = {{"nodes", topology_nodes}, {"links", links_json}};
   top["converged_ms"] = converged_ms ? json(*converged_ms) : json(nullptr);
   json evs = json::array();
-  for (auto& e : events)
-    evs.push_back({{"at_ms", e.at_ms},
-                   {"action", to_string(e.action)},
-                   {"ok", e.ok},
-                   {"detail", e.detail},
-                   {"latency_us",
-                    e.latency_us ? json(*e.latency_us) : json(nullptr)}});
+  auto or_null = [](const std::optional<uint64_t>& x) {
+    return x ? json(*x) : json(nullptr);
+  };
+  for (auto& e : events) {
+    json ev = {{"at_ms", e.at_ms},
+               {"action", to_string(e.action)},
+               {"ok", e.ok},
+               {"detail", e.detail},
+               {"latency_us", or_null(e.latency_us)}};
+    if (e.fault)
+      ev["reconverged_ms"] = or_null(e.reconverged_ms);
+    evs.push_back(std::move(ev));
+  }
   top["events"] = evs;
   json msgs;
   for (size_t i = 0; i < command_count; ++i)
@@ -44,8 +50,18 @@ std::string sim_report::to_json() const {
                   {"queue_full", drops.dropped_queue_full},
                   {"overload", drops.dropped_overload},
                   {"spoofed", drops.dropped_spoofed}};
+  top["network_lost"] = network_lost;
+  top["false_downs"] = false_downs;
   top["peak_rss_bytes"] = peak_rss_bytes;
   top["wall_ms"] = wall_ms;
+  // Last: the longest part, and the one a reader looks at least by eye.
+  json samples = json::array();
+  for (auto& x : timeline)
+    samples.push_back({{"t_ms", x.t_ms},
+                       {"nodes_converged", x.nodes_converged},
+                       {"messages", x.messages},
+                       {"lost", x.lost}});
+  top["timeline"] = samples;
   return top.dump();
 }
 

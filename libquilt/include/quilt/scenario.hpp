@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "quilt/config.hpp"
+#include "quilt/link_model.hpp"
 #include "quilt/topology.hpp"
 
 namespace quilt {
@@ -39,10 +40,12 @@ enum class sim_action : uint8_t {
   heal,       ///< The link a-b works again.
   partition,  ///< Every link between side and the other nodes is cut.
   heal_all,   ///< Every cut link works again.
+  degrade,    ///< Link a-b (or every link) takes new parameters (SPEC §13).
+  stall,      ///< node freezes for duration_ms, as SIGSTOP would.
 };
 
 /// "ping", "traceroute", "send", "broadcast", "kill", "restart", "cut",
-/// "heal", "partition", "heal_all".
+/// "heal", "partition", "heal_all", "degrade", "stall".
 const char* to_string(sim_action x);
 
 /// What an event's outcome should be.
@@ -65,6 +68,31 @@ struct sim_event {
                                           ///< action uses are checked.
   std::vector<std::string> side;          ///< partition: one side.
   sim_expect expect = sim_expect::none;   ///< none when not given.
+  /// How long a ping, traceroute, send or broadcast waits for its outcome,
+  /// 1..600000 (every action takes the key).
+  uint64_t within_ms = 2000;
+  /// stall: how long the node is frozen, 1..600000.
+  uint64_t duration_ms = 0;
+  /// degrade: the keys it sets; on link a-b, or every link when a and b
+  /// are both left out (then a and b are "").
+  link_change change;
+};
+
+/// A [[network.links]] entry: link a-b (of the topology) differs from
+/// [network].
+struct network_link {
+  uint32_t line = 0; ///< Line of its [[network.links]] header.
+  std::string a, b;
+  link_change change;
+};
+
+/// [network] and [[network.links]] (SPEC §13): direct transport only.
+struct network_model {
+  link_params defaults;            ///< [network]: every link, each way.
+  std::vector<network_link> links; ///< Overrides, in file order.
+
+  /// Whether the scenario models its network at all (any key given).
+  bool given = false;
 };
 
 /// A generated topology may have at most this many links: a slip such as
@@ -87,6 +115,10 @@ struct scenario {
                                  ///< with `seed`, or explicit).
   std::vector<sim_event> events; ///< Sorted by at_ms, stable (file order for
                                  ///< equal at_ms).
+  network_model network;         ///< [network], [[network.links]].
+  /// [simulation] sample_ms: the report's timeline samples every this many
+  /// ms; 0: no timeline; else 10..60000. Default 100.
+  uint64_t sample_ms = 100;
 };
 
 /// Reads and checks the scenario file at `path` (as given on the command

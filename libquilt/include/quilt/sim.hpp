@@ -45,6 +45,20 @@ struct sim_outcome {
   bool ok = false;
   std::string detail;
   std::optional<uint64_t> latency_us; ///< ping, traceroute, send, broadcast
+  /// Fault events (kill, restart, cut, heal, partition, heal_all, degrade,
+  /// stall): whether reconverged_ms belongs in the report.
+  bool fault = false;
+  /// From the event until every live node's routes were right again; none
+  /// when that never held before the report (SPEC §13).
+  std::optional<uint64_t> reconverged_ms;
+};
+
+/// One sample of the report's timeline (SPEC §13).
+struct sim_sample {
+  int64_t t_ms = 0;           ///< On the events' clock: 0 at full routes.
+  uint64_t nodes_converged = 0; ///< Live nodes whose routes are right.
+  uint64_t messages = 0;      ///< Transmissions since the sample before.
+  uint64_t lost = 0;          ///< Of those, lost by the network model.
 };
 
 /// What quilt-sim reports (SPEC §9).
@@ -64,6 +78,11 @@ struct sim_report {
   uint64_t deliveries = 0;
   uint64_t duplicate_deliveries = 0;
   node_stats drops; ///< Only the dropped_* counters are used.
+  uint64_t network_lost = 0; ///< Messages the network model lost.
+  /// A node declared a neighbour down that was alive, not stalled, over a
+  /// link neither cut nor at loss 1.0.
+  uint64_t false_downs = 0;
+  std::vector<sim_sample> timeline;
   uint64_t peak_rss_bytes = 0;
   uint64_t wall_ms = 0;
 
