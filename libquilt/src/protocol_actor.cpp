@@ -57,6 +57,9 @@ struct protocol_state : protocol_callee {
   };
   std::vector<sink_slot> sinks;
   time_point timer_at = time_point::max();
+  /// A simulation's stall: timers wait until then (SPEC §13).
+  time_point frozen_until{};
+  static constexpr std::chrono::milliseconds resume_grace{1};
   uint64_t timer_gen = 0; // only the newest timer counts
   int deferred = 0;       // inputs handled since the last flush
   /// Counts of links already closed, kept in the node's totals.
@@ -190,6 +193,8 @@ struct protocol_state : protocol_callee {
   }
 
   void peer_changed(const peer_info& x) override {
+    if (x.state == peer_state::down && node->opts.on_peer_down)
+      node->opts.on_peer_down(x.name);
     if (sinks.empty() || x.state == peer_state::connecting)
       return;
     node_event e;
@@ -331,6 +336,11 @@ struct protocol_state : protocol_callee {
   void arm_timer() {
     auto at = proto->next_wakeup();
     auto now = this->now();
+    // Stalled: no timer fires before the node resumes, and then only once
+    // what waited for it had a chance to arrive (just after), so that it
+    // does not declare dead the neighbours whose messages it has not read.
+    if (now < frozen_until)
+      at = std::max(at, frozen_until + resume_grace);
     if (at >= timer_at && timer_at > now)
       return; // an earlier timer is already on its way
     timer_at = at;
@@ -447,6 +457,15 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       st.timer_at = time_point::max();
       st.proto->tick(st.now());
       st.flush();
+    },
+    [=](stall_atom, uint64_t ms) {
+      auto& st = self->state;
+      st.frozen_until = std::max(st.frozen_until,
+                                 st.now() + std::chrono::milliseconds(ms));
+      // The timer on its way fires too early: a new one (a new generation)
+      // replaces it.
+      st.timer_at = time_point::max();
+      st.arm_timer();
     },
     [=](timeout_atom, uint64_t ping_id) {
       auto& st = self->state;

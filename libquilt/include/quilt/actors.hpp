@@ -50,6 +50,7 @@ CAF_ADD_ATOM(quilt, quilt, close_atom, "close")
 CAF_ADD_ATOM(quilt, quilt, link_atom, "link")
 CAF_ADD_ATOM(quilt, quilt, wire_atom, "wire")
 CAF_ADD_ATOM(quilt, quilt, every_atom, "every")
+CAF_ADD_ATOM(quilt, quilt, stall_atom, "stall")
 
 namespace quilt {
 
@@ -123,7 +124,10 @@ using protocol_actor = node_requests_actor::extend<
   /// Timer: heartbeats and dead-neighbour detection.
   caf::reacts_to<tick_atom, uint64_t>,
   /// Timer: a ping request with this id gave up waiting.
-  caf::reacts_to<timeout_atom, uint64_t>>;
+  caf::reacts_to<timeout_atom, uint64_t>,
+  /// A simulation's `stall` (SPEC §13): the node's timers are held for
+  /// this many ms, as under SIGSTOP (its network holds what is sent to it).
+  caf::reacts_to<stall_atom, uint64_t>>;
 
 /// The PROCESSOR actor interface: decodes and validates raw frames.
 using processor_actor = caf::typed_actor<

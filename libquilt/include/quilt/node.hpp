@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,6 +37,9 @@ struct node_options {
   /// Messages on their way to the protocol actor past which the node
   /// refuses more as dropped_overload: bounds the protocol actor's mailbox.
   int64_t backlog_limit = 200000;
+  /// Called (on the protocol actor's thread) with a neighbour's name when
+  /// the node declares it down: a simulation judges these (false_downs).
+  std::function<void(const std::string&)> on_peer_down;
 };
 
 /// Binds the node's listening endpoint on `net` and spawns its supervisor,
