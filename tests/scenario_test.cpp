@@ -187,10 +187,10 @@ TEST_CASE("to_string names") {
                  sim_action::cut, sim_action::heal, sim_action::partition,
                  sim_action::heal_all, sim_action::degrade, sim_action::stall})
     actions.push_back(to_string(a));
-  CHECK(actions == std::vector<std::string>{
-                       "ping", "traceroute", "send", "broadcast", "kill",
-                       "restart", "cut", "heal", "partition", "heal_all",
-                       "degrade", "stall"});
+  CHECK(actions == std::vector<std::string>{"ping", "traceroute", "send",
+                                            "broadcast", "kill", "restart",
+                                            "cut", "heal", "partition",
+                                            "heal_all", "degrade", "stall"});
   CHECK(std::string{to_string(sim_expect::none)} == "none");
   CHECK(std::string{to_string(sim_expect::delivered)} == "delivered");
   CHECK(std::string{to_string(sim_expect::unreachable)} == "unreachable");
@@ -994,23 +994,22 @@ TEST_CASE("[network] is given when present at all") {
 }
 
 TEST_CASE("degrade: one link or every link; stall; within_ms on every action") {
-  auto sc = parse_ok(direct10 +
-                     "[[events]]\nat_ms = 1\naction = \"degrade\"\n"
-                     "a = \"n0\"\nb = \"n1\"\nlatency_ms = 300\n"
-                     "bandwidth_kbps = 1000\n"
-                     "[[events]]\nat_ms = 2\naction = \"degrade\"\n"
-                     "jitter_ms = 40\nloss = 0.2\nwithin_ms = 1\n"
-                     "[[events]]\nat_ms = 3\naction = \"stall\"\n"
-                     "node = \"n4\"\nduration_ms = 3000\n"
-                     "[[events]]\nat_ms = 4\naction = \"stall\"\n"
-                     "node = \"n5\"\nduration_ms = 600000\n"
-                     "within_ms = 600000\n"
-                     "[[events]]\nat_ms = 5\naction = \"ping\"\n"
-                     "from = \"n0\"\nto = \"n5\"\nwithin_ms = 9000\n"
-                     "[[events]]\nat_ms = 6\naction = \"degrade\"\n"
-                     "a = \"n9\"\nb = \"n0\"\nloss = 1\n"
-                     "[[events]]\nat_ms = 7\naction = \"stall\"\n"
-                     "node = \"n0\"\nduration_ms = 1\n");
+  auto sc = parse_ok(direct10 + "[[events]]\nat_ms = 1\naction = \"degrade\"\n"
+                                "a = \"n0\"\nb = \"n1\"\nlatency_ms = 300\n"
+                                "bandwidth_kbps = 1000\n"
+                                "[[events]]\nat_ms = 2\naction = \"degrade\"\n"
+                                "jitter_ms = 40\nloss = 0.2\nwithin_ms = 1\n"
+                                "[[events]]\nat_ms = 3\naction = \"stall\"\n"
+                                "node = \"n4\"\nduration_ms = 3000\n"
+                                "[[events]]\nat_ms = 4\naction = \"stall\"\n"
+                                "node = \"n5\"\nduration_ms = 600000\n"
+                                "within_ms = 600000\n"
+                                "[[events]]\nat_ms = 5\naction = \"ping\"\n"
+                                "from = \"n0\"\nto = \"n5\"\nwithin_ms = 9000\n"
+                                "[[events]]\nat_ms = 6\naction = \"degrade\"\n"
+                                "a = \"n9\"\nb = \"n0\"\nloss = 1\n"
+                                "[[events]]\nat_ms = 7\naction = \"stall\"\n"
+                                "node = \"n0\"\nduration_ms = 1\n");
   REQUIRE(sc.events.size() == 7);
   auto& one = sc.events[0];
   CHECK(one.action == sim_action::degrade);

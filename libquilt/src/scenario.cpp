@@ -381,9 +381,7 @@ struct link_keys {
     return true;
   }
 
-  bool any() const {
-    return latency_ms || jitter_ms || loss || bandwidth_kbps;
-  }
+  bool any() const { return latency_ms || jitter_ms || loss || bandwidth_kbps; }
 
   /// Checks the keys present (labels `prefix` + key) and stores them in
   /// `into`.
@@ -567,8 +565,8 @@ private:
     if (!x)
       return;
     if (*x > 0 && *x < 10) {
-      out_.add(line_of(v), cat("simulation.sample_ms must be ", range,
-                               ", got ", num(*x)));
+      out_.add(line_of(v),
+               cat("simulation.sample_ms must be ", range, ", got ", num(*x)));
       return;
     }
     sc_.sample_ms = static_cast<uint64_t>(*x);
@@ -966,12 +964,12 @@ private:
       return;
     auto i = index_.at(*x);
     auto j = index_.at(*y);
-    auto [at, fresh] = seen.emplace(std::pair{std::min(i, j), std::max(i, j)},
-                                    line);
+    auto [at, fresh] =
+        seen.emplace(std::pair{std::min(i, j), std::max(i, j)}, line);
     if (!fresh) {
-      out_.add(line, cat("duplicate link ", *x, "-", *y,
-                         " (already listed at line ",
-                         num(uint64_t{at->second}), ")"));
+      out_.add(line,
+               cat("duplicate link ", *x, "-", *y, " (already listed at line ",
+                   num(uint64_t{at->second}), ")"));
       return;
     }
     link.a = std::move(*x);
@@ -1095,16 +1093,16 @@ private:
       auto key = k.str();
       if (link.take(key, v))
         continue;
-      const toml::node** slot = key == "at_ms"    ? &at
-                                : key == "action" ? &action
-                                : key == "from"   ? &from
-                                : key == "to"     ? &to
-                                : key == "node"   ? &node
-                                : key == "text"   ? &text
-                                : key == "a"      ? &a
-                                : key == "b"      ? &b
-                                : key == "side"   ? &side
-                                : key == "expect" ? &expect
+      const toml::node** slot = key == "at_ms"         ? &at
+                                : key == "action"      ? &action
+                                : key == "from"        ? &from
+                                : key == "to"          ? &to
+                                : key == "node"        ? &node
+                                : key == "text"        ? &text
+                                : key == "a"           ? &a
+                                : key == "b"           ? &b
+                                : key == "side"        ? &side
+                                : key == "expect"      ? &expect
                                 : key == "within_ms"   ? &within
                                 : key == "duration_ms" ? &duration
                                                        : nullptr;
@@ -1242,8 +1240,8 @@ private:
     case sim_action::heal_all:
       break;
     case sim_action::degrade:
-      read_degrade(ev, *action, a != nullptr, b != nullptr,
-                   has_a ? a : nullptr, has_b ? b : nullptr, link, unknown);
+      read_degrade(ev, *action, a != nullptr, b != nullptr, has_a ? a : nullptr,
+                   has_b ? b : nullptr, link, unknown);
       break;
     case sim_action::stall:
       need(node, "node");
@@ -1251,8 +1249,8 @@ private:
         known_node(*node, ev.node, "events.node");
       need(duration, "duration_ms");
       if (duration != nullptr)
-        if (auto x = read_integer(*duration, "events.duration_ms", 1, 600000,
-                                  out_))
+        if (auto x =
+                read_integer(*duration, "events.duration_ms", 1, 600000, out_))
           ev.duration_ms = static_cast<uint64_t>(*x);
       break;
     }
