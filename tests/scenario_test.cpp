@@ -185,11 +185,12 @@ TEST_CASE("to_string names") {
   for (auto a : {sim_action::ping, sim_action::traceroute, sim_action::send,
                  sim_action::broadcast, sim_action::kill, sim_action::restart,
                  sim_action::cut, sim_action::heal, sim_action::partition,
-                 sim_action::heal_all})
+                 sim_action::heal_all, sim_action::degrade, sim_action::stall})
     actions.push_back(to_string(a));
-  CHECK(actions == std::vector<std::string>{
-                       "ping", "traceroute", "send", "broadcast", "kill",
-                       "restart", "cut", "heal", "partition", "heal_all"});
+  CHECK(actions == std::vector<std::string>{"ping", "traceroute", "send",
+                                            "broadcast", "kill", "restart",
+                                            "cut", "heal", "partition",
+                                            "heal_all", "degrade", "stall"});
   CHECK(std::string{to_string(sim_expect::none)} == "none");
   CHECK(std::string{to_string(sim_expect::delivered)} == "delivered");
   CHECK(std::string{to_string(sim_expect::unreachable)} == "unreachable");
@@ -419,8 +420,8 @@ TEST_CASE("every rejection rule, with its exact message") {
      "",
      ": [topology] is missing"},
     {"unknown section",
-     ring10 + "[network]\nmtu = 1\n",
-     ":4: unknown section [network]"},
+     ring10 + "[netwrok]\nmtu = 1\n",
+     ":4: unknown section [netwrok]"},
     {"unknown array of tables",
      ring10 + "[[pings]]\nat_ms = 1\n",
      ":4: unknown section [[pings]]"},
@@ -713,7 +714,8 @@ TEST_CASE("every rejection rule, with its exact message") {
     {"action unknown",
      ring10 + "[[events]]\nat_ms = 1\naction = \"explode\"\n",
      ":6: events.action must be one of ping, traceroute, send, broadcast, "
-     "kill, restart, cut, heal, partition, heal_all, got 'explode'"},
+     "kill, restart, cut, heal, partition, heal_all, degrade, stall, got "
+     "'explode'"},
     {"action type",
      ring10 + "[[events]]\nat_ms = 1\naction = [\"ping\"]\n",
      ":6: events.action must be a string, got array"},
@@ -871,4 +873,539 @@ TEST_CASE("every rejection rule, with its exact message") {
     CHECK(parse_error(c.toml) == "sim.toml" + c.message);
   }
   CHECK(cases.size() >= 60);
+}
+
+// -- networks that are not perfect (SPEC §13) ---------------------------------
+
+namespace {
+
+/// Lines 1-5: transport "direct", then a ring of 10 (lines 3-5).
+const std::string direct10 = "[simulation]\n"
+                             "transport = \"direct\"\n" +
+                             ring10;
+
+} // namespace
+
+TEST_CASE("SPEC §13 defaults: no network, timeline every 100 ms, 2 s waits") {
+  auto sc = parse_ok(ring10 + "[[events]]\nat_ms = 1\naction = \"ping\"\n"
+                              "from = \"n0\"\nto = \"n5\"\n");
+  CHECK(sc.sample_ms == 100);
+  CHECK_FALSE(sc.network.given);
+  CHECK(sc.network.defaults == link_params{});
+  CHECK(sc.network.defaults.perfect());
+  CHECK(sc.network.links.empty());
+  REQUIRE(sc.events.size() == 1);
+  CHECK(sc.events[0].within_ms == 2000);
+  CHECK(sc.events[0].duration_ms == 0);
+  CHECK(sc.events[0].change.empty());
+}
+
+TEST_CASE("simulation.sample_ms: 0, 10 and 60000") {
+  for (uint64_t ms : {0, 10, 250, 60000}) {
+    auto sc = parse_ok("[simulation]\nsample_ms = " + std::to_string(ms) +
+                       "\n" + ring10);
+    CHECK(sc.sample_ms == ms);
+  }
+}
+
+TEST_CASE("[network] and [[network.links]]: every key") {
+  auto sc = parse_ok(direct10 + "[network]\n"
+                                "latency_ms = 20\n"
+                                "jitter_ms = 5\n"
+                                "loss = 0.01\n"
+                                "bandwidth_kbps = 1000\n"
+                                "[[network.links]]\n" // line 11
+                                "a = \"n0\"\n"
+                                "b = \"n1\"\n"
+                                "latency_ms = 150\n"
+                                "loss = 0.05\n"
+                                "[[network.links]]\n" // line 16
+                                "a = \"n5\"\n"
+                                "b = \"n4\"\n"
+                                "jitter_ms = 60000\n"
+                                "bandwidth_kbps = 10000000\n"
+                                "[[network.links]]\n" // line 21
+                                "a = \"n9\"\n"
+                                "b = \"n0\"\n"
+                                "loss = 1.0\n");
+  CHECK(sc.network.given);
+  CHECK(sc.network.defaults == link_params{20, 5, 0.01, 1000});
+  REQUIRE(sc.network.links.size() == 3);
+  auto& l0 = sc.network.links[0];
+  CHECK(l0.line == 11);
+  CHECK(l0.a == "n0");
+  CHECK(l0.b == "n1");
+  CHECK(l0.change.latency_ms == std::optional<uint64_t>{150});
+  CHECK_FALSE(l0.change.jitter_ms);
+  CHECK(l0.change.loss == std::optional<double>{0.05});
+  CHECK_FALSE(l0.change.bandwidth_kbps);
+  // Keys left out follow [network].
+  CHECK(l0.change.applied_to(sc.network.defaults) ==
+        link_params{150, 5, 0.05, 1000});
+  auto& l1 = sc.network.links[1];
+  CHECK(l1.line == 16);
+  CHECK(l1.a == "n5"); // as given, not normalised
+  CHECK(l1.b == "n4");
+  CHECK_FALSE(l1.change.latency_ms);
+  CHECK(l1.change.jitter_ms == std::optional<uint64_t>{60000});
+  CHECK_FALSE(l1.change.loss);
+  CHECK(l1.change.bandwidth_kbps == std::optional<uint64_t>{10000000});
+  auto& l2 = sc.network.links[2];
+  CHECK(l2.line == 21);
+  CHECK(l2.change.loss == std::optional<double>{1.0});
+}
+
+TEST_CASE("[network]: the bounds of every range, loss as 0 or 1") {
+  auto sc = parse_ok(direct10 + "[network]\nlatency_ms = 60000\n"
+                                "jitter_ms = 0\nloss = 1\n"
+                                "bandwidth_kbps = 0\n");
+  CHECK(sc.network.defaults == link_params{60000, 0, 1.0, 0});
+  sc = parse_ok(direct10 + "[network]\nlatency_ms = 0\njitter_ms = 60000\n"
+                           "loss = 0\nbandwidth_kbps = 10000000\n");
+  CHECK(sc.network.defaults == link_params{0, 60000, 0.0, 10000000});
+  sc = parse_ok(direct10 + "[network]\nloss = 0.0\n");
+  CHECK(sc.network.defaults.loss == 0.0);
+  sc = parse_ok(direct10 + "[network]\nloss = 1e-3\n");
+  CHECK(sc.network.defaults.loss == 0.001);
+}
+
+TEST_CASE("[network] is given when present at all") {
+  auto empty = parse_ok(direct10 + "[network]\n");
+  CHECK(empty.network.given);
+  CHECK(empty.network.defaults.perfect());
+  auto only_links = parse_ok(direct10 + "[[network.links]]\na = \"n3\"\n"
+                                        "b = \"n2\"\nlatency_ms = 7\n");
+  CHECK(only_links.network.given);
+  CHECK(only_links.network.defaults.perfect());
+  REQUIRE(only_links.network.links.size() == 1);
+  CHECK(only_links.network.links[0].change.latency_ms ==
+        std::optional<uint64_t>{7});
+  auto inline_table = parse_ok("network = {loss = 0.5, links = [\n"
+                               "  {a = \"n0\", b = \"n1\", loss = 0.0}]}\n"
+                               "[simulation]\ntransport = \"direct\"\n" +
+                               ring10);
+  CHECK(inline_table.network.defaults.loss == 0.5);
+  REQUIRE(inline_table.network.links.size() == 1);
+  CHECK(inline_table.network.links[0].line == 2);
+  auto deterministic = parse_ok("[simulation]\ntransport = \"direct\"\n"
+                                "deterministic = true\n" +
+                                ring10 + "[network]\nlatency_ms = 10\n");
+  CHECK(deterministic.network.defaults.latency_ms == 10);
+}
+
+TEST_CASE("degrade: one link or every link; stall; within_ms on every action") {
+  auto sc = parse_ok(direct10 + "[[events]]\nat_ms = 1\naction = \"degrade\"\n"
+                                "a = \"n0\"\nb = \"n1\"\nlatency_ms = 300\n"
+                                "bandwidth_kbps = 1000\n"
+                                "[[events]]\nat_ms = 2\naction = \"degrade\"\n"
+                                "jitter_ms = 40\nloss = 0.2\nwithin_ms = 1\n"
+                                "[[events]]\nat_ms = 3\naction = \"stall\"\n"
+                                "node = \"n4\"\nduration_ms = 3000\n"
+                                "[[events]]\nat_ms = 4\naction = \"stall\"\n"
+                                "node = \"n5\"\nduration_ms = 600000\n"
+                                "within_ms = 600000\n"
+                                "[[events]]\nat_ms = 5\naction = \"ping\"\n"
+                                "from = \"n0\"\nto = \"n5\"\nwithin_ms = 9000\n"
+                                "[[events]]\nat_ms = 6\naction = \"degrade\"\n"
+                                "a = \"n9\"\nb = \"n0\"\nloss = 1\n"
+                                "[[events]]\nat_ms = 7\naction = \"stall\"\n"
+                                "node = \"n0\"\nduration_ms = 1\n");
+  REQUIRE(sc.events.size() == 7);
+  auto& one = sc.events[0];
+  CHECK(one.action == sim_action::degrade);
+  CHECK(one.a == "n0");
+  CHECK(one.b == "n1");
+  CHECK(one.change.latency_ms == std::optional<uint64_t>{300});
+  CHECK_FALSE(one.change.jitter_ms);
+  CHECK_FALSE(one.change.loss);
+  CHECK(one.change.bandwidth_kbps == std::optional<uint64_t>{1000});
+  CHECK(one.within_ms == 2000);
+  auto& every = sc.events[1];
+  CHECK(every.a.empty());
+  CHECK(every.b.empty());
+  CHECK_FALSE(every.change.latency_ms);
+  CHECK(every.change.jitter_ms == std::optional<uint64_t>{40});
+  CHECK(every.change.loss == std::optional<double>{0.2});
+  CHECK(every.within_ms == 1);
+  CHECK(sc.events[2].action == sim_action::stall);
+  CHECK(sc.events[2].node == "n4");
+  CHECK(sc.events[2].duration_ms == 3000);
+  CHECK(sc.events[2].change.empty());
+  CHECK(sc.events[3].duration_ms == 600000);
+  CHECK(sc.events[3].within_ms == 600000);
+  CHECK(sc.events[4].within_ms == 9000);
+  CHECK(sc.events[5].change.loss == std::optional<double>{1.0});
+  CHECK(sc.events[6].duration_ms == 1);
+}
+
+TEST_CASE("§13 keys an action does not use are accepted, not stored") {
+  // As rule 11: type-checked, not range-checked, and not stored.
+  auto sc = parse_ok(ring10 + "[[events]]\nat_ms = 1\naction = \"kill\"\n"
+                              "node = \"n1\"\nlatency_ms = 99999999\n"
+                              "loss = 7\nduration_ms = 0\n"
+                              "[[events]]\nat_ms = 2\naction = \"stall\"\n"
+                              "node = \"n2\"\nduration_ms = 5\n"
+                              "jitter_ms = 3\nbandwidth_kbps = -1\n"
+                              "loss = 0.5\n");
+  REQUIRE(sc.events.size() == 2);
+  CHECK(sc.events[0].change.empty());
+  CHECK(sc.events[0].duration_ms == 0);
+  CHECK(sc.events[1].change.empty());
+  CHECK(sc.events[1].duration_ms == 5);
+  // stall is not a link key: every transport takes it.
+  CHECK(sc.transport == sim_transport::inproc);
+}
+
+TEST_CASE("every §13 rejection, with its exact message") {
+  struct rejection {
+    const char* rule;
+    std::string toml;
+    std::string message; // what follows "sim.toml"
+  };
+  const std::string inproc10 = "[simulation]\ntransport = \"inproc\"\n" +
+                               ring10; // lines 1-5, as direct10
+  const std::string degrade_n0_n1 = "[[events]]\nat_ms = 1\n"
+                                    "action = \"degrade\"\n"; // +3 lines
+  // clang-format off
+  std::vector<rejection> cases = {
+    // -- simulation.sample_ms
+    {"sample_ms 1..9",
+     "[simulation]\nsample_ms = 9\n" + ring10,
+     ":2: simulation.sample_ms must be 0 or 10..60000, got 9"},
+    {"sample_ms 1",
+     "[simulation]\nsample_ms = 1\n" + ring10,
+     ":2: simulation.sample_ms must be 0 or 10..60000, got 1"},
+    {"sample_ms too large",
+     "[simulation]\nsample_ms = 60001\n" + ring10,
+     ":2: simulation.sample_ms must be 0 or 10..60000, got 60001"},
+    {"sample_ms negative",
+     "[simulation]\nsample_ms = -10\n" + ring10,
+     ":2: simulation.sample_ms must be 0 or 10..60000, got -10"},
+    {"sample_ms type",
+     "[simulation]\nsample_ms = 0.5\n" + ring10,
+     ":2: simulation.sample_ms must be an integer, got float"},
+
+    // -- [network]: keys, types, ranges
+    {"network not a table",
+     "network = 5\n" + ring10,
+     ":1: network must be a table, got integer"},
+    {"[[network]]",
+     direct10 + "[[network]]\nloss = 0.1\n",
+     ":6: network must be a table, got array"},
+    {"unknown key in [network]",
+     direct10 + "[network]\nmtu = 1500\n",
+     ":7: unknown key 'mtu' in [network]"},
+    {"a key of another section in [network]",
+     direct10 + "[network]\nseed = 3\n",
+     ":7: unknown key 'seed' in [network] (it belongs in [simulation])"},
+    {"an event key in [network]",
+     direct10 + "[network]\nduration_ms = 3\n",
+     ":7: unknown key 'duration_ms' in [network] (it belongs in [[events]])"},
+    {"a sub-table of [network]",
+     direct10 + "[network.fast]\nlatency_ms = 1\n",
+     ":6: unknown key 'fast' in [network]"},
+    {"a [network] key elsewhere",
+     "[simulation]\nlatency_ms = 5\n" + ring10,
+     ":2: unknown key 'latency_ms' in [simulation] (it belongs in "
+     "[[events]], [network] or [[network.links]])"},
+    {"a [network] key at the top",
+     "loss = 0.5\n" + ring10,
+     ":1: unknown key 'loss' outside any section (it belongs in [[events]], "
+     "[network] or [[network.links]])"},
+    {"latency_ms too large",
+     direct10 + "[network]\nlatency_ms = 60001\n",
+     ":7: network.latency_ms must be 0..60000, got 60001"},
+    {"latency_ms negative",
+     direct10 + "[network]\nlatency_ms = -1\n",
+     ":7: network.latency_ms must be 0..60000, got -1"},
+    {"latency_ms type",
+     direct10 + "[network]\nlatency_ms = 20.5\n",
+     ":7: network.latency_ms must be an integer, got float"},
+    {"jitter_ms too large",
+     direct10 + "[network]\njitter_ms = 60001\n",
+     ":7: network.jitter_ms must be 0..60000, got 60001"},
+    {"jitter_ms negative",
+     direct10 + "[network]\njitter_ms = -5\n",
+     ":7: network.jitter_ms must be 0..60000, got -5"},
+    {"jitter_ms type",
+     direct10 + "[network]\njitter_ms = \"5\"\n",
+     ":7: network.jitter_ms must be an integer, got string"},
+    {"loss above 1",
+     direct10 + "[network]\nloss = 1.5\n",
+     ":7: network.loss must be 0.0..1.0, got 1.5"},
+    {"loss just above 1",
+     direct10 + "[network]\nloss = 1.0000001\n",
+     ":7: network.loss must be 0.0..1.0, got 1.0000001"},
+    {"loss negative",
+     direct10 + "[network]\nloss = -0.01\n",
+     ":7: network.loss must be 0.0..1.0, got -0.01"},
+    {"loss 2.0",
+     direct10 + "[network]\nloss = 2.0\n",
+     ":7: network.loss must be 0.0..1.0, got 2.0"},
+    {"loss an integer other than 0 or 1",
+     direct10 + "[network]\nloss = 2\n",
+     ":7: network.loss must be 0.0..1.0, got 2"},
+    {"loss nan",
+     direct10 + "[network]\nloss = nan\n",
+     ":7: network.loss must be 0.0..1.0, got nan"},
+    {"loss inf",
+     direct10 + "[network]\nloss = inf\n",
+     ":7: network.loss must be 0.0..1.0, got inf"},
+    {"loss type",
+     direct10 + "[network]\nloss = \"1%\"\n",
+     ":7: network.loss must be a number, got string"},
+    {"loss boolean",
+     direct10 + "[network]\nloss = true\n",
+     ":7: network.loss must be a number, got boolean"},
+    {"bandwidth_kbps too large",
+     direct10 + "[network]\nbandwidth_kbps = 10000001\n",
+     ":7: network.bandwidth_kbps must be 0..10000000, got 10000001"},
+    {"bandwidth_kbps negative",
+     direct10 + "[network]\nbandwidth_kbps = -1\n",
+     ":7: network.bandwidth_kbps must be 0..10000000, got -1"},
+    {"bandwidth_kbps type",
+     direct10 + "[network]\nbandwidth_kbps = \"1M\"\n",
+     ":7: network.bandwidth_kbps must be an integer, got string"},
+    {"earliest line wins in [network]",
+     direct10 + "[network]\nloss = 3.0\nlatency_ms = -1\n",
+     ":7: network.loss must be 0.0..1.0, got 3.0"},
+
+    // -- [[network.links]]
+    {"network.links as a table",
+     direct10 + "[network.links]\na = \"n0\"\nb = \"n1\"\nloss = 0.1\n",
+     ":6: network.links must be an array of tables ([[network.links]]), "
+     "got table"},
+    {"network.links as a number",
+     direct10 + "[network]\nlinks = 3\n",
+     ":7: network.links must be an array of tables ([[network.links]]), "
+     "got integer"},
+    {"a network.links entry that is not a table",
+     direct10 + "[network]\nlinks = [\n  \"n0-n1\",\n]\n",
+     ":8: each network.links entry must be a table, got string"},
+    {"link needs a",
+     direct10 + "[[network.links]]\nb = \"n1\"\nloss = 0.1\n",
+     ":6: missing required key network.links.a"},
+    {"link needs b",
+     direct10 + "[[network.links]]\na = \"n1\"\nloss = 0.1\n",
+     ":6: missing required key network.links.b"},
+    {"link needs one of the four keys",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\n",
+     ":6: [[network.links]] needs one of latency_ms, jitter_ms, loss, "
+     "bandwidth_kbps"},
+    {"link unknown key, not the missing ones it causes",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\nlatncy_ms = 5\n",
+     ":9: unknown key 'latncy_ms' in [[network.links]]"},
+    {"link key of another section",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\nloss = 0.1\n"
+                "within_ms = 5\n",
+     ":10: unknown key 'within_ms' in [[network.links]] (it belongs in "
+     "[[events]])"},
+    {"link a type",
+     direct10 + "[[network.links]]\na = 0\nb = \"n1\"\nloss = 0.1\n",
+     ":7: network.links.a must be a string, got integer"},
+    {"link a unknown",
+     direct10 + "[[network.links]]\na = \"n10\"\nb = \"n1\"\nloss = 0.1\n",
+     ":7: unknown node 'n10' in network.links.a"},
+    {"link b unknown",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"x\"\nloss = 0.1\n",
+     ":8: unknown node 'x' in network.links.b"},
+    {"link a == b",
+     direct10 + "[[network.links]]\na = \"n3\"\nb = \"n3\"\nloss = 0.1\n",
+     ":8: network.links.a and network.links.b are the same node 'n3'"},
+    {"link not of the topology",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n5\"\nloss = 0.1\n",
+     ":8: n0-n5 is not a link of the topology"},
+    {"explicit: link not of the topology",
+     "[simulation]\ntransport = \"direct\"\n" + abc +
+     "[[links]]\na = \"a\"\nb = \"b\"\n"
+     "[[network.links]]\na = \"a\"\nb = \"c\"\nloss = 0.1\n",
+     ":16: a-c is not a link of the topology"},
+    {"link listed twice",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\nloss = 0.1\n"
+                "[[network.links]]\na = \"n0\"\nb = \"n1\"\nlatency_ms = 1\n",
+     ":10: duplicate link n0-n1 (already listed at line 6)"},
+    {"link listed twice, the other way round",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\nloss = 0.1\n"
+                "[[network.links]]\na = \"n1\"\nb = \"n0\"\nlatency_ms = 1\n",
+     ":10: duplicate link n1-n0 (already listed at line 6)"},
+    {"link latency_ms range",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\n"
+                "latency_ms = 60001\n",
+     ":9: network.links.latency_ms must be 0..60000, got 60001"},
+    {"link jitter_ms range",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\n"
+                "jitter_ms = -1\n",
+     ":9: network.links.jitter_ms must be 0..60000, got -1"},
+    {"link loss range",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\nloss = 1.01\n",
+     ":9: network.links.loss must be 0.0..1.0, got 1.01"},
+    {"link loss type",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\nloss = [0.1]\n",
+     ":9: network.links.loss must be a number, got array"},
+    {"link bandwidth_kbps range",
+     direct10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\n"
+                "bandwidth_kbps = 10000001\n",
+     ":9: network.links.bandwidth_kbps must be 0..10000000, got 10000001"},
+    {"link names are not checked against an invalid topology",
+     "[[network.links]]\na = \"zz\"\nb = \"n1\"\nloss = 0.1\n"
+     "[simulation]\ntransport = \"direct\"\n"
+     "[topology]\nkind = \"ring\"\nnodes = 0\n",
+     ":9: topology.nodes must be 1..100000, got 0"},
+
+    // -- transport other than direct
+    {"[network] with inproc",
+     inproc10 + "[network]\nlatency_ms = 20\n",
+     ":6: [network] needs transport = \"direct\""},
+    {"[network] with the default transport",
+     ring10 + "[network]\nloss = 0.1\n",
+     ":4: [network] needs transport = \"direct\""},
+    {"[network] with tcp",
+     "[simulation]\ntransport = \"tcp\"\n" + ring10 +
+     "[network]\nbandwidth_kbps = 8\n",
+     ":6: [network] needs transport = \"direct\""},
+    {"an empty [network] with inproc",
+     inproc10 + "[network]\n",
+     ":6: [network] needs transport = \"direct\""},
+    {"[network] before [simulation]",
+     "[network]\njitter_ms = 1\n[simulation]\ntransport = \"inproc\"\n" +
+     ring10,
+     ":1: [network] needs transport = \"direct\""},
+    {"only [[network.links]] with inproc",
+     inproc10 + "[[network.links]]\na = \"n0\"\nb = \"n1\"\nloss = 0.1\n",
+     ":6: [[network.links]] needs transport = \"direct\""},
+    {"[[network.links]] after [network] with inproc: [network] first",
+     inproc10 + "[network]\nloss = 0.1\n"
+                "[[network.links]]\na = \"n0\"\nb = \"n1\"\nloss = 0.2\n",
+     ":6: [network] needs transport = \"direct\""},
+    {"degrade with inproc",
+     inproc10 + degrade_n0_n1 + "loss = 0.5\n",
+     ":8: events.action = \"degrade\" needs transport = \"direct\""},
+    {"degrade with the default transport",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"degrade\"\nloss = 0.5\n",
+     ":6: events.action = \"degrade\" needs transport = \"direct\""},
+
+    // -- [[events]]: within_ms
+    {"within_ms zero",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"ping\"\nfrom = \"n0\"\n"
+              "to = \"n1\"\nwithin_ms = 0\n",
+     ":9: events.within_ms must be 1..600000, got 0"},
+    {"within_ms too large",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"broadcast\"\n"
+              "from = \"n0\"\nwithin_ms = 600001\n",
+     ":8: events.within_ms must be 1..600000, got 600001"},
+    {"within_ms checked on every action",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"heal_all\"\n"
+              "within_ms = -1\n",
+     ":7: events.within_ms must be 1..600000, got -1"},
+    {"within_ms type",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"kill\"\nnode = \"n0\"\n"
+              "within_ms = \"2s\"\n",
+     ":8: events.within_ms must be an integer, got string"},
+
+    // -- [[events]]: degrade
+    {"degrade needs one of the four keys",
+     direct10 + degrade_n0_n1 + "a = \"n0\"\nb = \"n1\"\n",
+     ":6: action = \"degrade\" needs one of events.latency_ms, "
+     "events.jitter_ms, events.loss, events.bandwidth_kbps"},
+    {"degrade of every link needs one of the four keys",
+     direct10 + degrade_n0_n1,
+     ":6: action = \"degrade\" needs one of events.latency_ms, "
+     "events.jitter_ms, events.loss, events.bandwidth_kbps"},
+    {"degrade with a misspelt key reports it, not the missing one",
+     direct10 + degrade_n0_n1 + "los = 0.5\n",
+     ":9: unknown key 'los' in [[events]]"},
+    {"degrade a without b",
+     direct10 + degrade_n0_n1 + "a = \"n0\"\nloss = 0.5\n",
+     ":6: missing required key events.b for action = \"degrade\" with "
+     "events.a (leave both out for every link)"},
+    {"degrade b without a",
+     direct10 + degrade_n0_n1 + "b = \"n0\"\nloss = 0.5\n",
+     ":6: missing required key events.a for action = \"degrade\" with "
+     "events.b (leave both out for every link)"},
+    {"degrade a unknown",
+     direct10 + degrade_n0_n1 + "a = \"n10\"\nb = \"n0\"\nloss = 0.5\n",
+     ":9: unknown node 'n10' in events.a"},
+    {"degrade not a link",
+     direct10 + degrade_n0_n1 + "a = \"n2\"\nb = \"n7\"\nloss = 0.5\n",
+     ":10: n2-n7 is not a link of the topology"},
+    {"degrade a == b",
+     direct10 + degrade_n0_n1 + "a = \"n2\"\nb = \"n2\"\nloss = 0.5\n",
+     ":10: events.a and events.b are the same node 'n2'"},
+    {"degrade a type",
+     direct10 + degrade_n0_n1 + "a = 2\nb = \"n2\"\nloss = 0.5\n",
+     ":9: events.a must be a string, got integer"},
+    {"degrade latency_ms range",
+     direct10 + degrade_n0_n1 + "latency_ms = 60001\n",
+     ":9: events.latency_ms must be 0..60000, got 60001"},
+    {"degrade jitter_ms range",
+     direct10 + degrade_n0_n1 + "jitter_ms = -1\n",
+     ":9: events.jitter_ms must be 0..60000, got -1"},
+    {"degrade loss range",
+     direct10 + degrade_n0_n1 + "loss = 1.25\n",
+     ":9: events.loss must be 0.0..1.0, got 1.25"},
+    {"degrade loss type",
+     direct10 + degrade_n0_n1 + "loss = \"half\"\n",
+     ":9: events.loss must be a number, got string"},
+    {"degrade bandwidth_kbps range",
+     direct10 + degrade_n0_n1 + "bandwidth_kbps = 10000001\n",
+     ":9: events.bandwidth_kbps must be 0..10000000, got 10000001"},
+    {"degrade bandwidth_kbps type",
+     direct10 + degrade_n0_n1 + "bandwidth_kbps = 1.5\n",
+     ":9: events.bandwidth_kbps must be an integer, got float"},
+    {"expect is not for degrade",
+     direct10 + degrade_n0_n1 + "loss = 0.5\nexpect = \"delivered\"\n",
+     ":10: events.expect = \"delivered\" is for action = \"ping\", "
+     "\"traceroute\" or \"send\" only"},
+
+    // -- [[events]]: stall
+    {"stall needs node",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\n"
+              "duration_ms = 100\n",
+     ":4: missing required key events.node for action = \"stall\""},
+    {"stall needs duration_ms",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\nnode = \"n1\"\n",
+     ":4: missing required key events.duration_ms for action = \"stall\""},
+    {"stall misspelt key, not the missing one",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\nnode = \"n1\"\n"
+              "duration = 100\n",
+     ":8: unknown key 'duration' in [[events]]"},
+    {"stall node unknown",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\nnode = \"n10\"\n"
+              "duration_ms = 100\n",
+     ":7: unknown node 'n10' in events.node"},
+    {"stall duration_ms zero",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\nnode = \"n1\"\n"
+              "duration_ms = 0\n",
+     ":8: events.duration_ms must be 1..600000, got 0"},
+    {"stall duration_ms too large",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\nnode = \"n1\"\n"
+              "duration_ms = 600001\n",
+     ":8: events.duration_ms must be 1..600000, got 600001"},
+    {"stall duration_ms type",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\nnode = \"n1\"\n"
+              "duration_ms = \"3s\"\n",
+     ":8: events.duration_ms must be an integer, got string"},
+    {"expect is not for stall",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"stall\"\nnode = \"n1\"\n"
+              "duration_ms = 5\nexpect = \"all\"\n",
+     ":9: events.expect = \"all\" is for action = \"broadcast\" only"},
+
+    // -- [[events]]: §13 keys another action does not use, type-checked
+    {"latency_ms on a ping is still an integer",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"ping\"\nfrom = \"n0\"\n"
+              "to = \"n1\"\nlatency_ms = \"fast\"\n",
+     ":9: events.latency_ms must be an integer, got string"},
+    {"loss on a kill is still a number",
+     ring10 + "[[events]]\nat_ms = 1\naction = \"kill\"\nnode = \"n0\"\n"
+              "loss = \"all\"\n",
+     ":8: events.loss must be a number, got string"},
+    {"duration_ms on a degrade is still an integer",
+     direct10 + degrade_n0_n1 + "loss = 0.1\nduration_ms = 1.5\n",
+     ":10: events.duration_ms must be an integer, got float"},
+  };
+  // clang-format on
+  for (auto& c : cases) {
+    INFO(c.rule << "\n" << c.toml);
+    CHECK(parse_error(c.toml) == "sim.toml" + c.message);
+  }
 }

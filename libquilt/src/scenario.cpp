@@ -1,4 +1,4 @@
-// Simulation scenarios (SPEC §9): a quilt-sim TOML file -> scenario.
+// Simulation scenarios (SPEC §9, §13): a quilt-sim TOML file -> scenario.
 //
 // [defaults] goes through the node configuration's own checks
 // (config_keys::read_section with key_set::tunables, then check_timing), so
@@ -9,14 +9,17 @@
 //
 // Order of work: parse the TOML; sort the top-level entries into sections;
 // read [simulation] (then apply --seed), [defaults], [topology] (generating
-// the graph), [[nodes]] and [[links]] (building an explicit graph), the
-// checks across sections (deterministic, tcp ports), and [[events]] against
-// the resolved graph. Every problem is recorded; the earliest is reported.
+// the graph), [[nodes]] and [[links]] (building an explicit graph),
+// [network] and [[network.links]] against the graph, the checks across
+// sections (deterministic, tcp ports, the network's transport), and
+// [[events]] against the resolved graph. Every problem is recorded; the
+// earliest is reported.
 //
-// Rules SPEC §9 leaves open, and what we chose:
+// Rules SPEC §9 and §13 leave open, and what we chose:
 //
 //  1. Top level: only [simulation], [defaults], [topology], [[nodes]],
-//     [[links]] and [[events]]. Another table is "unknown section [x]" (or
+//     [[links]], [[events]] and [network] (with [[network.links]] inside
+//     it). Another table is "unknown section [x]" (or
 //     [[x]]), another key "unknown key 'x' outside any section", with
 //     "(it belongs in [s])" when it is a key of a scenario section. An
 //     unknown key in a section gets the same hint when it belongs to another.
@@ -88,11 +91,48 @@
 //     checks as [[events]] headers; an entry's line is its header's (or its
 //     '{').
 // 17. Events are sorted by at_ms, stably: file order for equal times.
+// 18. simulation.sample_ms: 0 (no timeline) or 10..60000, default 100;
+//     1..9 is rejected with the same range in the message.
+// 19. [network] takes latency_ms and jitter_ms (0..60000), loss (0.0..1.0)
+//     and bandwidth_kbps (0..10000000), each optional, and links; the same
+//     four keys, with the same ranges, in [[network.links]] and degrade
+//     events. loss is a TOML float; an integer 0 or 1 is accepted too
+//     (loss = 1 is as plain as loss = 1.0), other integers are out of
+//     range; nan and inf are out of range. A wrong type says "must be a
+//     number". An unknown key or sub-table in [network] is "unknown key
+//     'x' in [network]", with rule 1's hint.
+// 20. [[network.links]]: a and b are required (rule 13), name nodes of the
+//     topology, differ, and are a link of it (as a cut's a and b, with the
+//     same messages and lines); at least one of the four keys is required,
+//     reported at the entry's header ("needs one of ..."). A link listed
+//     twice, either way round, names the line of its first entry. Only the
+//     keys given are stored (network_link::change); the others follow
+//     [network]. network.links that is not an array of tables is an error
+//     at the links key.
+// 21. network_model::given is true when the file has [network] at all,
+//     also empty or with only [[network.links]].
+// 22. The network model is for transport = "direct" (SPEC §13): with
+//     another transport (also the default inproc), [network] is an error at
+//     its header (or its first [[network.links]] entry when it has no
+//     header of its own), each [[network.links]] entry at its header, and a
+//     degrade event at its action key: "... needs transport = \"direct\"".
+//     stall is not a link key: the conditioned transport wraps every
+//     transport, so it is accepted on all of them.
+// 23. Events: within_ms (1..600000, default 2000) on every action, checked
+//     and stored for each. degrade: a and b both or neither (one alone is
+//     a missing key, reported at the entry); given, they are a link of the
+//     topology as for cut; at least one of the four keys, stored in
+//     sim_event::change. stall: node (a node of the topology) and
+//     duration_ms (1..600000) are required. As rule 11, keys an action does
+//     not use (the four on anything but degrade, duration_ms on anything but
+//     stall) are accepted, ignored (not stored: change stays empty,
+//     duration_ms 0) and type-checked only.
 
 #include "quilt/scenario.hpp"
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <limits>
 #include <map>
 #include <set>
@@ -139,9 +179,9 @@ uint32_t line_of(const toml::key& k, const toml::node& x) {
 constexpr std::array<const char*, 3> transport_names = {"inproc", "tcp",
                                                         "direct"};
 
-constexpr std::array<const char*, 10> action_names = {
-    "ping",    "traceroute", "send", "broadcast", "kill",
-    "restart", "cut",        "heal", "partition", "heal_all"};
+constexpr std::array<const char*, 12> action_names = {
+    "ping", "traceroute", "send",      "broadcast", "kill",    "restart",
+    "cut",  "heal",       "partition", "heal_all",  "degrade", "stall"};
 
 constexpr std::array<const char*, 4> expect_names = {"none", "delivered",
                                                      "unreachable", "all"};
@@ -179,6 +219,7 @@ constexpr std::pair<std::string_view, std::string_view> all_keys[] = {
     {"[simulation]", "deterministic"},
     {"[simulation]", "settle_ms"},
     {"[simulation]", "base_port"},
+    {"[simulation]", "sample_ms"},
     {"[defaults]", "processors"},
     {"[defaults]", "heartbeat_ms"},
     {"[defaults]", "dead_after_ms"},
@@ -203,6 +244,22 @@ constexpr std::pair<std::string_view, std::string_view> all_keys[] = {
     {"[[events]]", "b"},
     {"[[events]]", "side"},
     {"[[events]]", "expect"},
+    {"[[events]]", "within_ms"},
+    {"[[events]]", "duration_ms"},
+    {"[[events]]", "latency_ms"},
+    {"[[events]]", "jitter_ms"},
+    {"[[events]]", "loss"},
+    {"[[events]]", "bandwidth_kbps"},
+    {"[network]", "latency_ms"},
+    {"[network]", "jitter_ms"},
+    {"[network]", "loss"},
+    {"[network]", "bandwidth_kbps"},
+    {"[[network.links]]", "a"},
+    {"[[network.links]]", "b"},
+    {"[[network.links]]", "latency_ms"},
+    {"[[network.links]]", "jitter_ms"},
+    {"[[network.links]]", "loss"},
+    {"[[network.links]]", "bandwidth_kbps"},
 };
 
 /// " (it belongs in [topology])" for a key of a section other than `here`,
@@ -262,6 +319,98 @@ std::optional<bool> read_boolean(const toml::node& x, std::string_view label,
   return value->get();
 }
 
+/// `x` as the file could have written it: the shortest text that reads
+/// back as `x`, with ".0" when it would look like an integer.
+std::string float_text(double x) {
+  std::array<char, 64> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), x);
+  std::string text(buf.data(), ec == std::errc{} ? end : buf.data());
+  if (text.find_first_of(".eEn") == std::string::npos) // n: nan and inf
+    text += ".0";
+  return text;
+}
+
+/// A fraction in 0.0..1.0 (a chance): a TOML float, or the integer 0 or 1
+/// (rule 19).
+std::optional<double> read_fraction(const toml::node& x, std::string_view label,
+                                    problems& out) {
+  double value = 0.0;
+  std::string shown;
+  if (const auto* f = x.as_floating_point()) {
+    value = f->get();
+    shown = float_text(value);
+  } else if (const auto* i = x.as_integer()) {
+    value = static_cast<double>(i->get());
+    shown = num(i->get());
+  } else {
+    out.add(line_of(x), cat(label, " must be a number, got ", type_name(x)));
+    return std::nullopt;
+  }
+  if (!(value >= 0.0 && value <= 1.0)) { // also false for nan
+    out.add(line_of(x), cat(label, " must be 0.0..1.0, got ", shown));
+    return std::nullopt;
+  }
+  return value + 0.0; // -0.0 is 0.0
+}
+
+/// Reports `x` unless it is a number (a fraction that is accepted and
+/// ignored).
+void check_number(const toml::node& x, std::string_view label, problems& out) {
+  if (!x.is_number())
+    out.add(line_of(x), cat(label, " must be a number, got ", type_name(x)));
+}
+
+/// The keys of a link's parameters (SPEC §13) found in one table:
+/// [network], a [[network.links]] entry or a degrade event.
+struct link_keys {
+  const toml::node* latency_ms = nullptr;
+  const toml::node* jitter_ms = nullptr;
+  const toml::node* loss = nullptr;
+  const toml::node* bandwidth_kbps = nullptr;
+
+  /// Keeps `x` when `key` is one of the four; false when it is not.
+  bool take(std::string_view key, const toml::node& x) {
+    const toml::node** slot = key == "latency_ms"       ? &latency_ms
+                              : key == "jitter_ms"      ? &jitter_ms
+                              : key == "loss"           ? &loss
+                              : key == "bandwidth_kbps" ? &bandwidth_kbps
+                                                        : nullptr;
+    if (slot == nullptr)
+      return false;
+    *slot = &x;
+    return true;
+  }
+
+  bool any() const { return latency_ms || jitter_ms || loss || bandwidth_kbps; }
+
+  /// Checks the keys present (labels `prefix` + key) and stores them in
+  /// `into`.
+  void read(std::string_view prefix, link_change& into, problems& out) const {
+    auto integer = [&](const toml::node* x, std::string_view key, int64_t hi,
+                       std::optional<uint64_t>& slot) {
+      if (x != nullptr)
+        if (auto v = read_integer(*x, cat(prefix, key), 0, hi, out))
+          slot = static_cast<uint64_t>(*v);
+    };
+    integer(latency_ms, "latency_ms", 60000, into.latency_ms);
+    integer(jitter_ms, "jitter_ms", 60000, into.jitter_ms);
+    if (loss != nullptr)
+      into.loss = read_fraction(*loss, cat(prefix, "loss"), out);
+    integer(bandwidth_kbps, "bandwidth_kbps", 10000000, into.bandwidth_kbps);
+  }
+
+  /// Type checks only, for keys an event's action does not use.
+  void check_types(std::string_view prefix, problems& out) const {
+    for (auto [x, key] : {std::pair{latency_ms, "latency_ms"},
+                          std::pair{jitter_ms, "jitter_ms"},
+                          std::pair{bandwidth_kbps, "bandwidth_kbps"}})
+      if (x != nullptr)
+        check_integer(*x, cat(prefix, key), out);
+    if (loss != nullptr)
+      check_number(*loss, cat(prefix, "loss"), out);
+  }
+};
+
 /// A string that is one of names[first..]; returns its index in `names`.
 template <size_t N>
 std::optional<size_t> read_choice(const toml::node& x, std::string_view label,
@@ -297,6 +446,7 @@ public:
     read_nodes();
     read_links();
     finish_explicit();
+    read_network();
     check_across();
     read_events();
     if (!out_.empty())
@@ -318,6 +468,7 @@ private:
       const toml::table** table = name == "simulation" ? &simulation_
                                   : name == "defaults" ? &defaults_
                                   : name == "topology" ? &topology_
+                                  : name == "network"  ? &network_
                                                        : nullptr;
       const toml::array** array = name == "nodes"    ? &nodes_
                                   : name == "links"  ? &links_
@@ -329,6 +480,8 @@ private:
           out_.add(line, cat(name, " must be a table, got ", type_name(v)));
         else if (name == "topology")
           topology_line_ = line;
+        else if (name == "network")
+          network_line_ = line;
         if (name == "topology")
           has_topology_key_ = true;
       } else if (array != nullptr) {
@@ -393,6 +546,8 @@ private:
             base_port_ok_ = true;
             base_port_line_ = line_of(v);
           }
+        } else if (key == "sample_ms") {
+          read_sample_ms(v);
         } else {
           unknown_key(k, v, "[simulation]");
         }
@@ -400,6 +555,21 @@ private:
     }
     if (seed_override_)
       sc_.seed = *seed_override_;
+  }
+
+  /// Rule 18: 0, or 10..60000.
+  void read_sample_ms(const toml::node& v) {
+    constexpr std::string_view range = "0 or 10..60000";
+    auto x = read_integer(v, "simulation.sample_ms", 0, 60000, out_,
+                          std::string{range});
+    if (!x)
+      return;
+    if (*x > 0 && *x < 10) {
+      out_.add(line_of(v),
+               cat("simulation.sample_ms must be ", range, ", got ", num(*x)));
+      return;
+    }
+    sc_.sample_ms = static_cast<uint64_t>(*x);
   }
 
   // -- [defaults] -------------------------------------------------------------
@@ -718,6 +888,95 @@ private:
     graph_ok_ = true;
   }
 
+  // -- [network] and [[network.links]] ---------------------------------------
+
+  void read_network() {
+    if (network_ == nullptr)
+      return;
+    sc_.network.given = true;
+    link_keys keys;
+    const toml::node* links = nullptr;
+    uint32_t links_line = 0;
+    for (auto&& [k, v] : *network_) {
+      if (k.str() == "links") {
+        links = &v;
+        links_line = line_of(k, v);
+      } else if (!keys.take(k.str(), v)) {
+        unknown_key(k, v, "[network]");
+      }
+    }
+    link_change defaults;
+    keys.read("network.", defaults, out_);
+    sc_.network.defaults = defaults.applied_to({});
+    if (links == nullptr)
+      return;
+    const auto* entries = links->as_array();
+    if (entries == nullptr) {
+      out_.add(links_line, cat("network.links must be an array of tables "
+                               "([[network.links]]), got ",
+                               type_name(*links)));
+      return;
+    }
+    std::map<std::pair<size_t, size_t>, uint32_t> seen; // link -> its line
+    for (const auto& entry : *entries) {
+      if (const auto* table = entry.as_table())
+        read_network_link(*table, line_of(entry), seen);
+      else
+        out_.add(line_of(entry),
+                 cat("each network.links entry must be a table, got ",
+                     type_name(entry)));
+    }
+  }
+
+  void read_network_link(const toml::table& table, uint32_t line,
+                         std::map<std::pair<size_t, size_t>, uint32_t>& seen) {
+    network_link_lines_.push_back(line);
+    const toml::node* a = nullptr;
+    const toml::node* b = nullptr;
+    link_keys keys;
+    bool unknown = false;
+    for (auto&& [k, v] : table) {
+      if (k.str() == "a") {
+        a = &v;
+      } else if (k.str() == "b") {
+        b = &v;
+      } else if (!keys.take(k.str(), v)) {
+        unknown = true;
+        unknown_key(k, v, "[[network.links]]");
+      }
+    }
+    if (!unknown && a == nullptr)
+      out_.add(line, "missing required key network.links.a");
+    if (!unknown && b == nullptr)
+      out_.add(line, "missing required key network.links.b");
+    if (!unknown && !keys.any())
+      out_.add(line, "[[network.links]] needs one of latency_ms, jitter_ms, "
+                     "loss, bandwidth_kbps");
+    network_link link;
+    link.line = line;
+    keys.read("network.links.", link.change, out_);
+    std::optional<std::string> x, y;
+    if (a != nullptr)
+      x = read_string(*a, "network.links.a", out_);
+    if (b != nullptr)
+      y = read_string(*b, "network.links.b", out_);
+    if (!x || !y || !check_link(*a, *x, *b, *y, "network.links."))
+      return;
+    auto i = index_.at(*x);
+    auto j = index_.at(*y);
+    auto [at, fresh] =
+        seen.emplace(std::pair{std::min(i, j), std::max(i, j)}, line);
+    if (!fresh) {
+      out_.add(line,
+               cat("duplicate link ", *x, "-", *y, " (already listed at line ",
+                   num(uint64_t{at->second}), ")"));
+      return;
+    }
+    link.a = std::move(*x);
+    link.b = std::move(*y);
+    sc_.network.links.push_back(std::move(link));
+  }
+
   // -- across sections --------------------------------------------------------
 
   void check_across() {
@@ -725,6 +984,7 @@ private:
         sc_.transport != sim_transport::direct)
       out_.add(deterministic_line_,
                "simulation.deterministic = true needs transport = \"direct\"");
+    check_network_transport();
     if (!graph_ok_ || !transport_ok_ || !base_port_ok_ ||
         sc_.transport != sim_transport::tcp)
       return;
@@ -741,6 +1001,18 @@ private:
                        " (ports go up to 65535)"));
   }
 
+  /// Rule 22: the link model is the direct transport's. The entries come
+  /// first: a [network] made only by [[network.links]] headers has no line
+  /// of its own but its first entry's, and the entry is what the user wrote.
+  void check_network_transport() {
+    if (!sc_.network.given || !transport_ok_ ||
+        sc_.transport == sim_transport::direct)
+      return;
+    for (auto line : network_link_lines_)
+      out_.add(line, "[[network.links]] needs transport = \"direct\"");
+    out_.add(network_line_, "[network] needs transport = \"direct\"");
+  }
+
   // -- [[events]] -------------------------------------------------------------
 
   /// Whether `name` (given in `label` at `x`) is a node of the topology;
@@ -754,6 +1026,28 @@ private:
     if (rejected_.count(name) == 0)
       out_.add(line_of(x), cat("unknown node ", quoted(name), " in ", label));
     return false;
+  }
+
+  /// Whether x-y (given at `a` and `b`, keys `prefix` a and b) is a link
+  /// of the topology, as a cut's a and b must be; reports why not (b's
+  /// line when the pair is at fault). False without a valid topology.
+  bool check_link(const toml::node& a, const std::string& x,
+                  const toml::node& b, const std::string& y,
+                  std::string_view prefix) {
+    bool a_ok = known_node(a, x, cat(prefix, "a"));
+    bool b_ok = known_node(b, y, cat(prefix, "b"));
+    if (!a_ok || !b_ok)
+      return false;
+    if (x == y) {
+      out_.add(line_of(b), cat(prefix, "a and ", prefix, "b are the same node ",
+                               quoted(x)));
+      return false;
+    }
+    if (!is_link(x, y)) {
+      out_.add(line_of(b), cat(x, "-", y, " is not a link of the topology"));
+      return false;
+    }
+    return true;
   }
 
   bool is_link(const std::string& a, const std::string& b) const {
@@ -791,20 +1085,27 @@ private:
     const toml::node* b = nullptr;
     const toml::node* side = nullptr;
     const toml::node* expect = nullptr;
+    const toml::node* within = nullptr;
+    const toml::node* duration = nullptr;
+    link_keys link; // degrade
     bool unknown = false;
     for (auto&& [k, v] : table) {
       auto key = k.str();
-      const toml::node** slot = key == "at_ms"    ? &at
-                                : key == "action" ? &action
-                                : key == "from"   ? &from
-                                : key == "to"     ? &to
-                                : key == "node"   ? &node
-                                : key == "text"   ? &text
-                                : key == "a"      ? &a
-                                : key == "b"      ? &b
-                                : key == "side"   ? &side
-                                : key == "expect" ? &expect
-                                                  : nullptr;
+      if (link.take(key, v))
+        continue;
+      const toml::node** slot = key == "at_ms"         ? &at
+                                : key == "action"      ? &action
+                                : key == "from"        ? &from
+                                : key == "to"          ? &to
+                                : key == "node"        ? &node
+                                : key == "text"        ? &text
+                                : key == "a"           ? &a
+                                : key == "b"           ? &b
+                                : key == "side"        ? &side
+                                : key == "expect"      ? &expect
+                                : key == "within_ms"   ? &within
+                                : key == "duration_ms" ? &duration
+                                                       : nullptr;
       if (slot == nullptr) {
         unknown = true;
         unknown_key(k, v, "[[events]]");
@@ -874,8 +1175,16 @@ private:
         exp = static_cast<sim_expect>(*x);
         ev.expect = *exp;
       }
+    if (within != nullptr)
+      if (auto x = read_integer(*within, "events.within_ms", 1, 600000, out_))
+        ev.within_ms = static_cast<uint64_t>(*x);
     if (!act)
       return ev;
+    // Rule 23: keys the action does not use, type-checked only.
+    if (*act != sim_action::degrade)
+      link.check_types("events.", out_);
+    if (*act != sim_action::stall && duration != nullptr)
+      check_integer(*duration, "events.duration_ms", out_);
 
     // What the action needs.
     auto need = [&](const toml::node* x, std::string_view key) {
@@ -919,17 +1228,8 @@ private:
     case sim_action::heal: {
       need(a, "a");
       need(b, "b");
-      bool a_ok = has_a && known_node(*a, ev.a, "events.a");
-      bool b_ok = has_b && known_node(*b, ev.b, "events.b");
-      if (!a_ok || !b_ok)
-        break;
-      if (ev.a == ev.b)
-        out_.add(line_of(*b), cat("events.a and events.b are the same "
-                                  "node ",
-                                  quoted(ev.a)));
-      else if (!is_link(ev.a, ev.b))
-        out_.add(line_of(*b),
-                 cat(ev.a, "-", ev.b, " is not a link of the topology"));
+      if (has_a && has_b)
+        check_link(*a, ev.a, *b, ev.b, "events.");
       break;
     }
     case sim_action::partition:
@@ -938,6 +1238,20 @@ private:
         check_side(*side, ev.side, side_nodes);
       break;
     case sim_action::heal_all:
+      break;
+    case sim_action::degrade:
+      read_degrade(ev, *action, a != nullptr, b != nullptr, has_a ? a : nullptr,
+                   has_b ? b : nullptr, link, unknown);
+      break;
+    case sim_action::stall:
+      need(node, "node");
+      if (has_node)
+        known_node(*node, ev.node, "events.node");
+      need(duration, "duration_ms");
+      if (duration != nullptr)
+        if (auto x =
+                read_integer(*duration, "events.duration_ms", 1, 600000, out_))
+          ev.duration_ms = static_cast<uint64_t>(*x);
       break;
     }
 
@@ -955,6 +1269,33 @@ private:
                                    "\"broadcast\" only");
     }
     return ev;
+  }
+
+  /// Rule 23: one link or every link, at least one key; rule 22: direct
+  /// only.
+  /// `a_key`, `b_key`: whether the keys are there; `a`, `b`: those that
+  /// are valid strings.
+  void read_degrade(sim_event& ev, const toml::node& action, bool a_key,
+                    bool b_key, const toml::node* a, const toml::node* b,
+                    const link_keys& link, bool unknown) {
+    if (transport_ok_ && sc_.transport != sim_transport::direct)
+      out_.add(line_of(action),
+               "events.action = \"degrade\" needs transport = \"direct\"");
+    if (!unknown && !link.any())
+      out_.add(ev.line, "action = \"degrade\" needs one of events.latency_ms, "
+                        "events.jitter_ms, events.loss, "
+                        "events.bandwidth_kbps");
+    link.read("events.", ev.change, out_);
+    if (a_key != b_key) {
+      if (!unknown)
+        out_.add(ev.line,
+                 cat("missing required key events.", a_key ? "b" : "a",
+                     " for action = \"degrade\" with events.",
+                     a_key ? "a" : "b", " (leave both out for every link)"));
+      return;
+    }
+    if (a != nullptr && b != nullptr)
+      check_link(*a, ev.a, *b, ev.b, "events.");
   }
 
   void check_side(const toml::node& side, const std::vector<std::string>& names,
@@ -991,6 +1332,9 @@ private:
   const toml::array* links_ = nullptr;
   const toml::array* events_ = nullptr;
   uint32_t topology_line_ = 0;
+  const toml::table* network_ = nullptr;
+  uint32_t network_line_ = 0;
+  std::vector<uint32_t> network_link_lines_; ///< Each entry's header.
   bool has_topology_key_ = false;
 
   bool transport_ok_ = true;    ///< Valid or defaulted.
