@@ -37,8 +37,13 @@ FAST = {"heartbeat_ms": 100, "dead_after_ms": 500}
 REPORT_KEYS = {"scenario", "seed", "transport", "deterministic", "nodes",
                "links", "topology", "converged_ms", "events", "messages",
                "deliveries", "duplicate_deliveries", "drops",
-               "peak_rss_bytes", "wall_ms"}
+               "network_lost", "false_downs", "peak_rss_bytes", "wall_ms",
+               "timeline"}
 EVENT_KEYS = {"at_ms", "action", "ok", "detail", "latency_us"}
+# Fault events (SPEC 13) also report how long the routes took to heal.
+FAULT_ACTIONS = {"kill", "restart", "cut", "heal", "partition", "heal_all",
+                 "degrade", "stall"}
+SAMPLE_KEYS = {"t_ms", "nodes_converged", "messages", "lost"}
 MESSAGE_KEYS = {"server_connect", "ping", "pong", "msg", "error",
                 "link_state"}
 DROP_KEYS = {"invalid", "duplicate", "loop", "ttl", "unroutable",

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quilt_harness import REPO  # noqa: E402
 from console_harness import run_console  # noqa: E402
 from sim_harness import (DROP_KEYS, EVENT_KEYS, FAST,  # noqa: E402
+                         FAULT_ACTIONS, SAMPLE_KEYS,
                          MESSAGE_KEYS, REPORT_KEYS, free_console_port,
                          free_port_block, is_int, rewrite_simulation,
                          run_sim, scenario_toml, stable_report, start_sim,
@@ -251,7 +252,8 @@ class SimTestCase(unittest.TestCase):
         self.assertIn(rep["transport"], ("inproc", "tcp", "direct"))
         self.assertIsInstance(rep["deterministic"], bool)
         for k in ("nodes", "links", "converged_ms", "deliveries",
-                  "duplicate_deliveries", "peak_rss_bytes", "wall_ms"):
+                  "duplicate_deliveries", "network_lost", "false_downs",
+                  "peak_rss_bytes", "wall_ms"):
             self.assertTrue(is_int(rep[k]) and rep[k] >= 0, (k, rep[k]))
         self.assertGreater(rep["peak_rss_bytes"], 0)
         self.assertEqual(rep["duplicate_deliveries"], 0)
@@ -267,7 +269,13 @@ class SimTestCase(unittest.TestCase):
                          "a link listed twice")
         self.assertEqual(len(rep["events"]), len(events))
         for e, ev in zip(rep["events"], events):
-            self.assertEqual(set(e), EVENT_KEYS)
+            fault = e["action"] in FAULT_ACTIONS
+            self.assertEqual(set(e), EVENT_KEYS | ({"reconverged_ms"}
+                                                   if fault else set()))
+            if fault:
+                self.assertTrue(e["reconverged_ms"] is None
+                                or (is_int(e["reconverged_ms"])
+                                    and e["reconverged_ms"] >= 0), e)
             self.assertEqual(e["at_ms"], ev["at_ms"])
             self.assertEqual(e["action"], ev["action"])
             self.assertIsInstance(e["ok"], bool)
@@ -280,6 +288,12 @@ class SimTestCase(unittest.TestCase):
                                    "broadcast"):
                 # Nothing travels: no latency to report.
                 self.assertIsNone(e["latency_us"], e)
+        self.assertIsInstance(rep["timeline"], list)
+        for x in rep["timeline"]:
+            self.assertEqual(set(x), SAMPLE_KEYS)
+            self.assertTrue(is_int(x["t_ms"]))
+            for k in ("nodes_converged", "messages", "lost"):
+                self.assertTrue(is_int(x[k]) and x[k] >= 0, (k, x))
         self.assertEqual(set(rep["messages"]), MESSAGE_KEYS)
         self.assertEqual(set(rep["drops"]), DROP_KEYS)
         for d in (rep["messages"], rep["drops"]):
