@@ -32,6 +32,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include "quilt/actors.hpp"
+#include "quilt/conditioned_transport.hpp"
 #include "quilt/console.hpp"
 #include "quilt/direct_transport.hpp"
 #include "quilt/error.hpp"
@@ -515,6 +516,8 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<sim_clock> clock_;
   std::shared_ptr<transport> net_;
+  /// net_ as the link model: cuts, degrades, stalls (SPEC §13).
+  std::shared_ptr<conditioned_transport> model_;
   std::unordered_map<std::string, size_t> index_;
   std::vector<node_actor> nodes_;
   std::vector<bool> alive_;
@@ -574,6 +577,9 @@ void driver::make_system() {
       net_ = std::make_shared<zmq_transport>(zmq_transport::scheme::tcp);
       break;
   }
+  model_ = std::make_shared<conditioned_transport>(*sys_, net_, sc_.seed,
+                                                   sc_.network.defaults);
+  net_ = model_;
 }
 
 node_config driver::config_of(size_t i) const {
@@ -648,7 +654,7 @@ void driver::set_cut(size_t link, bool cut) {
     return;
   cut_[link] = cut;
   auto [a, b] = sc_.graph.links[link];
-  net_->faults().set_cut(name(a), name(b), cut);
+  model_->set_cut(name(a), name(b), cut);
 }
 
 std::vector<std::vector<size_t>> driver::live_adjacency() const {
@@ -902,7 +908,7 @@ void driver::launch(const sim_event& ev, size_t index) {
     case sim_action::heal_all: {
       size_t n = static_cast<size_t>(std::count(cut_.begin(), cut_.end(), true));
       std::fill(cut_.begin(), cut_.end(), false);
-      net_->faults().heal_all();
+      model_->heal_all();
       return immediate("healed " + std::to_string(n) + " links");
     }
   }
@@ -1088,6 +1094,7 @@ void driver::teardown() {
     sys_->await_all_actors_done();
   }
   // Nodes first, then the transport they used, then the actor system.
+  model_.reset();
   net_.reset();
   clock_.reset();
   sys_.reset();
