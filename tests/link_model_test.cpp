@@ -363,6 +363,25 @@ TEST_CASE("conditioned transport: a message's bytes are its frames' lengths "
   CHECK(v.sink->batches[0].at == v.start + 1000ms);
 }
 
+TEST_CASE("conditioned transport: a slow link hands each message over when "
+          "its transmission ends, one after another",
+          "[link_model]") {
+  link_params p;
+  p.bandwidth_kbps = 8;
+  virtual_net v{p};
+  message_batch b;
+  for (uint64_t id = 1; id <= 3; ++id)
+    b.push_back(msg(id, std::string(993, 'x'))); // 1,000 bytes each
+  CHECK(v.send(std::move(b)) == 3);
+  CHECK(v.link->counters().queued == 3);
+  v.run_until(v.start + 3000ms);
+  REQUIRE(v.sink->batches.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(v.sink->batches[i].ids == std::vector<uint64_t>{i + 1});
+    CHECK(v.sink->batches[i].at == v.start + milliseconds(1000 * (i + 1)));
+  }
+}
+
 TEST_CASE("conditioned transport: a cut link loses everything both ways, "
           "healing restores it",
           "[link_model]") {
@@ -586,6 +605,21 @@ TEST_CASE("conditioned transport: a redial keeps the direction's queue "
   CHECK(v.sink->ids() == std::vector<uint64_t>{1, 2});
   CHECK(old_counters->tx == 1);
   CHECK(old_counters->queued == 0);
+}
+
+TEST_CASE("conditioned transport: destroyed with messages on their way, "
+          "it counts them dropped and its timers do nothing",
+          "[link_model]") {
+  virtual_net v{latency(100)};
+  CHECK(v.send(batch_of({1, 2})) == 2);
+  auto counters = v.link->shared_counters();
+  v.link.reset();
+  v.net.reset();
+  CHECK(counters->dropped == 2);
+  CHECK(counters->queued == 0);
+  // The wire stops; the delivery it asked for finds nothing to deliver.
+  v.run_for(1s);
+  CHECK(v.sink->count() == 0);
 }
 
 // -- real time ----------------------------------------------------------------
