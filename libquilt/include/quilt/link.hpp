@@ -336,7 +336,6 @@ public:
   /// Opens a link to `endpoint`; it reconnects for ever until destroyed.
   virtual outgoing_link_ptr dial(const std::string& endpoint,
                                  const dial_options& opts) = 0;
-
 };
 
 } // namespace quilt
