@@ -999,7 +999,7 @@ TEST_CASE("a listener stops reading while its node holds its flow's limit",
 // file under it; races reached through CAF's uninstrumented library are
 // suppressed there, see tests/tsan.supp).
 TEST_CASE("zmq_transport: links used from several threads, a sink on the "
-          "reactor thread, cuts toggled meanwhile",
+          "reactor thread",
           "[transport]") {
   // Records every message a listener delivers (on the reactor thread).
   struct recording_sink : inbound_sink {
@@ -1031,16 +1031,6 @@ TEST_CASE("zmq_transport: links used from several threads, a sink on the "
   REQUIRE(std::holds_alternative<listener_id>(l));
   auto sink = std::make_shared<recording_sink>();
   t.attach(std::get<listener_id>(l), sink);
-  std::atomic<bool> stop_cutting{false};
-  // Cuts and heals a link that carries no traffic, so every message of the
-  // senders still arrives while the fault table changes under the reactor.
-  std::thread cutter([&] {
-    while (!stop_cutting) {
-      t.faults().set_cut("hub", "nobody", true);
-      t.faults().set_cut("hub", "nobody", false);
-      std::this_thread::yield();
-    }
-  });
   std::vector<std::thread> threads;
   std::vector<uint64_t> taken(senders, 0);
   for (size_t i = 0; i < senders; ++i) {
@@ -1059,8 +1049,6 @@ TEST_CASE("zmq_transport: links used from several threads, a sink on the "
   }
   for (auto& th : threads)
     th.join();
-  stop_cutting = true;
-  cutter.join();
   for (size_t i = 0; i < senders; ++i)
     CHECK(taken[i] == per_sender);
   CHECK(eventually([&] { return sink->count() == senders * per_sender; }, 5s));

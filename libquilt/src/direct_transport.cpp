@@ -25,7 +25,6 @@ struct direct_transport::registry {
   listener_id next_id = 1;
   std::unordered_map<std::string, listener> by_endpoint;
   std::unordered_map<listener_id, std::string> endpoints;
-  std::shared_ptr<link_faults> faults;
 
   /// The node name listening on `endpoint` and its sink; false when
   /// nobody listens there. A listener not attached yet has no sink.
@@ -65,7 +64,8 @@ public:
       endpoint_(std::move(endpoint)),
       identity_(opts.identity),
       limit_(opts.queue_limit),
-      counters_(std::make_shared<link_counters>()),
+      counters_(opts.counters ? opts.counters
+                              : std::make_shared<link_counters>()),
       // What is on its way to the receiver is the link's queue: the
       // protocol actor that feeds this link sees it in counters().queued.
       in_flight_(counters_, &counters_->queued) {
@@ -79,12 +79,6 @@ public:
     if (!registry_->find(endpoint_, sink, peer)) {
       counters_->dropped += batch.size(); // nobody listens: nothing connects
       return 0;
-    }
-    if (registry_->faults->is_cut(identity_, peer)) {
-      // Taken by the link, lost on the way: the sender cannot tell.
-      counters_->count_sent(link_counters::tally(batch, batch.size()));
-      registry_->faults->count_lost(batch.size());
-      return batch.size();
     }
     auto waiting = in_flight_->load(std::memory_order_relaxed);
     size_t room = waiting >= limit_ ? 0 : static_cast<size_t>(limit_ - waiting);
@@ -135,7 +129,6 @@ private:
 
 direct_transport::direct_transport()
   : registry_(std::make_shared<registry>()) {
-  registry_->faults = faults_;
 }
 
 direct_transport::~direct_transport() = default;

@@ -1,5 +1,5 @@
-// What every transport shares: the sink and link destructors and the cut
-// links of a simulation's faults.
+// What every transport shares: the sink and link destructors and the link
+// counters' arithmetic.
 #include "quilt/link.hpp"
 
 #include <algorithm>
@@ -42,37 +42,6 @@ void link_counters::count_sent(const sent_tally& x) {
   tx.fetch_add(x.n, std::memory_order_relaxed);
   if (x.forwarded > 0)
     forwarded.fetch_add(x.forwarded, std::memory_order_relaxed);
-}
-
-namespace {
-
-std::pair<std::string, std::string> ordered(const std::string& a,
-                                            const std::string& b) {
-  return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
-}
-
-} // namespace
-
-void link_faults::set_cut(const std::string& a, const std::string& b, bool cut) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (cut)
-    cut_.insert(ordered(a, b));
-  else
-    cut_.erase(ordered(a, b));
-  any_cut_ = !cut_.empty();
-}
-
-void link_faults::heal_all() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  cut_.clear();
-  any_cut_ = false;
-}
-
-bool link_faults::is_cut(const std::string& a, const std::string& b) const {
-  if (!any_cut_.load(std::memory_order_acquire))
-    return false;
-  std::lock_guard<std::mutex> guard{mtx_};
-  return cut_.count(ordered(a, b)) > 0;
 }
 
 } // namespace quilt

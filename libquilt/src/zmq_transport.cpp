@@ -244,7 +244,6 @@ struct zmq_transport::impl {
     std::shared_ptr<link_counters> counters;
     dial_options opts;
     std::string endpoint; // dealers: where they connect
-    std::string name;     // routers: the listening node (for cut links)
     steady::time_point redialled{};
     std::deque<pending_msg> out;
     /// CURVE routers: the connection behind each routing id, shared by its
@@ -264,7 +263,6 @@ struct zmq_transport::impl {
   static constexpr size_t max_known_connections = 4096;
 
   void* ctx = nullptr;
-  std::shared_ptr<link_faults> faults;
   /// Whether the ZAP handler is bound; guarded by zap_mtx, as listen() may
   /// be called from several threads.
   std::mutex zap_mtx;
@@ -297,7 +295,7 @@ struct zmq_transport::impl {
   size_t queued_total = 0; // messages in all `out` queues
   steady::time_point last_expiry{};
 
-  explicit impl(std::shared_ptr<link_faults> f) : faults(std::move(f)) {
+  impl() {
     ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_BLOCKY, 0);
     // libzmq allows 1023 sockets per context by default: too few for a
@@ -500,7 +498,6 @@ struct zmq_transport::impl {
         e.counters = std::move(c.counters);
         e.opts = std::move(c.opts);
         e.endpoint = std::move(c.endpoint);
-        e.name = std::move(c.text);
         watch(e);
         if (e.monitor)
           if (auto r = entries.find(e.owner); r != entries.end())
@@ -812,10 +809,7 @@ struct zmq_transport::impl {
       ++count;
       if (!e.router)
         continue;
-      if (faults->is_cut(e.name, in.peer))
-        faults->count_lost(1);
-      else
-        batch.push_back(std::move(in));
+      batch.push_back(std::move(in));
     }
     zmq_msg_close(&part);
     if (!batch.empty()) {
@@ -1008,7 +1002,7 @@ private:
 } // namespace
 
 zmq_transport::zmq_transport(scheme s)
-  : scheme_(s), impl_(std::make_shared<impl>(faults_)) {
+  : scheme_(s), impl_(std::make_shared<impl>()) {
 }
 
 zmq_transport::~zmq_transport() = default;
@@ -1102,7 +1096,6 @@ zmq_transport::listen(const std::string& endpoint,
   c.kind = impl::command::add_router;
   c.id = id;
   c.socket = s;
-  c.text = opts.name;
   c.inproc = endpoint.rfind("inproc://", 0) == 0;
   c.curve = opts.curve.has_value();
   c.lcounters = opts.counters;
@@ -1147,7 +1140,8 @@ void zmq_transport::reply(listener_id id, std::string peer, std::string text) {
 
 outgoing_link_ptr zmq_transport::dial(const std::string& endpoint,
                                       const dial_options& opts) {
-  auto counters = std::make_shared<link_counters>();
+  auto counters = opts.counters ? opts.counters
+                               : std::make_shared<link_counters>();
   // A tcp link is answered once its monitor reports a handshake; inproc
   // ones have none to report and stay `connected`.
   if (is_tcp(endpoint))

@@ -18,6 +18,13 @@
 // What waits in a direction (for its bandwidth, its latency or a stall) is
 // bounded by the dialled link's queue_limit; past it messages are dropped
 // and counted in the link's `dropped`, as a full DEALER queue would.
+//
+// A conditioned link shares its counters with the link it wraps
+// (dial_options::counters): `queued` is what waits in the model plus what
+// waits in the wrapped link, `dropped` what either dropped, `tx` what the
+// wrapped link sent plus what the model lost (taken, then lost on the way:
+// the sender cannot tell). Messages are sent in order and never reordered,
+// whatever changes meanwhile (parameters, stalls, redials).
 #pragma once
 
 #include <chrono>
@@ -77,7 +84,8 @@ public:
   /// Changes every link, and the defaults of links not used yet.
   void change_all(const link_change& c);
 
-  /// The parameters of direction from -> to now.
+  /// The parameters of direction from -> to now (a cut is not one of
+  /// them: it stops the link whatever its parameters).
   link_params params(const std::string& from, const std::string& to) const;
 
   /// Cuts (or heals) link a-b both ways: loss 1.0 while cut, whatever its
@@ -88,10 +96,12 @@ public:
   void heal_all();
 
   /// What arrives for `node` until `until` waits, then arrives in the
-  /// order sent. Sending from a stalled node is the caller's to stop.
+  /// order sent. Sending from a stalled node is the caller's to stop. A
+  /// later call replaces the time (an earlier `until` resumes it sooner).
   void stall(const std::string& node, time_point until);
 
-  /// Messages that entered a link (lost ones included) since the start.
+  /// Messages that entered a link (lost ones included) since the start:
+  /// those the links took, not those dropped at a full queue.
   uint64_t transmissions() const;
 
   /// Messages the model lost (loss draws and cut links).

@@ -16,9 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <variant>
@@ -251,6 +249,11 @@ struct dial_options {
   /// is dropped and redialled. 0: off.
   uint32_t heartbeat_ivl_ms = 0;
   uint32_t heartbeat_timeout_ms = 0;
+  /// Counters the link updates instead of making its own: a decorator's
+  /// link (conditioned_transport) shares them with the link it wraps, so
+  /// what waits in either and what either drops shows in one place, live.
+  /// None: the link makes its own.
+  std::shared_ptr<link_counters> counters;
 };
 
 /// Counters of a listening endpoint; updated from the transport's thread.
@@ -262,7 +265,9 @@ struct listener_counters {
 
 /// Options of a listening endpoint.
 struct listen_options {
-  std::string name; ///< The listening node's name (for cut links).
+  /// The listening node's name: a simulation's network model
+  /// (conditioned_transport) names a link's directions by it.
+  std::string name;
   uint64_t max_message_bytes = 65536;
   /// With a secret key the endpoint is a CURVE server that admits only
   /// `curve.authorized` client keys.
@@ -303,33 +308,6 @@ using outgoing_link_ptr = std::shared_ptr<outgoing_link>;
 /// Identifies a listening endpoint within its transport.
 using listener_id = uint64_t;
 
-/// The links a simulation has cut: messages between two cut nodes are lost
-/// (and counted) until the link is healed. Shared by a transport and its
-/// reactor thread; thread-safe, and cheap to ask while nothing is cut.
-class link_faults {
-public:
-  /// Cuts (or heals) the link between nodes `a` and `b`, both ways.
-  void set_cut(const std::string& a, const std::string& b, bool cut);
-
-  /// Heals every cut link.
-  void heal_all();
-
-  /// Whether messages between `a` and `b` are lost.
-  bool is_cut(const std::string& a, const std::string& b) const;
-
-  /// Counts messages lost to a cut.
-  void count_lost(uint64_t n) { lost_.fetch_add(n, std::memory_order_relaxed); }
-
-  /// Messages lost to cut links.
-  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
-
-private:
-  mutable std::mutex mtx_;
-  std::set<std::pair<std::string, std::string>> cut_;
-  std::atomic<bool> any_cut_{false};
-  std::atomic<uint64_t> lost_{0};
-};
-
 /// A way to move messages between nodes. One transport serves many nodes.
 class transport {
 public:
@@ -358,12 +336,6 @@ public:
   /// Opens a link to `endpoint`; it reconnects for ever until destroyed.
   virtual outgoing_link_ptr dial(const std::string& endpoint,
                                  const dial_options& opts) = 0;
-
-  /// The links cut on this transport (simulations).
-  link_faults& faults() { return *faults_; }
-
-protected:
-  std::shared_ptr<link_faults> faults_ = std::make_shared<link_faults>();
 };
 
 } // namespace quilt
