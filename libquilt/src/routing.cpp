@@ -3,6 +3,7 @@
 #include "quilt/name.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <array>
 #include <atomic>
 #include <mutex>
@@ -59,6 +60,11 @@ public:
     node_id id;
     if (!free_.empty()) {
       // Reused first: ids stay dense, and so do the tables indexed by id.
+      // The smallest first: once every name of a run is released, the next
+      // run gets the ids a fresh process would give, in the same order, so
+      // whatever is ordered by id (a database sync) is too, and a
+      // deterministic simulation repeats itself within one process.
+      std::pop_heap(free_.begin(), free_.end(), std::greater<>{});
       id = free_.back();
       free_.pop_back();
     } else {
@@ -103,6 +109,7 @@ public:
       quilt::release(b);
     }
     free_.push_back(id);
+    std::push_heap(free_.begin(), free_.end(), std::greater<>{});
     --size_;
   }
 
@@ -138,7 +145,7 @@ private:
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string_view, node_id> ids_;
   std::array<std::atomic<slot*>, chunk_count> chunks_{};
-  std::vector<node_id> free_;
+  std::vector<node_id> free_; ///< A min-heap.
   std::atomic<size_t> bound_{0};
   size_t size_ = 0;
 };

@@ -1364,8 +1364,9 @@ int driver::run() {
   } else {
     // From here samples fall on t = 0, sample_ms, 2 sample_ms, ...
     if (sc_.sample_ms > 0) {
-      next_sample_ = t0_;
-      clock_->observe_by(t0_);
+      bool taken = !samples_.empty() && samples_.back().first == t0_;
+      next_sample_ = taken ? t0_ + milliseconds(sc_.sample_ms) : t0_;
+      clock_->observe_by(next_sample_);
     }
     for (size_t i = 0; i < sc_.events.size(); ++i) {
       auto& ev = sc_.events[i];
