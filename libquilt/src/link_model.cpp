@@ -58,8 +58,12 @@ link_direction::admit(time_point now, size_t bytes) {
   if (params_.loss > 0.0 && (params_.loss >= 1.0 || rng_.uniform() < params_.loss))
     return std::nullopt;
   auto arrival = busy_until_ + milliseconds(params_.latency_ms);
+  // Jitter in whole milliseconds: the copies of a flood that leave
+  // together arrive in at most jitter_ms + 1 groups, each one batch at one
+  // timer. Drawn in microseconds, every jittered message was a timer and a
+  // batch of its own, and a 1,000-node run 2.5 times slower.
   if (params_.jitter_ms > 0)
-    arrival += microseconds(rng_.upto(params_.jitter_ms * 1000));
+    arrival += milliseconds(rng_.upto(params_.jitter_ms));
   // Never before the message sent before it: a link does not reorder.
   arrival = std::max(arrival, last_arrival_);
   last_arrival_ = arrival;
