@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <map>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -58,8 +59,9 @@ struct options {
   int broadcasts = 10;
   int broadcast_repeat = 3;
   std::vector<size_t> sim_sizes{100, 1000};
-  std::vector<std::string> sim_transports{"inproc", "tcp", "direct",
-                                          "deterministic"};
+  std::vector<std::string> sim_transports{
+      "inproc", "tcp", "direct", "deterministic", "det+timeline",
+      "det+20ms", "det+20ms+1%"};
   double sim_max_rss_gib = 16;
   int processors = 0;
   int timeout_s = 60;
@@ -88,7 +90,10 @@ const char* usage_text =
     "  --sim-sizes LIST    quilt-sim mesh sizes (default 100,1000)\n"
     "  --sim-10k           add 10,000 nodes (deterministic only; ~1 min, 6 "
     "GiB)\n"
-    "  --sim-transports L  default inproc,tcp,direct,deterministic\n"
+    "  --sim-transports L  default inproc,tcp,direct,deterministic,\n"
+    "                      det+timeline,det+20ms,det+20ms+1% (deterministic\n"
+    "                      runs with a timeline, with 20 ms links, with 20 ms\n"
+    "                      links that lose 1%: the cost of the network model)\n"
     "  --processors P      processors of each quiltd (default quiltd's)\n"
     "  --timeout-s S       bound of each throughput run (default 60)\n"
     "  --min-ratio R       fail when a throughput ratio (link, forward, chain) "
@@ -785,28 +790,44 @@ void scenario_sim(const options& opt, results& res) {
       return 1000;
     if (t == "direct")
       return 3000;
+    if (t != "deterministic")
+      return 3000; // the model's cost shows at 1,000 nodes already
     return 100000;
   };
   std::mt19937 rng{std::random_device{}()};
   json rows = json::array();
+  std::map<size_t, double> det_wall;
   for (size_t n : opt.sim_sizes)
     for (const auto& t : opt.sim_transports) {
       if (n > limit(t))
         continue;
-      bool det = t == "deterministic";
+      // Deterministic variants: the same run with the report's timeline,
+      // and under the network model (SPEC §13), to show what each costs.
+      bool det = t == "deterministic" || t.rfind("det+", 0) == 0;
+      std::string extra;
+      if (t == "det+20ms" || t == "det+20ms+1%")
+        extra = "\n[network]\nlatency_ms = 20\n";
+      // Copies of a lost broadcast or ping are not sent again (yet): a
+      // lossy run states no expectations, it measures.
+      bool lossy = t == "det+20ms+1%";
+      if (lossy)
+        extra += "loss = 0.01\n";
       size_t base = t == "tcp" ? 20000 + rng() % (32767 - 20000 - n) : 30000;
       std::ostringstream toml;
       toml << "[simulation]\nseed = " << n << "\ntransport = \""
            << (det ? "direct" : t)
            << "\"\ndeterministic = " << (det ? "true" : "false")
-           << "\nsettle_ms = 500\nbase_port = " << base
+           << "\nsettle_ms = 500\nsample_ms = "
+           << (t == "det+timeline" ? 100 : 0) << "\nbase_port = " << base
            << "\n\n[defaults]\nheartbeat_ms = 1000\n"
            << "dead_after_ms = 5000\n\n[topology]\nkind = \"random\"\nnodes = "
-           << n << "\ndegree = 4\n\n[[events]]\nat_ms = 0\naction = \"ping\"\n"
-           << "from = \"n0\"\nto = \"n" << n - 1
-           << "\"\nexpect = \"delivered\"\n"
+           << n << "\ndegree = 4\n" << extra
+           << "\n[[events]]\nat_ms = 0\naction = \"ping\"\n"
+           << "from = \"n0\"\nto = \"n" << n - 1 << "\"\n"
+           << (lossy ? "" : "expect = \"delivered\"\n")
            << "\n[[events]]\nat_ms = 100\naction = \"broadcast\"\nfrom = \"n"
-           << n / 2 << "\"\ntext = \"bench\"\nexpect = \"all\"\n";
+           << n / 2 << "\"\ntext = \"bench\"\n"
+           << (lossy ? "" : "expect = \"all\"\n");
       std::string why;
       double secs = 0;
       uint64_t peak = 0;
@@ -828,6 +849,16 @@ void scenario_sim(const options& opt, results& res) {
                   "peak RSS %7.1f KiB/node  %8.1f msgs/node\n",
                   n, t.c_str(), conv, det ? " virtual" : "", secs, rss_kib,
                   double(sent) / double(n));
+      // The model's and the timeline's cost: wall time against the plain
+      // deterministic run of the same size (run first, same process).
+      if (t == "deterministic")
+        det_wall[n] = secs;
+      std::optional<double> vs_det;
+      if (t != "deterministic" && det && det_wall.count(n) > 0)
+        vs_det = secs / det_wall[n];
+      if (vs_det)
+        std::printf("  %6zu nodes %-13s wall %.2fx the plain deterministic "
+                    "run\n", n, t.c_str(), *vs_det);
       rows.push_back({{"nodes", n},
                       {"transport", t},
                       {"outcome", "ok"},
@@ -837,7 +868,9 @@ void scenario_sim(const options& opt, results& res) {
                       {"peak_rss_bytes", peak},
                       {"report_peak_rss_bytes", report["peak_rss_bytes"]},
                       {"rss_per_node_kib", round_to(rss_kib, 1)},
-                      {"messages_per_node", round_to(double(sent) / n, 1)}});
+                      {"messages_per_node", round_to(double(sent) / n, 1)},
+                      {"wall_vs_deterministic",
+                       vs_det ? json(round_to(*vs_det, 2)) : json(nullptr)}});
       add_row(res, opt,
               {"sim, " + std::to_string(n) + " nodes, " + t +
                    ", converge / peak RSS per node",
