@@ -344,7 +344,10 @@ struct protocol_state : protocol_callee {
     if (at >= timer_at && timer_at > now)
       return; // an earlier timer is already on its way
     timer_at = at;
-    auto delay = at > now ? duration_cast<microseconds>(at - now)
+    // Rounded up: a delay cut short fires before the wakeup is due, and
+    // on virtual time (whose clock starts at 1 ns) the tick that finds
+    // nothing due re-arms with delay 0 for ever, the clock standing still.
+    auto delay = at > now ? std::chrono::ceil<microseconds>(at - now)
                           : microseconds(0);
     self->delayed_send(self, delay, tick_atom::value, ++timer_gen);
   }
