@@ -11,7 +11,8 @@
 #    packages the build). A report by any of those
 #    processes fails the run, even when the test itself passed.
 # 3. ThreadSanitizer (build-tsan/): the tests that run the ZeroMQ reactor
-#    thread beside CAF's scheduler threads (node_test, sim_test).
+#    thread beside CAF's scheduler threads (node_test, sim_test), and the
+#    simulator's network model under concurrent senders (link_model_test).
 # 4. libFuzzer (build-fuzz/, clang): fuzz.codec, fuzz.config, fuzz.protocol,
 #    30 s each.
 # QUILT_SKIP_SANITIZERS=1 skips stages 2 and 3, QUILT_SKIP_FUZZ=1 stage 4.
@@ -58,9 +59,9 @@ if [ "${QUILT_SKIP_SANITIZERS:-0}" != 1 ]; then
 
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DQUILT_SANITIZE=thread \
         -DCMAKE_CXX_FLAGS=-O1 >/dev/null
-  build build-tsan node_test sim_test
+  build build-tsan node_test sim_test link_model_test
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
-    ctest --test-dir build-tsan --output-on-failure -j2 -R '^(node_test|sim_test):'
+    ctest --test-dir build-tsan --output-on-failure -j2 -R '^(node_test|sim_test|link_model_test):'
 fi
 
 if [ "${QUILT_SKIP_FUZZ:-0}" != 1 ]; then
