@@ -59,6 +59,8 @@ struct scenario_text {
   std::string events;
   /// [network] and [[network.links]] as TOML, when not empty (SPEC §13).
   std::string network;
+  /// false: real time (direct links, the scheduler's threads).
+  bool deterministic = true;
   /// [simulation] sample_ms when set.
   std::optional<uint64_t> sample_ms;
   size_t count = 0;
@@ -144,7 +146,8 @@ struct scenario_text {
 
   std::string toml() const {
     return "[simulation]\nseed = " + std::to_string(seed)
-           + "\ntransport = \"direct\"\ndeterministic = true\nsettle_ms = "
+           + "\ntransport = \"direct\"\ndeterministic = "
+           + (deterministic ? "true" : "false") + "\nsettle_ms = "
            + std::to_string(settle_ms)
            + (sample_ms ? "\nsample_ms = " + std::to_string(*sample_ms) : "")
            + "\n\n[defaults]\n" + defaults + "\n[topology]\n" + topo + "\n"
