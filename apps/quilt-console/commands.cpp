@@ -43,7 +43,7 @@ std::optional<Result> ask(caf::scoped_actor& self, const node_actor& node,
   std::optional<Result> result;
   self->request(node, timeout, std::forward<Ts>(xs)...)
     .receive([&](Result& r) { result = std::move(r); },
-             [&](caf::error& err) { out = request_failed(self, err); });
+             [&](caf::error& err) { out = request_failed(err); });
   return result;
 }
 
@@ -368,7 +368,7 @@ std::string join(const std::vector<std::string>& words, size_t from) {
 
 } // namespace
 
-outcome request_failed(caf::scoped_actor& self, const caf::error& err) {
+outcome request_failed(const caf::error& err) {
   if (err.category() == error_category) {
     auto code = static_cast<ec>(err.code());
     if (code == ec::not_a_simulation)

@@ -41,7 +41,7 @@ outcome run(caf::scoped_actor& self, const node_actor& top,
 const char* help_text();
 
 /// Turns a failed request into an outcome.
-outcome request_failed(caf::scoped_actor& self, const caf::error& err);
+outcome request_failed(const caf::error& err);
 
 /// An `{"error", "detail"}` outcome.
 outcome failure(int status, const std::string& token,

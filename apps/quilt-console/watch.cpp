@@ -74,7 +74,7 @@ int stream(caf::scoped_actor& self, const node_actor& node, bool json) {
   self->monitor(node);
   self->request(node, std::chrono::seconds(5), subscribe_atom::value, sink)
     .receive([&](bool) { subscribed = true; },
-             [&](caf::error& e) { err = request_failed(self, e); });
+             [&](caf::error& e) { err = request_failed(e); });
   if (!subscribed)
     return fail(err, json);
   bool lost = false;
