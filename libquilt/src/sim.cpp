@@ -1069,7 +1069,7 @@ void driver::stall(size_t i, uint64_t ms) {
   // What is sent to it waits in the network; its timers wait in its
   // protocol actor (the one that has any).
   model_->stall(name(i), until);
-  truth_->stall(i, now, until);
+  truth_->stall(i, until);
   sys_->spawn([node = nodes_[i], ms](caf::event_based_actor* self) {
     self->request(node, 10s, children_atom::value)
       .then([self, ms](const std::vector<caf::actor>& children) {

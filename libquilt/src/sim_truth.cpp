@@ -37,12 +37,11 @@ void sim_truth::set_alive(size_t node, bool alive, time_point now) {
   changed();
 }
 
-void sim_truth::stall(size_t node, time_point now, time_point until) {
+void sim_truth::stall(size_t node, time_point until) {
   std::lock_guard<std::mutex> guard{mtx_};
   stalled_until_[node] = std::max(stalled_until_[node], until);
   // Its neighbours may notice the stall until a window after it ends.
   node_since_[node] = stalled_until_[node];
-  (void) now;
   changed();
 }
 
@@ -53,11 +52,6 @@ void sim_truth::set_link(size_t k, bool works, time_point now) {
   link_works_[k] = works;
   link_since_[k] = now;
   changed();
-}
-
-bool sim_truth::alive(size_t node) const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return alive_[node];
 }
 
 bool sim_truth::up(size_t node, time_point now) const {

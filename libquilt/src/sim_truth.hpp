@@ -33,15 +33,13 @@ public:
 
   void set_alive(size_t node, bool alive, time_point now);
 
-  /// `node` is frozen from `now` until `until`.
-  void stall(size_t node, time_point now, time_point until);
+  /// `node` is frozen from now until `until`.
+  void stall(size_t node, time_point until);
 
   /// Whether link `k` carries messages: not cut and loss below 1.0.
   void set_link(size_t k, bool works, time_point now);
 
   // -- questions --------------------------------------------------------------
-
-  bool alive(size_t node) const;
 
   /// Running and not stalled at `now`.
   bool up(size_t node, time_point now) const;
