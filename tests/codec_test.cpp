@@ -1225,3 +1225,49 @@ TEST_CASE("random frame lists decode like the reference and valid ones "
     CHECK(by_reason[i] > 100);
   }
 }
+
+TEST_CASE("link_ack and link_summary: link-local lists of names and numbers",
+          "[codec][routing]") {
+  frames ack{"beta", "link_ack", "alpha", "7", "1", "gamma 17 beta 199",
+             "12 13"};
+  frames summary{"beta", "link_summary", "alpha", "8", "1", "",
+                 "delta", "alpha 5 beta 199 delta 8"};
+  auto ok = [](const frames& xs) {
+    message m;
+    auto r = decode_frames(xs, m, "beta");
+    INFO(req_reply(r));
+    return r.ok;
+  };
+  auto reason = [](const frames& xs) {
+    message m;
+    auto r = decode_frames(xs, m, "beta");
+    CHECK(!r.detail.empty());
+    return std::string{to_string(r.reason)};
+  };
+  CHECK(ok(ack));
+  CHECK(ok(with(ack, 5, "")));
+  CHECK(ok(with(with(ack, 5, ""), 6, "")));
+  CHECK(ok(summary));
+  CHECK(ok(with(summary, 6, "")));
+  CHECK(ok(with(with(summary, 5, "beta"), 7, "")));
+  // Lists: pairs of a name and a decimal u64, single spaces, nothing else.
+  CHECK(reason(with(ack, 5, "gamma")) == "bad_args");
+  CHECK(reason(with(ack, 5, "gamma 17 beta")) == "bad_args");
+  CHECK(reason(with(ack, 5, "gamma x")) == "bad_args");
+  CHECK(reason(with(ack, 5, "gamma 17 ")) == "bad_args");
+  CHECK(reason(with(ack, 5, "gamma  17")) == "bad_args");
+  CHECK(reason(with(ack, 5, "all 17")) == "bad_args");
+  CHECK(reason(with(ack, 5, "gamma 18446744073709551616")) == "bad_args");
+  CHECK(reason(with(ack, 6, "12 x")) == "bad_args");
+  CHECK(reason(with(ack, 6, "12 ")) == "bad_args");
+  CHECK(reason(frames{"beta", "link_ack", "alpha", "7", "1", ""})
+        == "bad_args");
+  CHECK(reason(with(summary, 5, "-x")) == "bad_args");
+  CHECK(reason(with(summary, 6, "all")) == "bad_args");
+  CHECK(reason(with(summary, 7, "alpha")) == "bad_args");
+  CHECK(reason(frames{"beta", "link_summary", "alpha", "8", "1", "", ""})
+        == "bad_args");
+  // For one neighbour: never broadcast.
+  CHECK(reason(with(ack, 0, "all")) == "bad_destination");
+  CHECK(reason(with(summary, 0, "*")) == "bad_destination");
+}

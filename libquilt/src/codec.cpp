@@ -241,6 +241,41 @@ bool is_name_list(std::string_view x) {
   return true;
 }
 
+/// An empty string, or decimal u64s separated by single spaces.
+bool is_decimal_list(std::string_view x) {
+  uint64_t value = 0;
+  while (!x.empty()) {
+    auto end = x.find(' ');
+    if (!parse_decimal(x.substr(0, end), value))
+      return false;
+    if (end == std::string_view::npos)
+      break;
+    x.remove_prefix(end + 1);
+    if (x.empty())
+      return false; // trailing space
+  }
+  return true;
+}
+
+/// An empty string, or "name seq" pairs, all separated by single spaces.
+bool is_seq_list(std::string_view x) {
+  uint64_t value = 0;
+  bool name = true;
+  while (!x.empty()) {
+    auto end = x.find(' ');
+    auto token = x.substr(0, end);
+    if (name ? !is_valid_name(token) : !parse_decimal(token, value))
+      return false;
+    name = !name;
+    if (end == std::string_view::npos)
+      break;
+    x.remove_prefix(end + 1);
+    if (x.empty())
+      return false; // trailing space
+  }
+  return name; // no name without its sequence number
+}
+
 /// The frame number of argument `i`, for details.
 size_t arg_frame(size_t i) {
   return first_arg + i;
@@ -329,6 +364,42 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
       return false;
     }
     return true;
+  case command::link_ack:
+    if (n != 2) {
+      detail = cat("link_ack takes exactly 2 args (adverts, summaries), got ",
+                   n);
+      return false;
+    }
+    if (!is_seq_list(args[0])) {
+      detail = cat("frame ", arg_frame(0), " (adverts) ", echo{args[0]},
+                   " is not a list of node name and sequence number pairs");
+      return false;
+    }
+    if (!is_decimal_list(args[1])) {
+      detail = cat("frame ", arg_frame(1), " (summaries) ", echo{args[1]},
+                   " is not a list of decimal ids");
+      return false;
+    }
+    return true;
+  case command::link_summary:
+    if (n != 3) {
+      detail = cat("link_summary takes exactly 3 args (first, last, "
+                   "adverts), got ",
+                   n);
+      return false;
+    }
+    for (size_t i = 0; i < 2; ++i)
+      if (!args[i].empty() && !is_valid_name(args[i])) {
+        detail = cat("frame ", arg_frame(i), i == 0 ? " (first) " : " (last) ",
+                     echo{args[i]}, " is not a node name or empty");
+        return false;
+      }
+    if (!is_seq_list(args[2])) {
+      detail = cat("frame ", arg_frame(2), " (adverts) ", echo{args[2]},
+                   " is not a list of node name and sequence number pairs");
+      return false;
+    }
+    return true;
   }
   detail = "unknown command";
   return false;
@@ -409,6 +480,11 @@ decode_result decode_frames(const std::string_view* frames, size_t count,
       return fail(
           reject::bad_destination,
           cat(to_string(*cmd), " cannot be sent to ", echo{destination}));
+    if ((*cmd == command::link_ack || *cmd == command::link_summary)
+        && broadcast)
+      return fail(
+          reject::bad_destination,
+          cat(to_string(*cmd), " is for one neighbour, not ", echo{destination}));
     if (*cmd == command::server_connect && !broadcast && !self.empty() &&
         destination != self)
       return fail(reject::bad_destination,

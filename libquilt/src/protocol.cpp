@@ -93,6 +93,8 @@ protocol::peer& protocol::add_peer() {
 }
 
 void protocol::remove_peer(peer* p) {
+  ack_dirty_.erase(std::remove(ack_dirty_.begin(), ack_dirty_.end(), p),
+                   ack_dirty_.end());
   if (p->link)
     callee_.close_link(*p->link);
   if (!p->info.name.empty())
@@ -176,8 +178,13 @@ void protocol::set_state(peer& p, peer_state s) {
   // The set of neighbours changed: tell the mesh, and give a new neighbour
   // everything we know so it has full routes at once.
   update_own_lsa(p.last_seen, false);
-  if (s == peer_state::up)
-    sync_database(p);
+  if (s == peer_state::up) {
+    start_summary(p, p.last_seen);
+  } else {
+    // Nothing is owed to a neighbour that is gone: it starts afresh with a
+    // summary when it comes back.
+    p.flood = flood_link{};
+  }
 }
 
 void protocol::redial(peer& p, time_point now) {
@@ -231,7 +238,7 @@ bool protocol::is_spoofed(const message& x,
                           const std::string& prev_hop) const {
   // Routing is for neighbours only; anything else speaks for itself, or
   // for a name no node of the mesh has.
-  if (x.cmd == command::link_state)
+  if (is_routing(x.cmd))
     return true;
   if (!is_known_node(x.origin))
     return false;
@@ -327,6 +334,16 @@ void protocol::reclaim_name(uint64_t seq, const std::string& prev_hop,
 
 void protocol::handle(message& x, const std::string& prev_hop,
                       time_point now, const connection_info* via) {
+  // Acknowledgements go out once the input is handled: one link_ack per
+  // neighbour for a whole batch.
+  ++handling_;
+  receive(x, prev_hop, now, via);
+  if (--handling_ == 0 && !ack_dirty_.empty())
+    flush_acks();
+}
+
+void protocol::receive(message& x, const std::string& prev_hop,
+                       time_point now, const connection_info* via) {
   // Under CURVE a name belongs to a key (SPEC §12): a connection with
   // another key that uses a node's name as its routing id is refused.
   if (via && !via->curve_key.empty() && !prev_hop.empty()) {
@@ -344,6 +361,9 @@ void protocol::handle(message& x, const std::string& prev_hop,
   if (x.origin == cfg_.name) {
     ++stats_.dropped_loop;
     if (x.cmd == command::link_state) {
+      // Acknowledged, or the neighbour that floods it back sends it again.
+      if (auto hop = find_by_name(prev_hop); is_neighbour(hop))
+        queue_ack(*hop, x.origin, x.advert ? x.advert->seq : x.id);
       // Our own advertisements only come back with a sequence number we
       // sent; a newer one is another node using our name, or a forgery.
       // From a neighbour it may have reached every node: take the name
@@ -395,7 +415,7 @@ void protocol::handle(message& x, const std::string& prev_hop,
                                    << (prev_hop.empty() ? "a client"
                                                         : "client " + prev_hop)
                                    << " that is not a neighbour"
-                                   << (x.cmd == command::link_state
+                                   << (is_routing(x.cmd)
                                          ? ""
                                          : " speaking for " + x.origin));
     return;
@@ -410,6 +430,7 @@ void protocol::handle_batch(message_batch& batch, const std::string& prev_hop,
   // server_connect may rename or merge peers, so it always goes through
   // handle(), and so does the next message after it.
   bool neighbour = false;
+  ++handling_;
   for (auto& x : batch) {
     if (neighbour && x.cmd != command::server_connect && x.origin != cfg_.name) {
       dispatch(x, prev_hop, now);
@@ -419,20 +440,55 @@ void protocol::handle_batch(message_batch& batch, const std::string& prev_hop,
     neighbour = x.cmd != command::server_connect
                 && is_neighbour(find_by_name(prev_hop));
   }
+  if (--handling_ == 0 && !ack_dirty_.empty())
+    flush_acks();
 }
 
 void protocol::dispatch(message& x, const std::string& prev_hop,
                         time_point now) {
   x.forwarded = false; // the sender's mark, on a direct link
-  if (x.cmd == command::link_state
-      && (is_broadcast(x.destination) || x.destination == cfg_.name))
-    on_link_state(x, prev_hop, now);
-  else if (is_broadcast(x.destination))
+  if (is_routing(x.cmd)) {
+    on_routing(x, prev_hop, now);
+    return;
+  }
+  if (is_broadcast(x.destination))
     on_broadcast(x, prev_hop, now);
   else if (x.destination == cfg_.name)
     on_local(x, now);
   else
     forward(x, now);
+}
+
+void protocol::on_routing(message& x, const std::string& prev_hop,
+                          time_point now) {
+  // From a neighbour (others were dropped as spoofed), and link-local: a
+  // routing message is never forwarded as it came.
+  auto hop = find_by_name(prev_hop);
+  if (!is_neighbour(hop)
+      || !(x.destination == cfg_.name
+           || (x.cmd == command::link_state && is_broadcast(x.destination)))) {
+    ++stats_.dropped_invalid;
+    return;
+  }
+  // It speaks link-state: what waited for that may go.
+  if (!hop->flood.speaks) {
+    hop->flood.speaks = true;
+    pump(*hop, now);
+  }
+  switch (x.cmd) {
+    case command::link_state:
+      // Acknowledged whatever becomes of it: sending it again would not
+      // change that.
+      queue_ack(*hop, x.origin, x.advert ? x.advert->seq : x.id);
+      on_link_state(x, *hop, now);
+      break;
+    case command::link_ack:
+      on_link_ack(x, *hop, now);
+      break;
+    default:
+      on_link_summary(x, *hop, now);
+      break;
+  }
 }
 
 bool protocol::may_dial(const std::string& address,
@@ -594,7 +650,7 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
   update_own_lsa(now, false);
   if (was_up && (!had_up_link || renamed || is_broadcast(x.destination))
       && p->link && p->info.state == peer_state::up)
-    sync_database(*p);
+    start_summary(*p, now);
 }
 
 void protocol::on_local(message& x, time_point now) {
@@ -648,6 +704,8 @@ void protocol::on_local(message& x, time_point now) {
       break;
     case command::server_connect:
     case command::link_state:
+    case command::link_ack:
+    case command::link_summary:
       break; // handled before dispatch
   }
 }
@@ -822,6 +880,9 @@ void protocol::tick(time_point now) {
     rt_version_seen_ = rt_.version();
     rt_changed_at_ = now;
   }
+  for (auto& p : peers_)
+    if (is_neighbour(p.get()))
+      retransmit(*p, now);
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + heartbeat;
     for (auto& p : peers_) {
@@ -860,23 +921,11 @@ void protocol::recompute_wakeup(time_point) {
     next_wakeup_ = std::min(next_wakeup_, last_lsa_ + lsa_min_interval());
   for (auto& p : peers_)
     if (p->info.state == peer_state::up)
-      next_wakeup_ = std::min(next_wakeup_, p->last_seen + dead_after);
+      next_wakeup_ = std::min({next_wakeup_, p->last_seen + dead_after,
+                               p->flood.next_due});
 }
 
 // -- routing ------------------------------------------------------------------
-
-void protocol::send_advert(peer& p, const std::string& destination,
-                           const advert_ptr& ad, uint8_t ttl) {
-  scratch_.destination = destination;
-  scratch_.cmd = command::link_state;
-  scratch_.origin = name_of(ad->origin);
-  scratch_.id = ad->seq;
-  scratch_.ttl = ttl;
-  scratch_.args.clear();
-  scratch_.advert = ad; // shared with every node that installs it
-  send_on(p, scratch_);
-  scratch_.advert.reset();
-}
 
 std::chrono::milliseconds protocol::lsa_min_interval() const {
   return std::min(std::chrono::milliseconds(cfg_.heartbeat_ms / 4),
@@ -902,43 +951,23 @@ void protocol::flood_own_lsa(time_point now) {
   last_lsa_ = now;
   published_ = rt_.own();
   next_lsa_refresh_ = now + cfg_.lsa_refresh;
-  const auto& own = rt_.own();
-  for (auto& p : peers_)
-    if (p->link && p->info.state == peer_state::up && !p->info.name.empty())
-      send_advert(*p, "all", own, cfg_.default_ttl);
+  owe_all(rt_.self(), {}, now);
 }
 
-void protocol::sync_database(peer& p) {
-  // Addressed to the neighbour with ttl 1: it installs what is newer and
-  // floods that on, like any advertisement.
-  auto them = find_name(p.info.name);
-  rt_.for_each_advert([&](const advert_ptr& ad) {
-    if (ad->origin == them || ad->origin == rt_.self())
-      return; // its own it knows best; ours goes as last flooded
-    send_advert(p, p.info.name, ad, 1);
-  });
-  // Not a newer own version than the mesh has: that one waits for the
-  // flood that lsa_min_interval() holds back, or every neighbour coming up
-  // would release one.
-  if (published_)
-    send_advert(p, p.info.name, published_, 1);
+void protocol::stale_copy(peer& hop, node_id origin, uint64_t seq,
+                          time_point now) {
+  // A copy of what we hold acknowledges ours. An older one shows that the
+  // neighbour lacks ours (a node that restarted with ids behind its former
+  // self's, after it took its name back, say): it is owed the one held.
+  acknowledged(hop, origin, seq);
+  if (auto held = held_advert(origin); held && held->seq > seq) {
+    owe(hop, origin);
+    pump(hop, now);
+  }
 }
 
-void protocol::answer_stale_origin(node_id origin, uint64_t seq,
-                                   const std::string& prev_hop) {
-  // A neighbour that sends its own advertisement older than the one held
-  // for it restarted with ids behind its former self's (after it took its
-  // name back, say): show it the held one, so it takes its name back now
-  // rather than when the held one expires.
-  auto held = rt_.advert_of(origin);
-  if (!held || held->seq <= seq || name_of(origin) != prev_hop)
-    return;
-  if (auto p = find_by_name(prev_hop); is_neighbour(p))
-    send_advert(*p, prev_hop, advert_ptr{held}, 1);
-}
-
-void protocol::on_link_state(message& x, const std::string& prev_hop,
-                             time_point now) {
+void protocol::on_link_state(message& x, peer& hop, time_point now) {
+  const auto& prev_hop = hop.info.name;
   // Between nodes of one process the advertisement itself travels; from
   // the wire it is parsed (and its names interned) once, here.
   // Most copies of a flood are ones we have: tell them apart before any
@@ -963,7 +992,7 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
   if (x.advert) {
     if (!rt_.is_newer(x.advert->origin, x.advert->seq)) {
       ++stats_.dropped_duplicate; // already known, or older
-      answer_stale_origin(x.advert->origin, seq, prev_hop);
+      stale_copy(hop, x.advert->origin, seq, now);
       return;
     }
     ad = std::move(x.advert);
@@ -972,7 +1001,7 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
     if (auto known = find_name(x.origin);
         known != no_node && !rt_.is_newer(known, x.id)) {
       ++stats_.dropped_duplicate;
-      answer_stale_origin(known, seq, prev_hop);
+      stale_copy(hop, known, seq, now);
       return;
     }
   }
@@ -1018,6 +1047,8 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
     return;
   }
   ++stats_.delivered;
+  auto origin = ad->origin;
+  acknowledged(hop, origin, seq); // it has this one: owed no older
   // A neighbour that we count as up but whose fresh advertisement leaves us
   // out has lost us: typically it restarted faster than dead_after_ms and
   // still hears our heartbeats, but has no link back to answer them. Tell it
@@ -1026,25 +1057,11 @@ void protocol::on_link_state(message& x, const std::string& prev_hop,
       p && p->link && p->info.state == peer_state::up
       && !ad->lists(rt_.self()))
     announce(*p, "*");
-  // Flood it on with the mesh-wide ttl, also when it came from a database
-  // sync (ttl 1): every node must see every advertisement once. The copies
-  // share the advertisement.
-  x.destination = "all";
-  x.ttl = x.ttl > 1 ? x.ttl - 1 : cfg_.default_ttl;
-  x.args.clear();
-  x.wire.clear();
-  x.advert = std::move(ad);
-  x.forwarded = true;
-  // Its origin gets it too (unless it came from there): an advertisement
-  // in a node's name that the node did not make must reach it, so that it
-  // can take its name back. Its own come back at most once per neighbour.
-  for (auto& p : peers_) {
-    if (!p->link || p->info.state != peer_state::up || p->info.name.empty()
-        || p->info.name == prev_hop)
-      continue;
-    if (callee_.send(*p->link, x))
-      ++stats_.forwarded;
-  }
+  // On to every up neighbour but the one it came from, acknowledged
+  // (flooding.cpp). Its origin gets it too: an advertisement in a node's
+  // name that the node did not make must reach it, so that it can take its
+  // name back. Its own come back at most once per neighbour.
+  owe_all(origin, prev_hop, now);
   if (rt_.version() != rt_version_seen_) {
     rt_version_seen_ = rt_.version();
     rt_changed_at_ = now;

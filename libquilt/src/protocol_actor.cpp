@@ -422,6 +422,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
   for (const auto& entry : cfg.security.dial_allow)
     pc.dial.add(entry); // checked when the configuration was read
   pc.max_peers = cfg.max_peers;
+  pc.max_message_bytes = cfg.max_message_bytes;
   pc.redial_unanswered = cfg.security.curve;
   if (cfg.security.curve)
     for (const auto& [name, key] : cfg.security.key_names)

@@ -19,6 +19,7 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   rejected_dial += other.rejected_dial;
   dropped_spoofed += other.dropped_spoofed;
   broadcast_tx += other.broadcast_tx;
+  retransmitted += other.retransmitted;
   for (size_t i = 0; i < tx_by_command.size(); ++i)
     tx_by_command[i] += other.tx_by_command[i];
   return *this;
@@ -42,6 +43,7 @@ stats_fields(const node_stats& x) {
     {"rejected_auth", x.rejected_auth},
     {"rejected_dial", x.rejected_dial},
     {"dropped_spoofed", x.dropped_spoofed},
+    {"retransmitted", x.retransmitted},
   };
 }
 

@@ -20,7 +20,7 @@
 // - every message handled has exactly one fate: a counter among delivered
 //   and the dropped_* ones, or one unicast forward (a delivered ping may
 //   also count its pong as unroutable);
-// - the callee is told of every delivery except link-state ones;
+// - the callee is told of every delivery except routing ones;
 // - links are opened once, sent on and closed only while open;
 // - every message the node sends is valid on the wire (a peer would accept
 //   it);
@@ -193,10 +193,10 @@ struct harness {
     auto before = proto.stats();
     auto calls = callee.delivered_calls;
     uint64_t pings = 0;
-    bool link_state = false;
+    bool routing = false;
     for (auto& x : batch) {
       pings += x.cmd == command::ping;
-      link_state = link_state || x.cmd == command::link_state;
+      routing = routing || is_routing(x.cmd);
     }
     auto n = batch.size();
     std::string about = show(batch.front());
@@ -220,8 +220,8 @@ struct harness {
     }
     auto delivered = after.delivered - before.delivered;
     auto told = callee.delivered_calls - calls;
-    check(link_state ? told <= delivered : told == delivered,
-          "the callee hears of every delivery but link state", about);
+    check(routing ? told <= delivered : told == delivered,
+          "the callee hears of every delivery but routing", about);
     check(after.name_conflicts - before.name_conflicts <= n,
           "at most one name conflict per message", about);
   }

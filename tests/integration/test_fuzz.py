@@ -32,7 +32,7 @@ U64_RE = re.compile(rb"0|[1-9][0-9]{0,19}")
 COMMANDS = {b"server_connect", b"ping", b"pong", b"msg", b"error"}
 # Routing commands are the project's own (docs/PROTOCOL.md): the generator
 # never produces them, so their argument rules need no mirror here.
-ROUTING_COMMANDS = {b"link_state"}
+ROUTING_COMMANDS = {b"link_state", b"link_ack", b"link_summary"}
 ERROR_CODES = {b"unreachable", b"ttl_expired", b"rejected"}
 # Unicode White_Space and Cc, which a server_connect address must not hold.
 SPACE_OR_CONTROL = re.compile(

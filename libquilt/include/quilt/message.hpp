@@ -27,10 +27,24 @@ enum class command : uint8_t {
   /// Routing: the origin's up neighbours, one frame of space-separated
   /// names; versioned by the message id (see routing.hpp).
   link_state,
+  /// Routing, link-local: acknowledges advertisements ("origin seq"
+  /// pairs) and summary parts (their message ids) to the neighbour that
+  /// sent them (docs/PROTOCOL.md "Flooding").
+  link_ack,
+  /// Routing, link-local: part of a summary of the sender's database
+  /// (origin names in a range, each with its sequence number), sent when a
+  /// link comes up so that each side sends only what the other lacks.
+  link_summary,
 };
 
 /// Number of commands, for per-command counter arrays.
-inline constexpr size_t command_count = 6;
+inline constexpr size_t command_count = 8;
+
+/// Whether `x` is a routing command: from neighbours only (SPEC §12).
+inline bool is_routing(command x) {
+  return x == command::link_state || x == command::link_ack
+         || x == command::link_summary;
+}
 
 /// The wire token of a command, e.g. "server_connect".
 const char* to_string(command x);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "quilt/dedupe.hpp"
+#include "quilt/flood_link.hpp"
 #include "quilt/link.hpp"
 #include "quilt/log.hpp"
 #include "quilt/message.hpp"
@@ -88,6 +89,9 @@ struct protocol_config {
   /// Under CURVE: names bound to a client key by `authorized_keys` lines
   /// `KEY NAME` (Z85 keys). Only that key may speak for the name.
   std::unordered_map<std::string, std::string> name_keys;
+  /// The largest message peers accept (limits.max_message_bytes): summary
+  /// parts and acknowledgements are cut to fit.
+  size_t max_message_bytes = 65536;
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -251,6 +255,8 @@ private:
     time_point next_announce{};
     std::optional<uint64_t> hb_id;
     time_point hb_sent{};
+    /// What it is owed of the link-state flood (flooding.cpp).
+    flood_link flood;
   };
 
   peer* find_by_name(const std::string& name);
@@ -293,6 +299,9 @@ private:
   void announce(peer& p, const std::string& destination);
   uint64_t next_id() { return next_id_++; }
 
+  /// What handle() does, acknowledgements aside.
+  void receive(message& x, const std::string& prev_hop, time_point now,
+               const connection_info* via);
   /// What handle() does once the sender is accounted for.
   void dispatch(message& x, const std::string& prev_hop, time_point now);
   void on_server_connect(message& x, const std::string& prev_hop,
@@ -318,21 +327,47 @@ private:
 
   // -- routing ---------------------------------------------------------------
 
-  void on_link_state(message& x, const std::string& prev_hop, time_point now);
-  /// Shows a neighbour that sent its own advertisement older than the one
-  /// held for it the held one (see the definition).
-  void answer_stale_origin(node_id origin, uint64_t seq,
-                           const std::string& prev_hop);
+  /// A routing command from a neighbour (the others are spoofed).
+  void on_routing(message& x, const std::string& prev_hop, time_point now);
+  void on_link_state(message& x, peer& hop, time_point now);
+  /// `hop` sent a copy of `origin`'s advertisement that is not newer.
+  void stale_copy(peer& hop, node_id origin, uint64_t seq, time_point now);
   /// Re-advertises this node's neighbours when they changed (or `force`),
   /// at most once per lsa_min_interval() unless forced.
   void update_own_lsa(time_point now, bool force);
   /// Floods this node's own advertisement to every up neighbour.
   void flood_own_lsa(time_point now);
   std::chrono::milliseconds lsa_min_interval() const;
-  /// Sends every advertisement held to a neighbour that just came up.
-  void sync_database(peer& p);
-  void send_advert(peer& p, const std::string& destination,
-                   const advert_ptr& ad, uint8_t ttl);
+  void send_advert(peer& p, const advert_ptr& ad);
+
+  // -- reliable flooding (flooding.cpp) ---------------------------------------
+
+  /// Starts the summary exchange with a neighbour that came up (or forgot
+  /// everything): it is owed what our summary shows it lacks.
+  void start_summary(peer& p, time_point now);
+  /// Owes `origin`'s advertisement to every up neighbour but `except`.
+  void owe_all(node_id origin, const std::string& except, time_point now);
+  /// Owes `origin`'s advertisement to `p` (sent by pump()).
+  void owe(peer& p, node_id origin);
+  /// Sends what `p` is owed while fewer than the window are in flight.
+  void pump(peer& p, time_point now);
+  /// `p` has `origin`'s advertisement with `seq` (or newer).
+  void acknowledged(peer& p, node_id origin, uint64_t seq);
+  /// Sends again what `p` has not acknowledged in time.
+  void retransmit(peer& p, time_point now);
+  void on_link_ack(message& x, peer& p, time_point now);
+  void on_link_summary(message& x, peer& p, time_point now);
+  void queue_ack(peer& p, const std::string& origin, uint64_t seq);
+  /// Sends the acknowledgements queued while handling input.
+  void flush_acks();
+  /// What this node sends for `origin`: the advertisement held, its own as
+  /// last flooded.
+  advert_ptr held_advert(node_id origin) const;
+  /// How long `p` has to acknowledge a transmission, the `tries`-th.
+  std::chrono::milliseconds retransmit_after(const peer& p,
+                                             uint32_t tries) const;
+  /// Bytes of names and numbers one link_ack or link_summary may carry.
+  size_t list_bytes() const;
   /// Whether reverse-path broadcast may be used: routes have been stable
   /// long enough for every node to agree on them.
   bool routes_settled(time_point now) const;
@@ -374,6 +409,10 @@ private:
   bool watching_routes_ = false;
   uint64_t watched_version_ = 0;
   std::vector<route_entry> watched_routes_; ///< As last reported.
+  /// Neighbours with acknowledgements to send (flush_acks).
+  std::vector<peer*> ack_dirty_;
+  /// Nesting of handle() calls: acknowledgements go out at the outermost.
+  int handling_ = 0;
 };
 
 } // namespace quilt

@@ -1,0 +1,63 @@
+// What a node owes one neighbour of the link-state flood: the advertisements
+// it still has to send or to see acknowledged, its summary parts in flight,
+// and the acknowledgements it has to send back (docs/PROTOCOL.md
+// "Flooding"). Plain data: protocol (flooding.cpp) runs the state machine.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "quilt/routing.hpp"
+
+namespace quilt {
+
+struct flood_link {
+  using time_point = std::chrono::steady_clock::time_point;
+
+  /// One origin whose advertisement the neighbour is owed. Keyed by origin,
+  /// not by advertisement: whatever is held for the origin when it goes out
+  /// is sent, so a newer advertisement replaces an older one still waiting.
+  struct owed_advert {
+    uint64_t sent_seq = 0;  ///< Sequence number in flight; 0: not sent.
+    time_point sent_at{};
+    uint32_t tries = 0;     ///< Transmissions of sent_seq so far.
+    uint32_t stamp = 0;     ///< Matches its entry in `in_flight`.
+    bool waiting = false;   ///< In `waiting`, to be sent.
+  };
+
+  /// One part of this node's summary, until the neighbour acknowledges it.
+  struct summary_part {
+    uint64_t id = 0;
+    std::string after; ///< Covers names above this one ("": from the start)
+    std::string upto;  ///< ... up to this one ("": to the end).
+    std::string entries;
+    time_point sent_at{};
+    uint32_t tries = 0;
+  };
+
+  std::unordered_map<node_id, owed_advert> owed;
+  /// Origins to send, oldest first; may name ones no longer waiting.
+  std::deque<node_id> waiting;
+  /// Origins sent and not acknowledged, with their stamps, in send order;
+  /// may name ones since acknowledged or replaced (their stamp differs).
+  std::deque<std::pair<node_id, uint32_t>> in_flight;
+  /// Advertisements in flight: at most the window (flooding.cpp).
+  size_t sending = 0;
+  uint32_t next_stamp = 0;
+  std::vector<summary_part> summary;
+  /// When the earliest retransmission may be due.
+  time_point next_due = time_point::max();
+  /// The neighbour has sent a routing command: it speaks link-state. Until
+  /// then it gets only our summary (a foreign peer drops it unanswered).
+  bool speaks = false;
+  /// Acknowledgements to send back: advertisements and summary parts.
+  std::vector<std::pair<std::string, uint64_t>> acks;
+  std::vector<uint64_t> summary_acks;
+};
+
+} // namespace quilt

@@ -1,0 +1,395 @@
+// Reliable flooding of link-state advertisements (docs/PROTOCOL.md
+// "Flooding"), as OSPF floods (RFC 2328 §13): every advertisement sent to a
+// neighbour stays owed until the neighbour acknowledges it, and goes again
+// when it does not in time. A link that comes up starts with an exchange of
+// summaries, so each side sends only what the other lacks. What is owed is
+// kept per origin, sent at most `window` at a time: a neighbour behind a
+// slow link holds at most that many advertisements in its queue, and the
+// newest for each origin, whatever changed while they waited.
+#include <algorithm>
+#include <string_view>
+
+#include "quilt/codec.hpp"
+#include "quilt/protocol.hpp"
+
+namespace quilt {
+
+namespace {
+
+/// Advertisements in flight to one neighbour. Enough to keep a link of
+/// 1,000 advertisements a second busy over 100 ms of round trip; few enough
+/// that hellos and acknowledgements queued behind them wait little.
+constexpr size_t window = 128;
+
+/// Splits "a b c d" at single spaces.
+template <class F>
+void for_each_token(std::string_view x, F f) {
+  while (!x.empty()) {
+    auto end = x.find(' ');
+    f(x.substr(0, end));
+    if (end == std::string_view::npos)
+      break;
+    x.remove_prefix(end + 1);
+  }
+}
+
+/// Calls f(name, seq) for each pair of a validated "name seq ..." list.
+template <class F>
+void for_each_pair(std::string_view x, F f) {
+  std::string_view name;
+  bool first = true;
+  for_each_token(x, [&](std::string_view token) {
+    if (first) {
+      name = token;
+    } else {
+      uint64_t seq = 0;
+      parse_decimal(token, seq);
+      f(name, seq);
+    }
+    first = !first;
+  });
+}
+
+void append_pair(std::string& out, std::string_view name, uint64_t seq) {
+  if (!out.empty())
+    out += ' ';
+  out.append(name);
+  out += ' ';
+  out += to_decimal(seq);
+}
+
+} // namespace
+
+size_t protocol::list_bytes() const {
+  // Room for the header frames and a name of 64 bytes; large lists in
+  // parts of at most 8 KiB, so that one lost part costs little.
+  constexpr size_t header = 200;
+  auto room = cfg_.max_message_bytes > header + 100
+                ? cfg_.max_message_bytes - header
+                : size_t{100};
+  return std::min<size_t>(room, 8192);
+}
+
+std::chrono::milliseconds protocol::retransmit_after(const peer& p,
+                                                     uint32_t tries) const {
+  // Half a heartbeat, or three round trips on a slow link; doubled for each
+  // copy that went unanswered: up to 8 times that for a neighbour that
+  // speaks link-state (the window bounds what it is sent), up to the
+  // refresh period for one that never answered (a foreign peer).
+  auto base = std::chrono::milliseconds(std::max<uint32_t>(
+    cfg_.heartbeat_ms / 2, 10));
+  if (p.info.rtt_us)
+    base = std::max(base, std::chrono::milliseconds(3 * *p.info.rtt_us / 1000));
+  auto shift = std::min<uint32_t>(tries > 0 ? tries - 1 : 0,
+                                  p.flood.speaks ? 3 : 20);
+  return std::min(base * (1 << shift),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                    cfg_.lsa_refresh));
+}
+
+advert_ptr protocol::held_advert(node_id origin) const {
+  // Our own as last flooded: a newer one waits for lsa_min_interval().
+  if (origin == rt_.self())
+    return published_;
+  return advert_ptr{rt_.advert_of(origin)};
+}
+
+void protocol::send_advert(peer& p, const advert_ptr& ad) {
+  scratch_.destination = "all";
+  scratch_.cmd = command::link_state;
+  scratch_.origin = name_of(ad->origin);
+  scratch_.id = ad->seq;
+  scratch_.ttl = cfg_.default_ttl;
+  scratch_.args.clear();
+  scratch_.advert = ad; // shared with every node that installs it
+  // Another node's advertisement is forwarded traffic; a link that drops
+  // the copy takes it back out of `forwarded`.
+  scratch_.forwarded = ad->origin != rt_.self();
+  if (p.link && callee_.send(*p.link, scratch_) && scratch_.forwarded)
+    ++stats_.forwarded;
+  scratch_.forwarded = false;
+  scratch_.advert.reset();
+}
+
+void protocol::start_summary(peer& p, time_point now) {
+  // It may have forgotten everything (a restart): what it was owed before
+  // says nothing about what it lacks now.
+  auto speaks = p.flood.speaks;
+  p.flood = flood_link{};
+  p.flood.speaks = speaks;
+  std::vector<std::pair<const std::string*, uint64_t>> held;
+  rt_.for_each_advert([&](const advert_ptr& ad) {
+    if (auto mine = held_advert(ad->origin))
+      held.emplace_back(&name_of(ad->origin), mine->seq);
+  });
+  // In name order, so that each part covers a range of names and the
+  // neighbour can tell what we lack from what a part leaves out.
+  std::sort(held.begin(), held.end(),
+            [](auto& x, auto& y) { return *x.first < *y.first; });
+  auto limit = list_bytes();
+  std::string after;
+  flood_link::summary_part part;
+  auto close = [&](bool last) {
+    part.id = next_id();
+    part.after = after;
+    if (!last)
+      after = part.upto;
+    else
+      part.upto.clear();
+    p.flood.summary.push_back(std::move(part));
+    part = flood_link::summary_part{};
+  };
+  for (auto& [name, seq] : held) {
+    if (!part.entries.empty()
+        && part.entries.size() + name->size() + 22 > limit)
+      close(false);
+    append_pair(part.entries, *name, seq);
+    part.upto = *name;
+  }
+  close(true);
+  for (auto& x : p.flood.summary) {
+    x.sent_at = now;
+    x.tries = 1;
+    message m;
+    m.destination = p.info.name;
+    m.cmd = command::link_summary;
+    m.origin = cfg_.name;
+    m.id = x.id;
+    m.ttl = 1;
+    m.args = {x.after, x.upto, x.entries};
+    if (p.link)
+      callee_.send(*p.link, std::move(m));
+  }
+  auto due = now + retransmit_after(p, 1);
+  p.flood.next_due = std::min(p.flood.next_due, due);
+  next_wakeup_ = std::min(next_wakeup_, due);
+}
+
+void protocol::owe_all(node_id origin, const std::string& except,
+                       time_point now) {
+  for (auto& p : peers_) {
+    if (!is_neighbour(p.get()) || p->info.name.empty()
+        || p->info.name == except)
+      continue;
+    owe(*p, origin);
+    pump(*p, now);
+  }
+}
+
+void protocol::owe(peer& p, node_id origin) {
+  auto& e = p.flood.owed[origin];
+  if (e.waiting)
+    return; // goes as whatever is held when its turn comes
+  if (e.sent_seq != 0) {
+    auto ad = held_advert(origin);
+    if (!ad || ad->seq <= e.sent_seq)
+      return; // the one in flight is the newest
+    // A newer one replaces the one in flight: its entry in in_flight no
+    // longer matches.
+    e.sent_seq = 0;
+    --p.flood.sending;
+  }
+  e.waiting = true;
+  p.flood.waiting.push_back(origin);
+}
+
+void protocol::pump(peer& p, time_point now) {
+  auto& f = p.flood;
+  if (!f.speaks || !is_neighbour(&p))
+    return;
+  bool sent = false;
+  while (f.sending < window && !f.waiting.empty()) {
+    auto origin = f.waiting.front();
+    f.waiting.pop_front();
+    auto i = f.owed.find(origin);
+    if (i == f.owed.end() || !i->second.waiting)
+      continue; // acknowledged while it waited
+    auto ad = held_advert(origin);
+    if (!ad) {
+      f.owed.erase(i); // expired meanwhile
+      continue;
+    }
+    auto& e = i->second;
+    e.waiting = false;
+    e.sent_seq = ad->seq;
+    e.sent_at = now;
+    e.tries = 1;
+    e.stamp = ++f.next_stamp;
+    ++f.sending;
+    f.in_flight.emplace_back(origin, e.stamp);
+    send_advert(p, ad);
+    sent = true;
+  }
+  if (sent) {
+    auto due = now + retransmit_after(p, 1);
+    f.next_due = std::min(f.next_due, due);
+    next_wakeup_ = std::min(next_wakeup_, due);
+  }
+}
+
+void protocol::acknowledged(peer& p, node_id origin, uint64_t seq) {
+  auto& f = p.flood;
+  auto i = f.owed.find(origin);
+  if (i == f.owed.end())
+    return;
+  auto& e = i->second;
+  if (e.sent_seq != 0) {
+    if (seq < e.sent_seq)
+      return; // an older one: the one in flight is still owed
+    --f.sending;
+  } else if (auto ad = held_advert(origin); ad && seq < ad->seq) {
+    return; // it waits to send a newer one than the neighbour has
+  }
+  f.owed.erase(i);
+}
+
+void protocol::retransmit(peer& p, time_point now) {
+  auto& f = p.flood;
+  if (now < f.next_due)
+    return;
+  f.next_due = time_point::max();
+  std::deque<std::pair<node_id, uint32_t>> still;
+  for (auto [origin, stamp] : f.in_flight) {
+    auto i = f.owed.find(origin);
+    if (i == f.owed.end() || i->second.sent_seq == 0
+        || i->second.stamp != stamp)
+      continue; // acknowledged or replaced since
+    auto& e = i->second;
+    auto due = e.sent_at + retransmit_after(p, e.tries);
+    if (now >= due) {
+      auto ad = held_advert(origin);
+      if (!ad) {
+        --f.sending;
+        f.owed.erase(i);
+        continue;
+      }
+      e.sent_seq = ad->seq;
+      e.sent_at = now;
+      ++e.tries;
+      e.stamp = ++f.next_stamp;
+      ++stats_.retransmitted;
+      send_advert(p, ad);
+      due = now + retransmit_after(p, e.tries);
+    }
+    still.emplace_back(origin, e.stamp);
+    f.next_due = std::min(f.next_due, due);
+  }
+  f.in_flight.swap(still);
+  for (auto& x : f.summary) {
+    auto due = x.sent_at + retransmit_after(p, x.tries);
+    if (now >= due) {
+      x.sent_at = now;
+      ++x.tries;
+      ++stats_.retransmitted;
+      message m;
+      m.destination = p.info.name;
+      m.cmd = command::link_summary;
+      m.origin = cfg_.name;
+      m.id = x.id;
+      m.ttl = 1;
+      m.args = {x.after, x.upto, x.entries};
+      if (p.link)
+        callee_.send(*p.link, std::move(m));
+      due = now + retransmit_after(p, x.tries);
+    }
+    f.next_due = std::min(f.next_due, due);
+  }
+  // Acknowledgements freed room in the window, or a retransmission made
+  // none: either way whatever waits may go now.
+  pump(p, now);
+}
+
+void protocol::on_link_ack(message& x, peer& p, time_point now) {
+  ++stats_.delivered;
+  for_each_pair(x.arg(0), [&](std::string_view name, uint64_t seq) {
+    if (auto origin = find_name(name); origin != no_node)
+      acknowledged(p, origin, seq);
+  });
+  auto& parts = p.flood.summary;
+  for_each_token(x.arg(1), [&](std::string_view token) {
+    uint64_t id = 0;
+    parse_decimal(token, id);
+    parts.erase(std::remove_if(parts.begin(), parts.end(),
+                               [id](auto& part) { return part.id == id; }),
+                parts.end());
+  });
+  pump(p, now);
+}
+
+void protocol::on_link_summary(message& x, peer& p, time_point now) {
+  ++stats_.delivered;
+  if (p.flood.acks.empty() && p.flood.summary_acks.empty())
+    ack_dirty_.push_back(&p);
+  p.flood.summary_acks.push_back(x.id);
+  std::string_view after = x.arg(0);
+  std::string_view upto = x.arg(1);
+  auto in_range = [&](std::string_view name) {
+    return (after.empty() || name > after) && (upto.empty() || name <= upto);
+  };
+  // What it has: acknowledges what we owe it, and is not sent.
+  std::unordered_map<node_id, uint64_t> has;
+  for_each_pair(x.arg(2), [&](std::string_view name, uint64_t seq) {
+    if (auto origin = find_name(name); origin != no_node) {
+      has[origin] = seq;
+      acknowledged(p, origin, seq);
+    }
+  });
+  // What it lacks, or holds older: owed. What it holds newer it sends us
+  // when our summary reaches it.
+  rt_.for_each_advert([&](const advert_ptr& ad) {
+    auto mine = held_advert(ad->origin);
+    if (!mine || !in_range(name_of(ad->origin)))
+      return;
+    auto i = has.find(ad->origin);
+    if (i == has.end() || i->second < mine->seq)
+      owe(p, ad->origin);
+  });
+  pump(p, now);
+}
+
+void protocol::queue_ack(peer& p, const std::string& origin, uint64_t seq) {
+  if (p.flood.acks.empty() && p.flood.summary_acks.empty())
+    ack_dirty_.push_back(&p);
+  p.flood.acks.emplace_back(origin, seq);
+}
+
+void protocol::flush_acks() {
+  auto limit = list_bytes();
+  for (auto* p : ack_dirty_) {
+    auto& f = p->flood;
+    message m;
+    m.destination = p->info.name;
+    m.cmd = command::link_ack;
+    m.origin = cfg_.name;
+    m.ttl = 1;
+    std::string adverts;
+    std::string parts;
+    auto send = [&] {
+      m.id = next_id();
+      m.args = {std::move(adverts), std::move(parts)};
+      adverts.clear();
+      parts.clear();
+      if (p->link && is_neighbour(p))
+        callee_.send(*p->link, m);
+    };
+    for (auto& [origin, seq] : f.acks) {
+      if (adverts.size() + origin.size() + 22 > limit)
+        send();
+      append_pair(adverts, origin, seq);
+    }
+    for (auto id : f.summary_acks) {
+      if (parts.size() + adverts.size() + 21 > limit)
+        send();
+      if (!parts.empty())
+        parts += ' ';
+      parts += to_decimal(id);
+    }
+    if (!adverts.empty() || !parts.empty())
+      send();
+    f.acks.clear();
+    f.summary_acks.clear();
+  }
+  ack_dirty_.clear();
+}
+
+} // namespace quilt

@@ -1,0 +1,255 @@
+// Reliable flooding (SPEC §14, docs/PROTOCOL.md "Flooding") driven by hand:
+// protocol instances joined by a wire that loses messages at a chosen rate,
+// on a virtual clock, as Broker tests its reliable channel. No actors, no
+// sockets: what arrives, and when, is the test's to decide.
+
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "quilt/codec.hpp"
+#include "quilt/protocol.hpp"
+
+using namespace quilt;
+using namespace std::chrono_literals;
+
+namespace {
+
+const time_point t0 = time_point{} + 1h;
+
+struct mesh;
+
+/// One node's outputs go onto the mesh's wire.
+struct node_callee : protocol_callee {
+  mesh* net = nullptr;
+  size_t self = 0;
+  std::map<link_id, size_t> links; // link -> node index
+  bool send(link_id id, const message& x) override;
+  void open_link(link_id id, const std::string&, uint16_t port,
+                 const std::string&) override {
+    links[id] = port - 5000;
+  }
+  void close_link(link_id id) override { links.erase(id); }
+  void delivered(const message&) override {}
+  void pong_received(const std::string&, uint64_t, uint64_t) override {}
+  void error_received(const message&) override {}
+  void peer_changed(const peer_info&) override {}
+};
+
+/// Nodes n0..n{N-1} listening on port 5000 + i, a wire between them that
+/// loses each message with probability `loss` (1 ms per hop), a clock.
+struct mesh {
+  struct in_flight {
+    time_point at;
+    size_t to;
+    std::string from;
+    message msg;
+  };
+  double loss;
+  std::mt19937_64 rng;
+  time_point now = t0;
+  std::vector<std::unique_ptr<node_callee>> callees;
+  std::vector<std::unique_ptr<protocol>> nodes;
+  std::vector<bool> alive;
+  std::deque<in_flight> wire;
+  uint64_t lost = 0;
+  /// What reached ports beyond the mesh's nodes: a foreign peer's.
+  std::vector<message> foreign_rx;
+
+  mesh(size_t n, double loss, uint64_t seed) : loss(loss), rng(seed) {
+    for (size_t i = 0; i < n; ++i) {
+      auto c = std::make_unique<node_callee>();
+      c->net = this;
+      c->self = i;
+      protocol_config cfg;
+      cfg.name = "n" + std::to_string(i);
+      cfg.advertise = "10.0.0.1";
+      cfg.port = static_cast<uint16_t>(5000 + i);
+      cfg.heartbeat_ms = 100;
+      // Long enough that loss does not take neighbours down (30 heartbeats
+      // both ways lost): this tests flooding, not failure detection.
+      cfg.dead_after_ms = 3000;
+      cfg.unix_offset = std::chrono::microseconds{0};
+      nodes.push_back(std::make_unique<protocol>(cfg, *c, 1000000 * (i + 1)));
+      callees.push_back(std::move(c));
+      alive.push_back(true);
+    }
+  }
+
+  void link(size_t a, size_t b) {
+    nodes[a]->connect("10.0.0.1", static_cast<uint16_t>(5000 + b), true, now);
+  }
+
+  void carry(size_t from, size_t to, const message& x) {
+    if (to >= nodes.size()) {
+      foreign_rx.push_back(x);
+      return;
+    }
+    if (!alive[from] || !alive[to])
+      return;
+    if (std::uniform_real_distribution<double>{0, 1}(rng) < loss) {
+      ++lost;
+      return;
+    }
+    // As on the wire: the advertisement travels as its text.
+    message copy = x;
+    if (copy.advert) {
+      copy.args = {copy.advert->text};
+      copy.advert.reset();
+    }
+    copy.forwarded = false;
+    wire.push_back({now + 1ms, to, nodes[from]->name(), std::move(copy)});
+  }
+
+  /// Runs the mesh until `until`: every message due is handled, every
+  /// timer that is due fires.
+  void run_until(time_point until) {
+    while (now < until) {
+      while (!wire.empty() && wire.front().at <= now) {
+        auto m = std::move(wire.front());
+        wire.pop_front();
+        if (alive[m.to])
+          nodes[m.to]->handle(m.msg, m.from, now);
+      }
+      for (size_t i = 0; i < nodes.size(); ++i)
+        if (alive[i] && nodes[i]->next_wakeup() <= now)
+          nodes[i]->tick(now);
+      now += 1ms;
+    }
+  }
+
+  /// Whether every live node holds, for every live origin, the
+  /// advertisement that origin last made, and routes to every live node.
+  bool agreed() {
+    size_t live = 0;
+    for (bool a : alive)
+      live += a;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (!alive[i])
+        continue;
+      auto db = nodes[i]->routing().database();
+      for (size_t j = 0; j < nodes.size(); ++j) {
+        if (!alive[j] || i == j)
+          continue;
+        auto own = nodes[j]->routing().database().at(nodes[j]->name());
+        auto k = db.find(nodes[j]->name());
+        if (k == db.end() || k->second.seq != own.seq)
+          return false;
+      }
+      if (nodes[i]->routes().size() != live - 1)
+        return false;
+    }
+    return true;
+  }
+
+  /// Runs until agreed(), at most `limit`; the time it took.
+  std::optional<std::chrono::milliseconds> run_until_agreed(
+    std::chrono::milliseconds limit) {
+    auto start = now;
+    while (now - start < limit) {
+      run_until(now + 10ms);
+      if (agreed())
+        return std::chrono::duration_cast<std::chrono::milliseconds>(now
+                                                                     - start);
+    }
+    return std::nullopt;
+  }
+
+  uint64_t total(uint64_t node_stats::*field) const {
+    uint64_t n = 0;
+    for (auto& p : nodes)
+      n += p->stats().*field;
+    return n;
+  }
+};
+
+bool node_callee::send(link_id id, const message& x) {
+  auto i = links.find(id);
+  if (i != links.end())
+    net->carry(self, i->second, x);
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("flooding converges at 66% loss: a start, then every node's "
+          "change", "[flooding]") {
+  // A ring of 8 with two chords: each advertisement has more than one way.
+  for (uint64_t seed : {1, 2, 3}) {
+    INFO("seed " << seed);
+    mesh m{8, 0.66, seed};
+    for (size_t i = 0; i < 8; ++i)
+      m.link(i, (i + 1) % 8);
+    m.link(0, 4);
+    m.link(2, 6);
+    auto took = m.run_until_agreed(60s);
+    REQUIRE(took.has_value());
+    WARN("converged in " << took->count() << " ms, " << m.lost << " lost");
+    CHECK(m.lost > 0);
+    CHECK(m.total(&node_stats::retransmitted) > 0);
+    // A death: its neighbours' new advertisements reach everyone,
+    // although two messages in three are lost.
+    m.alive[3] = false;
+    m.run_until(m.now + 3s); // until its neighbours notice
+    auto after_death = m.run_until_agreed(60s);
+    REQUIRE(after_death.has_value());
+    WARN("reconverged in " << after_death->count() << " ms");
+    for (size_t i = 0; i < 8; ++i)
+      if (m.alive[i])
+        for (auto& r : m.nodes[i]->routes())
+          CHECK(r.destination != "n3");
+  }
+}
+
+TEST_CASE("without loss each advertisement crosses each link once each way, "
+          "and nothing is sent again", "[flooding]") {
+  mesh m{8, 0.0, 7};
+  for (size_t i = 0; i < 8; ++i)
+    m.link(i, (i + 1) % 8);
+  REQUIRE(m.run_until_agreed(10s).has_value());
+  m.run_until(m.now + 2s);
+  CHECK(m.total(&node_stats::retransmitted) == 0);
+}
+
+TEST_CASE("a neighbour that does not speak link-state gets our summary, less "
+          "and less often, and no advertisement", "[flooding]") {
+  // n0 and n1 link up; f, a foreign peer at port 5002, dials n0 and keeps
+  // pinging it, but never sends a routing command.
+  mesh m{2, 0.0, 1};
+  m.link(0, 1);
+  auto say = [&](command cmd, std::string destination,
+                 std::vector<std::string> args) {
+    message x;
+    x.destination = std::move(destination);
+    x.cmd = cmd;
+    x.origin = "f";
+    x.id = static_cast<uint64_t>((m.now - t0).count()) + 1;
+    x.ttl = 1;
+    x.args = std::move(args);
+    m.nodes[0]->handle(x, "f", m.now);
+  };
+  say(command::server_connect, "*", {"10.0.0.1", "5002", "quilt/1"});
+  for (int i = 0; i < 200; ++i) { // 20 s
+    say(command::ping, "n0", {});
+    m.run_until(m.now + 100ms);
+  }
+  REQUIRE(m.nodes[0]->peers_up() == 2);
+  size_t summaries = 0;
+  size_t adverts = 0;
+  for (auto& x : m.foreign_rx) {
+    summaries += x.cmd == command::link_summary;
+    adverts += x.cmd == command::link_state;
+  }
+  CHECK(adverts == 0);
+  // After 50 ms at first, doubled each time: 9 in 20 s, not 400.
+  CHECK(summaries >= 3);
+  CHECK(summaries <= 10);
+  // n1 speaks: they route to each other.
+  CHECK(m.nodes[0]->routing().lookup("n1"));
+  CHECK(m.nodes[1]->routing().lookup("n0"));
+}
