@@ -684,12 +684,14 @@ TEST_CASE("partition into two halves and heal: each half routes within "
 
 // -- cost ---------------------------------------------------------------------
 
-TEST_CASE("cost: one link cut or heal costs at most 4L link_state messages "
-          "(plus a database sync of at most N each way for a heal)",
+TEST_CASE("cost: one link cut or heal costs at most 4L link_state messages, "
+          "and at most as many link_acks",
           "[sim][cost]") {
   // Each end of the changed link floods one new advertisement; a flood
   // crosses each link at most once each way: <= 2 x 2L. A heal adds the
-  // database sync over the healed link.
+  // summaries over the healed link, and only what one side lacks: the two
+  // new advertisements, which the flood carries anyway. Each link_ack
+  // answers at least one link_state (or a summary part).
   struct row {
     std::string label;
     std::string topo;
@@ -727,20 +729,32 @@ TEST_CASE("cost: one link cut or heal costs at most 4L link_state messages "
     REQUIRE(*r0.report.converged_ms + 5000 < 30000);
     REQUIRE(r0.report.converged_ms == r1.report.converged_ms);
     REQUIRE(r0.report.converged_ms == r2.report.converged_ms);
-    auto lsa0 = r0.sent(command::link_state);
-    auto cut_cost = r1.sent(command::link_state) - lsa0;
-    auto heal_cost = r2.sent(command::link_state) - r1.sent(command::link_state);
+    auto cost = [](const sim_run& x, const sim_run& y, command cmd) {
+      return y.sent(cmd) - x.sent(cmd);
+    };
+    auto cut_cost = cost(r0, r1, command::link_state);
+    auto heal_cost = cost(r1, r2, command::link_state);
+    auto cut_acks = cost(r0, r1, command::link_ack);
+    auto heal_acks = cost(r1, r2, command::link_ack);
+    auto heal_summaries = cost(r1, r2, command::link_summary);
     std::printf("sim cost %-13s N=%3zu L=%3zu: cut %s-%s %4llu link_state "
-                "(%.2f L), heal %4llu (%.2f L)\n",
+                "(%.2f L) %4llu link_ack, heal %4llu (%.2f L) %4llu "
+                "link_ack %llu link_summary\n",
                 label.c_str(), nodes, links, a.c_str(), b.c_str(),
                 static_cast<unsigned long long>(cut_cost),
                 double(cut_cost) / double(links),
+                static_cast<unsigned long long>(cut_acks),
                 static_cast<unsigned long long>(heal_cost),
-                double(heal_cost) / double(links));
-    CHECK(r1.sent(command::link_state) >= lsa0);
+                double(heal_cost) / double(links),
+                static_cast<unsigned long long>(heal_acks),
+                static_cast<unsigned long long>(heal_summaries));
+    CHECK(r1.sent(command::link_state) >= r0.sent(command::link_state));
     CHECK(cut_cost > 0);
     CHECK(cut_cost <= 4 * links);
-    CHECK(heal_cost <= 2 * nodes + 4 * links);
+    CHECK(heal_cost <= 4 * links);
+    CHECK(cut_acks <= cut_cost);
+    CHECK(heal_acks <= heal_cost + heal_summaries);
+    CHECK(heal_summaries == 2); // one part each way
   }
 }
 
