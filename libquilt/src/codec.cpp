@@ -365,8 +365,9 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
     }
     return true;
   case command::link_ack:
-    if (n != 2) {
-      detail = cat("link_ack takes exactly 2 args (adverts, summaries), got ",
+    if (n != 3) {
+      detail = cat("link_ack takes exactly 3 args (adverts, summaries, "
+                   "broadcasts), got ",
                    n);
       return false;
     }
@@ -378,6 +379,11 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
     if (!is_decimal_list(args[1])) {
       detail = cat("frame ", arg_frame(1), " (summaries) ", echo{args[1]},
                    " is not a list of decimal ids");
+      return false;
+    }
+    if (!is_seq_list(args[2])) {
+      detail = cat("frame ", arg_frame(2), " (broadcasts) ", echo{args[2]},
+                   " is not a list of node name and id pairs");
       return false;
     }
     return true;

@@ -338,8 +338,8 @@ void protocol::handle(message& x, const std::string& prev_hop,
   // neighbour for a whole batch.
   ++handling_;
   receive(x, prev_hop, now, via);
-  if (--handling_ == 0 && !ack_dirty_.empty())
-    flush_acks();
+  if (--handling_ == 0)
+    after_input(now);
 }
 
 void protocol::receive(message& x, const std::string& prev_hop,
@@ -440,8 +440,8 @@ void protocol::handle_batch(message_batch& batch, const std::string& prev_hop,
     neighbour = x.cmd != command::server_connect
                 && is_neighbour(find_by_name(prev_hop));
   }
-  if (--handling_ == 0 && !ack_dirty_.empty())
-    flush_acks();
+  if (--handling_ == 0)
+    after_input(now);
 }
 
 void protocol::dispatch(message& x, const std::string& prev_hop,
@@ -712,11 +712,30 @@ void protocol::on_local(message& x, time_point now) {
 
 void protocol::on_broadcast(message& x, const std::string& prev_hop,
                             time_point now) {
+  auto hop = find_by_name(prev_hop);
+  if (!is_neighbour(hop))
+    hop = nullptr;
+  // A neighbour's copy is acknowledged, a duplicate too: it stops sending
+  // it again (broadcasts.cpp).
+  if (hop && hop->flood.speaks) {
+    if (!hop->flood.has_acks())
+      ack_dirty_.push_back(hop);
+    hop->flood.broadcast_acks.emplace_back(x.origin, x.id);
+  }
   if (!dedupe_.insert(x.origin, x.id, now)) {
     ++stats_.dropped_duplicate;
+    if (hop)
+      broadcast_held(*hop, x.origin, x.id);
     return;
   }
-  // Forward first: delivering may move the payload out of `x`.
+  // Forward first: delivering may move the payload out of `x`. Kept for
+  // repairs while it may still go on (ttl > 1).
+  broadcast_store::entry* kept = nullptr;
+  if (x.ttl > 1 && cfg_.delivery_timeout_ms > 0) {
+    kept = &recent_.add(x, now);
+    if (hop)
+      kept->have.push_back(prev_hop);
+  }
   if (x.ttl > 1) {
     x.ttl -= 1;
     x.forwarded = true;
@@ -725,6 +744,8 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
         ++stats_.forwarded;
         ++stats_.broadcast_tx;
       }
+      if (kept)
+        track_broadcast(p, *kept, now);
     };
     if (routes_settled(now) && rt_.lookup(x.origin) != nullptr) {
       // Reverse-path forwarding: only to our children in the origin's
@@ -790,10 +811,22 @@ bool protocol::originate(message& x, time_point now) {
   }
   if (is_broadcast(x.destination)) {
     dedupe_.insert(x.origin, x.id, now);
+    // Kept as if received with one more hop to go, so that a repair sends
+    // what a neighbour would have got.
+    broadcast_store::entry* kept = nullptr;
+    if (x.ttl > 0 && cfg_.delivery_timeout_ms > 0) {
+      auto ttl = x.ttl;
+      x.ttl = ttl == 255 ? ttl : ttl + 1;
+      kept = &recent_.add(x, now);
+      x.ttl = ttl;
+    }
     for (auto& p : peers_) {
-      if (p->link && p->info.state == peer_state::up
-          && callee_.send(*p->link, x))
-        ++stats_.broadcast_tx;
+      if (p->link && p->info.state == peer_state::up) {
+        if (callee_.send(*p->link, x))
+          ++stats_.broadcast_tx;
+        if (kept)
+          track_broadcast(*p, *kept, now);
+      }
     }
     return true;
   }
@@ -883,6 +916,7 @@ void protocol::tick(time_point now) {
   for (auto& p : peers_)
     if (is_neighbour(p.get()))
       retransmit(*p, now);
+  repair_broadcasts(now);
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + heartbeat;
     for (auto& p : peers_) {

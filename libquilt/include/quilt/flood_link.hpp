@@ -55,9 +55,23 @@ struct flood_link {
   /// The neighbour has sent a routing command: it speaks link-state. Until
   /// then it gets only our summary (a foreign peer drops it unanswered).
   bool speaks = false;
-  /// Acknowledgements to send back: advertisements and summary parts.
+  /// Acknowledgements to send back: advertisements, summary parts and
+  /// broadcasts (origin and id).
   std::vector<std::pair<std::string, uint64_t>> acks;
   std::vector<uint64_t> summary_acks;
+  std::vector<std::pair<std::string, uint64_t>> broadcast_acks;
+
+  /// A broadcast sent to the neighbour and not acknowledged, by its serial
+  /// in the node's recent broadcasts (broadcast_store.hpp).
+  struct owed_broadcast {
+    time_point sent_at{};
+    uint32_t tries = 0;
+  };
+  std::unordered_map<uint64_t, owed_broadcast> broadcasts;
+
+  bool has_acks() const {
+    return !acks.empty() || !summary_acks.empty() || !broadcast_acks.empty();
+  }
 };
 
 } // namespace quilt

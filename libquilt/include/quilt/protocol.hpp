@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "quilt/broadcast_store.hpp"
 #include "quilt/dedupe.hpp"
 #include "quilt/flood_link.hpp"
 #include "quilt/link.hpp"
@@ -92,6 +93,10 @@ struct protocol_config {
   /// The largest message peers accept (limits.max_message_bytes): summary
   /// parts and acknowledgements are cut to fit.
   size_t max_message_bytes = 65536;
+  /// How long a node keeps trying to get a message through
+  /// (limits.delivery_timeout_ms): recent broadcasts are kept, and given
+  /// to neighbours that lack them, this long. 0: not at all.
+  uint32_t delivery_timeout_ms = 10000;
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -368,6 +373,24 @@ private:
                                              uint32_t tries) const;
   /// Bytes of names and numbers one link_ack or link_summary may carry.
   size_t list_bytes() const;
+
+  // -- broadcasts that survive (broadcasts.cpp) -------------------------------
+
+  /// Sends the kept broadcast `e` on to `p` (ttl - 1) and remembers that
+  /// `p` owes an acknowledgement for it.
+  void send_broadcast(peer& p, broadcast_store::entry& e, time_point now);
+  /// Remembers that `p` was sent `e`: it owes an acknowledgement.
+  void track_broadcast(peer& p, broadcast_store::entry& e, time_point now);
+  /// `p` has (origin, id): it sent it to us, or acknowledged it.
+  void broadcast_held(peer& p, std::string_view origin, uint64_t id);
+  /// Gives recent broadcasts to neighbours that became children in their
+  /// origin's tree (a death, a link up) since they were forwarded.
+  void repair_broadcasts(time_point now);
+  /// Sends again the broadcasts `p` has not acknowledged in time.
+  void retransmit_broadcasts(peer& p, time_point now);
+  /// What handle() leaves for the end of its input: acknowledgements and
+  /// broadcast repairs.
+  void after_input(time_point now);
   /// Whether reverse-path broadcast may be used: routes have been stable
   /// long enough for every node to agree on them.
   bool routes_settled(time_point now) const;
@@ -413,6 +436,12 @@ private:
   std::vector<peer*> ack_dirty_;
   /// Nesting of handle() calls: acknowledgements go out at the outermost.
   int handling_ = 0;
+  /// Broadcasts of the last delivery_timeout_ms, to repair with.
+  broadcast_store recent_{4096, 16 << 20};
+  /// The routing table's version, and whether routes were settled, when
+  /// recent broadcasts were last checked against the trees.
+  uint64_t repair_version_ = 0;
+  bool repair_settled_ = false;
 };
 
 } // namespace quilt
