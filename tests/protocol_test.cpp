@@ -1146,6 +1146,10 @@ TEST_CASE("next_wakeup is never later than a dead-neighbour deadline",
   f.handle(make("a", command::msg, "c", 2, 1, {"x"}), "c", t0 + 900ms);
   f.proto.tick(t0 + 1000ms); // heartbeat: next one at t0 + 2000ms
   CHECK(f.proto.next_wakeup() <= t0 + 1300ms);
+  // b is suspect: its probes may wake the node before the deadline.
+  for (int i = 0; i < 10 && f.proto.next_wakeup() < t0 + 1300ms; ++i)
+    f.proto.tick(f.proto.next_wakeup());
+  REQUIRE(f.proto.next_wakeup() == t0 + 1300ms);
   f.proto.tick(f.proto.next_wakeup());
   CHECK(f.peer("b").state == peer_state::down);
   CHECK(f.peer("c").state == peer_state::up);
@@ -1229,7 +1233,11 @@ TEST_CASE("a foreign client's message does not count as hearing from a "
   fixture f; // dead after 5 s
   f.neighbour("b", 5002);
   f.proto.tick(t0);
+  // Ticks every heartbeat: a node that skips ticks keeps its neighbours.
+  for (int s = 1; s < 4; ++s)
+    f.proto.tick(t0 + std::chrono::seconds(s));
   f.handle(make("a", command::msg, "b", 5, 3, {"injected"}), "", t0 + 4s);
+  f.proto.tick(t0 + 4s);
   f.proto.tick(t0 + 5s);
   CHECK(f.peer("b").state == peer_state::down);
 }
@@ -1765,4 +1773,177 @@ TEST_CASE("a flood of made-up names through one neighbour: names left out, "
   auto r = f.proto.routing().lookup("d");
   REQUIRE(r != nullptr);
   CHECK(r->next_hop == "c");
+}
+
+// -- failure detection on lossy links (SPEC §14) -------------------------------
+
+namespace {
+
+/// SPEC §14's timing: heartbeat 200 ms, dead after 1,000 ms. Suspect after
+/// 400 ms of silence, probed every 50 ms (docs/PROTOCOL.md "Liveness").
+protocol_config spec14_config() {
+  auto cfg = default_config();
+  cfg.heartbeat_ms = 200;
+  cfg.dead_after_ms = 1000;
+  return cfg;
+}
+
+/// Pings sent on `link` since the outputs were last cleared.
+std::vector<message> pings_on(const fake_callee& out, link_id link) {
+  std::vector<message> result;
+  for (auto& m : out.sent_on(link))
+    if (m.cmd == command::ping)
+      result.push_back(m);
+  return result;
+}
+
+/// Runs the protocol's timer the way its actor does, up to `until`, and
+/// returns when each ping on `link` went out.
+std::vector<time_point> ticks_until(fixture& f, time_point until,
+                                    link_id link) {
+  std::vector<time_point> at;
+  for (int i = 0; i < 1000 && f.proto.next_wakeup() <= until; ++i) {
+    auto now = f.proto.next_wakeup();
+    f.out.clear_outputs();
+    f.proto.tick(now);
+    for (size_t k = 0; k < pings_on(f.out, link).size(); ++k)
+      at.push_back(now);
+  }
+  return at;
+}
+
+} // namespace
+
+TEST_CASE("a neighbour silent for two heartbeats is suspect and probed "
+          "four times a heartbeat", "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0);
+  auto sent = ticks_until(f, t0 + 999ms, lb);
+  REQUIRE_FALSE(sent.empty());
+  // Heartbeats while it is not suspect (the first one at t0 + 200ms: the
+  // heartbeat due at t0 went out before b was up) ...
+  std::vector<time_point> before, after;
+  for (auto x : sent)
+    (x < t0 + 400ms ? before : after).push_back(x);
+  CHECK(before == std::vector<time_point>{t0 + 200ms});
+  // ... then a probe every 50 ms from 400 ms of silence on (the heartbeats
+  // among them): 12 pings instead of 3 before it is declared dead.
+  REQUIRE(after.size() == 12);
+  for (size_t i = 0; i < after.size(); ++i)
+    CHECK(after[i] == t0 + 400ms + i * 50ms);
+  // Down at dead_after_ms of silence all the same.
+  CHECK(f.peer("b").state == peer_state::up);
+  CHECK(f.proto.next_wakeup() == t0 + 1000ms);
+  f.proto.tick(t0 + 1000ms);
+  CHECK(f.peer("b").state == peer_state::down);
+}
+
+TEST_CASE("a suspect neighbour that answers one probe is not declared down",
+          "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0);
+  // Silent up to t0 + 900ms: probed since t0 + 400ms.
+  ticks_until(f, t0 + 899ms, lb);
+  f.out.clear_outputs();
+  f.proto.tick(t0 + 900ms);
+  auto probes = pings_on(f.out, lb);
+  REQUIRE(probes.size() == 1); // t0 + 900ms is no heartbeat: a probe
+  CHECK(probes[0].destination == "b");
+  CHECK(probes[0].ttl == 1);
+  // Everything else it sent was lost; the pong to that probe arrives.
+  f.handle(make("a", command::pong, "b", 77, 32,
+                {to_decimal(probes[0].id)}),
+           "b", t0 + 910ms);
+  auto sent = ticks_until(f, t0 + 1300ms, lb);
+  CHECK(f.peer("b").state == peer_state::up);
+  REQUIRE(f.peer("b").rtt_us);
+  CHECK(*f.peer("b").rtt_us == 10000);
+  // No longer suspect: heartbeats only until it is silent for 400 ms again
+  // (t0 + 1310ms).
+  CHECK(sent == std::vector<time_point>{t0 + 1000ms, t0 + 1200ms});
+  // Silent from then on: down at t0 + 910ms + dead_after_ms, not before.
+  ticks_until(f, t0 + 1909ms, lb);
+  CHECK(f.peer("b").state == peer_state::up);
+  f.proto.tick(f.proto.next_wakeup());
+  CHECK(f.peer("b").state == peer_state::down);
+}
+
+TEST_CASE("probes do not move the deadline: a silent neighbour is down at "
+          "exactly dead_after_ms", "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0 + 30ms);
+  auto lc = f.neighbour("c", 5003, t0 + 30ms);
+  time_point now = t0;
+  time_point b_down{};
+  for (int i = 0; i < 200 && now < t0 + 3s; ++i) {
+    auto wake = f.proto.next_wakeup();
+    REQUIRE(wake > now);
+    if (f.peer("b").state == peer_state::up)
+      REQUIRE(wake <= t0 + 1030ms);
+    now = wake;
+    // c answers every ping it gets (its pongs arrive), b none.
+    for (auto& m : pings_on(f.out, lc))
+      f.handle(make("a", command::pong, "c", 500 + i, 32, {to_decimal(m.id)}),
+               "c", now);
+    f.out.clear_outputs();
+    f.proto.tick(now);
+    if (b_down == time_point{} && f.peer("b").state == peer_state::down)
+      b_down = now;
+  }
+  CHECK(b_down == t0 + 30ms + 1000ms);
+  CHECK(f.peer("c").state == peer_state::up);
+  CHECK_FALSE(f.out.sent_on(lb).empty()); // re-announced, as before
+}
+
+TEST_CASE("a node that did not run keeps its neighbours until they had a "
+          "chance to be heard", "[protocol][liveness]") {
+  // Local health: a tick 2.8 s late (the node was stopped, or its machine
+  // overloaded) says nothing about neighbours whose messages wait unread.
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0);
+  auto lc = f.neighbour("c", 5003, t0);
+  f.proto.tick(t0 + 200ms);
+  REQUIRE(f.proto.next_wakeup() <= t0 + 400ms);
+  f.out.clear_outputs();
+  auto resume = t0 + 3000ms;
+  f.proto.tick(resume);
+  CHECK(f.peer("b").state == peer_state::up);
+  CHECK(f.peer("c").state == peer_state::up);
+  CHECK(f.out.changes.empty());
+  // Both are pinged at once ...
+  CHECK(pings_on(f.out, lb).size() == 1);
+  CHECK(pings_on(f.out, lc).size() == 1);
+  // ... b's messages are read, c stays silent: down 400 ms (two
+  // heartbeats) after the resume, probed meanwhile.
+  f.handle(make("a", command::ping, "b", 90, 1), "b", resume + 5ms);
+  auto probes = ticks_until(f, resume + 399ms, lc);
+  CHECK(probes.size() >= 6);
+  CHECK(f.peer("c").state == peer_state::up);
+  CHECK(f.proto.next_wakeup() == resume + 400ms);
+  f.proto.tick(resume + 400ms);
+  CHECK(f.peer("c").state == peer_state::down);
+  CHECK(f.peer("b").state == peer_state::up);
+}
+
+TEST_CASE("a node late again and again still declares a silent neighbour "
+          "down: one grace per silence", "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  f.neighbour("b", 5002, t0);
+  f.neighbour("c", 5003, t0);
+  // Every tick comes seconds late (a machine overloaded for good); b is
+  // heard now and then, c never.
+  f.proto.tick(t0 + 3s);
+  CHECK(f.peer("c").state == peer_state::up);
+  f.handle(make("a", command::ping, "b", 91, 1), "b", t0 + 3100ms);
+  f.proto.tick(t0 + 6s);
+  CHECK(f.peer("c").state == peer_state::down);
+  // b was heard since its grace: a new silence, a new grace.
+  CHECK(f.peer("b").state == peer_state::up);
+  f.proto.tick(t0 + 9s);
+  CHECK(f.peer("b").state == peer_state::down);
 }

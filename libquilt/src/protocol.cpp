@@ -863,10 +863,11 @@ protocol::next_hop(const std::string& destination) {
 void protocol::tick(time_point now) {
   auto heartbeat = std::chrono::milliseconds(cfg_.heartbeat_ms);
   auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
+  check_local_health(now);
   // Dead-neighbour detection first, so a silent peer gets no heartbeat.
   std::vector<peer*> gone;
   for (auto& p : peers_) {
-    if (p->info.state == peer_state::up && now - p->last_seen >= dead_after) {
+    if (p->info.state == peer_state::up && now >= deadline(*p)) {
       set_state(*p, peer_state::down);
       if (!p->link && !p->info.configured)
         gone.push_back(p.get());
@@ -923,15 +924,7 @@ void protocol::tick(time_point now) {
       if (!p->link)
         continue;
       if (p->info.state == peer_state::up) {
-        scratch_.destination = p->info.name;
-        scratch_.cmd = command::ping;
-        scratch_.origin = cfg_.name;
-        scratch_.id = next_id();
-        scratch_.ttl = 1;
-        scratch_.args.clear();
-        p->hb_id = scratch_.id;
-        p->hb_sent = now;
-        send_on(*p, scratch_);
+        send_heartbeat(*p, now);
       } else if (now >= p->next_announce) {
         // Not hearing from it: it may have restarted and forgotten us.
         announce(*p, "*");
@@ -945,18 +938,116 @@ void protocol::tick(time_point now) {
         ++i;
     }
   }
+  probe_suspects(now);
   recompute_wakeup(now);
 }
 
-void protocol::recompute_wakeup(time_point) {
-  auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
+void protocol::recompute_wakeup(time_point now) {
   next_wakeup_ = std::min(next_heartbeat_, next_lsa_refresh_);
   if (lsa_pending_)
     next_wakeup_ = std::min(next_wakeup_, last_lsa_ + lsa_min_interval());
-  for (auto& p : peers_)
-    if (p->info.state == peer_state::up)
-      next_wakeup_ = std::min({next_wakeup_, p->last_seen + dead_after,
-                               p->flood.next_due});
+  for (auto& p : peers_) {
+    if (p->info.state != peer_state::up)
+      continue;
+    next_wakeup_ = std::min({next_wakeup_, deadline(*p), p->flood.next_due});
+    if (!p->link)
+      continue; // nothing to probe it over
+    auto suspect_at = p->last_seen + suspect_after();
+    next_wakeup_ = std::min(next_wakeup_, now < suspect_at
+                                            ? suspect_at
+                                            : std::max(p->next_probe, now));
+  }
+}
+
+// -- failure detection --------------------------------------------------------
+
+clock::duration protocol::suspect_after() const {
+  // Two heartbeats missed in a row (a neighbour pings every heartbeat and
+  // answers ours) is rare at the loss SPEC §14 allows (0.2^4 for both
+  // directions' pings and pongs); half of dead_after_ms leaves room for
+  // probes when dead_after_ms is short.
+  return std::min(2 * std::chrono::milliseconds(cfg_.heartbeat_ms),
+                  std::chrono::milliseconds(cfg_.dead_after_ms) / 2);
+}
+
+clock::duration protocol::probe_interval() const {
+  // Four probes a heartbeat: a silence of dead_after_ms then needs a dozen
+  // exchanges lost in a row rather than five pings. At most 16 probes per
+  // silence, however long dead_after_ms is.
+  auto window = std::chrono::milliseconds(cfg_.dead_after_ms) - suspect_after();
+  return std::max({clock::duration{std::chrono::milliseconds(cfg_.heartbeat_ms)}
+                     / 4,
+                   window / 16, clock::duration{std::chrono::milliseconds(1)}});
+}
+
+clock::duration protocol::stall_after() const {
+  return 2 * std::chrono::milliseconds(cfg_.heartbeat_ms);
+}
+
+clock::duration protocol::resume_grace() const {
+  // Long enough for what waited while we did not run to be read, and for
+  // eight probes; never longer than dead_after_ms, so a neighbour that
+  // died meanwhile is down at most dead_after_ms after the resume.
+  return std::min(2 * std::chrono::milliseconds(cfg_.heartbeat_ms),
+                  std::chrono::milliseconds(cfg_.dead_after_ms));
+}
+
+time_point protocol::deadline(const peer& p) const {
+  auto silent = p.last_seen + std::chrono::milliseconds(cfg_.dead_after_ms);
+  return p.grace_from ? std::max(silent, *p.grace_from + resume_grace())
+                      : silent;
+}
+
+void protocol::check_local_health(time_point now) {
+  // The owner ticks when next_wakeup() is due; a tick much later than that
+  // means this node did not run (stopped, swapped out, its machine
+  // overloaded), not that its neighbours fell silent: what they sent may
+  // still wait to be read. As Lifeguard's local health: judge them after
+  // they had a chance to be heard.
+  bool stalled = ticked_ && now > next_wakeup_ + stall_after();
+  ticked_ = true;
+  if (!stalled)
+    return;
+  QUILT_LOG_LIMITED(
+    log_level::info, logs_, now, "stalled", cfg_.name,
+    "this node did not run for "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(now
+                                                              - next_wakeup_)
+           .count()
+      << " ms: its neighbours are kept for another "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(resume_grace())
+           .count()
+      << " ms");
+  for (auto& p : peers_) {
+    // One grace per silence: a node stalled again and again still
+    // declares dead a neighbour it never hears from.
+    if (p->info.state == peer_state::up
+        && (!p->grace_from || p->last_seen >= *p->grace_from))
+      p->grace_from = now;
+  }
+}
+
+void protocol::probe_suspects(time_point now) {
+  for (auto& p : peers_) {
+    if (!p->link || p->info.state != peer_state::up
+        || now - p->last_seen < suspect_after() || now < p->next_probe)
+      continue;
+    send_heartbeat(*p, now);
+  }
+}
+
+void protocol::send_heartbeat(peer& p, time_point now) {
+  scratch_.destination = p.info.name;
+  scratch_.cmd = command::ping;
+  scratch_.origin = cfg_.name;
+  scratch_.id = next_id();
+  scratch_.ttl = 1;
+  scratch_.args.clear();
+  p.hb_id = scratch_.id;
+  p.hb_sent = now;
+  // A heartbeat counts as a probe: the next one is due an interval later.
+  p.next_probe = now + probe_interval();
+  send_on(p, scratch_);
 }
 
 // -- routing ------------------------------------------------------------------

@@ -262,6 +262,12 @@ private:
     time_point hb_sent{};
     /// What it is owed of the link-state flood (flooding.cpp).
     flood_link flood;
+    /// When it is probed next while suspect (silent for suspect_after()).
+    time_point next_probe{};
+    /// When this node resumed from a stall of its own while the peer was
+    /// up: the peer is kept for resume_grace() from then (docs/PROTOCOL.md
+    /// "Liveness"). Once per silence: hearing from it ends that silence.
+    std::optional<time_point> grace_from;
   };
 
   peer* find_by_name(const std::string& name);
@@ -442,6 +448,28 @@ private:
   /// recent broadcasts were last checked against the trees.
   uint64_t repair_version_ = 0;
   bool repair_settled_ = false;
+
+  // -- failure detection (SPEC §14) -------------------------------------------
+
+  /// Silence after which an up neighbour is suspect: probed every
+  /// probe_interval() until it is heard or dead_after_ms have passed.
+  clock::duration suspect_after() const;
+  clock::duration probe_interval() const;
+  /// A tick this much later than it was due means this node did not run.
+  clock::duration stall_after() const;
+  /// How long a node that did not run keeps its neighbours from the resume.
+  clock::duration resume_grace() const;
+  /// When `p`, up, is declared down unless it is heard from before.
+  time_point deadline(const peer& p) const;
+  /// Sees whether this node itself stalled since its last tick, and gives
+  /// its neighbours the chance to be heard before they are judged.
+  void check_local_health(time_point now);
+  /// Sends a ping (ttl 1) to each suspect neighbour whose probe is due.
+  void probe_suspects(time_point now);
+  /// Pings neighbour `p` with ttl 1: a heartbeat, or a suspect's probe.
+  void send_heartbeat(peer& p, time_point now);
+
+  bool ticked_ = false; ///< tick() ran before: its lateness means something.
 };
 
 } // namespace quilt
