@@ -43,6 +43,12 @@ const char* to_string(command x) {
     return "error";
   case command::link_state:
     return "link_state";
+  case command::link_ack:
+    return "link_ack";
+  case command::link_summary:
+    return "link_summary";
+  case command::msg_ack:
+    return "msg_ack";
   }
   return "?";
 }
@@ -64,9 +70,21 @@ std::optional<command> parse_command(std::string_view token) {
     if (token == "error")
       return command::error;
     break;
+  case 7:
+    if (token == "msg_ack")
+      return command::msg_ack;
+    break;
+  case 8:
+    if (token == "link_ack")
+      return command::link_ack;
+    break;
   case 10:
     if (token == "link_state")
       return command::link_state;
+    break;
+  case 12:
+    if (token == "link_summary")
+      return command::link_summary;
     break;
   case 14:
     if (token == "server_connect")

@@ -19,6 +19,8 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   rejected_dial += other.rejected_dial;
   dropped_spoofed += other.dropped_spoofed;
   broadcast_tx += other.broadcast_tx;
+  retransmitted += other.retransmitted;
+  not_delivered += other.not_delivered;
   for (size_t i = 0; i < tx_by_command.size(); ++i)
     tx_by_command[i] += other.tx_by_command[i];
   return *this;
@@ -42,6 +44,8 @@ stats_fields(const node_stats& x) {
     {"rejected_auth", x.rejected_auth},
     {"rejected_dial", x.rejected_dial},
     {"dropped_spoofed", x.dropped_spoofed},
+    {"retransmitted", x.retransmitted},
+    {"not_delivered", x.not_delivered},
   };
 }
 

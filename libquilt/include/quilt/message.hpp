@@ -27,10 +27,18 @@ enum class command : uint8_t {
   /// Routing: the origin's up neighbours, one frame of space-separated
   /// names; versioned by the message id (see routing.hpp).
   link_state,
+  /// Routing (the lead's reliable flooding): named here, defined there.
+  link_ack,
+  /// Routing (the lead's reliable flooding): named here, defined there.
+  link_summary,
+  /// Confirms a unicast `msg`: sent by the node that stored it to the
+  /// msg's origin; one arg, the msg's id (docs/PROTOCOL.md "Delivery
+  /// confirmation").
+  msg_ack,
 };
 
 /// Number of commands, for per-command counter arrays.
-inline constexpr size_t command_count = 6;
+inline constexpr size_t command_count = 9;
 
 /// The wire token of a command, e.g. "server_connect".
 const char* to_string(command x);
