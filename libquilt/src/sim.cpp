@@ -498,9 +498,9 @@ probe_send(caf::actor_system& sys, node_actor from, delivery_state init_state,
     return {
       [self](tick_atom, uint64_t round) {
         auto& st = self->state;
-        if (st.confirm) {
-          if (round != std::numeric_limits<uint64_t>::max() || st.last_round)
-            return; // the verdict's read is under way already
+        if (st.confirm && round == std::numeric_limits<uint64_t>::max()) {
+          if (st.last_round)
+            return; // the answer came first: its read is under way
           st.last_round = true; // `wait` passed without an answer
         }
         st.pending = 1; // released below, after every request is out
