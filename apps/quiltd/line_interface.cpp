@@ -36,7 +36,8 @@ void print_help(std::ostream& out) {
          "  /stats                  show counters\n"
          "  /help                   show this list\n"
          "  /quit                   shut down\n"
-         "  DEST TEXT               send TEXT to node DEST (or all)\n";
+         "  DEST TEXT               send TEXT to node DEST (or all); a node's\n"
+         "                          confirmation shows as \"delivered to DEST\"\n";
 }
 
 /// Waits for a line on stdin without blocking shutdown for long.
