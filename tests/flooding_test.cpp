@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,15 @@ struct node_callee : protocol_callee {
   void pong_received(const std::string&, uint64_t, uint64_t) override {}
   void error_received(const message&) override {}
   void peer_changed(const peer_info&) override {}
+  std::vector<uint64_t> confirmed;
+  std::vector<uint64_t> given_up;
+  void delivery_confirmed(const std::string&, uint64_t id,
+                          uint64_t) override {
+    confirmed.push_back(id);
+  }
+  void not_delivered(const std::string&, uint64_t id) override {
+    given_up.push_back(id);
+  }
 };
 
 /// Nodes n0..n{N-1} listening on port 5000 + i, a wire between them that
@@ -60,6 +70,8 @@ struct mesh {
   uint64_t lost = 0;
   /// What reached ports beyond the mesh's nodes: a foreign peer's.
   std::vector<message> foreign_rx;
+  /// Links that carry nothing, either way.
+  std::set<std::pair<size_t, size_t>> cut;
 
   mesh(size_t n, double loss, uint64_t seed) : loss(loss), rng(seed) {
     for (size_t i = 0; i < n; ++i) {
@@ -90,7 +102,8 @@ struct mesh {
       foreign_rx.push_back(x);
       return;
     }
-    if (!alive[from] || !alive[to])
+    if (!alive[from] || !alive[to] || cut.count({from, to}) > 0
+        || cut.count({to, from}) > 0)
       return;
     if (std::uniform_real_distribution<double>{0, 1}(rng) < loss) {
       ++lost;
@@ -252,4 +265,31 @@ TEST_CASE("a neighbour that does not speak link-state gets our summary, less "
   // n1 speaks: they route to each other.
   CHECK(m.nodes[0]->routing().lookup("n1"));
   CHECK(m.nodes[1]->routing().lookup("n0"));
+}
+
+TEST_CASE("a broadcast sent during a partition reaches the other side once "
+          "it heals within the delivery timeout, exactly once everywhere",
+          "[flooding][broadcast]") {
+  for (double loss : {0.0, 0.2}) {
+    INFO("loss " << loss);
+    mesh m{6, loss, 5};
+    for (size_t i = 0; i < 6; ++i)
+      m.link(i, (i + 1) % 6);
+    REQUIRE(m.run_until_agreed(30s).has_value());
+    // n0 n1 n2 | n3 n4 n5: until both sides see it (dead_after 3 s).
+    m.cut = {{2, 3}, {5, 0}};
+    m.run_until(m.now + 4s);
+    REQUIRE(m.nodes[0]->routes().size() == 2);
+    REQUIRE(m.nodes[0]->send_text("all", "while apart", m.now));
+    m.run_until(m.now + 1s);
+    m.cut.clear();
+    m.run_until(m.now + 6s);
+    for (size_t i = 1; i < 6; ++i) {
+      INFO("n" << i);
+      size_t copies = 0;
+      for (auto& e : m.nodes[i]->inbox(100))
+        copies += e.text == "while apart";
+      CHECK(copies == 1);
+    }
+  }
 }

@@ -81,7 +81,7 @@ void protocol::retransmit_broadcasts(peer& p, time_point now) {
 }
 
 void protocol::repair_broadcasts(time_point now) {
-  recent_.expire(now, std::chrono::milliseconds(cfg_.delivery_timeout_ms));
+  recent_.expire(now, cfg_.delivery_timeout);
   auto settled = routes_settled(now);
   if (rt_.version() == repair_version_ && settled == repair_settled_)
     return;

@@ -406,6 +406,17 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
       return false;
     }
     return true;
+  case command::msg_ack:
+    if (n != 1) {
+      detail = cat("msg_ack takes exactly 1 arg (msg id), got ", n);
+      return false;
+    }
+    if (!parse_decimal(args[0], value)) {
+      detail = cat("frame ", arg_frame(0), " (msg id) ", echo{args[0]},
+                   " is not a decimal u64");
+      return false;
+    }
+    return true;
   }
   detail = "unknown command";
   return false;
@@ -482,7 +493,8 @@ decode_result decode_frames(const std::string_view* frames, size_t count,
     return fail(reject::bad_destination, cat("frame 0 ", echo{destination},
                                              " is not a node name, all or *"));
   if (cmd) {
-    if (broadcast && (*cmd == command::pong || *cmd == command::error))
+    if (broadcast && (*cmd == command::pong || *cmd == command::error
+                      || *cmd == command::msg_ack))
       return fail(
           reject::bad_destination,
           cat(to_string(*cmd), " cannot be sent to ", echo{destination}));

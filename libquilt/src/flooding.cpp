@@ -280,7 +280,10 @@ void protocol::retransmit(peer& p, time_point now) {
     if (now >= due) {
       x.sent_at = now;
       ++x.tries;
-      ++stats_.retransmitted;
+      // To a neighbour that never answered, it asks whether it speaks
+      // link-state at all (a foreign peer does not): not counted.
+      if (f.speaks)
+        ++stats_.retransmitted;
       message m;
       m.destination = p.info.name;
       m.cmd = command::link_summary;

@@ -26,6 +26,20 @@ constexpr double new_peer_rate = 8; // per second
 /// Source addresses whose rate is tracked; past this, idle ones go.
 constexpr size_t max_dial_buckets = 4096;
 
+/// The longest limits.delivery_timeout_ms: a copy of a msg can come that
+/// long after its first, so a destination remembers what it stored for as
+/// long (plus the broadcast window, for copies still on their way).
+constexpr auto max_delivery_timeout = std::chrono::milliseconds(600000);
+
+/// Retransmission of unconfirmed msgs (docs/PROTOCOL.md "Delivery
+/// confirmation"): the first gap, the bounds of its cap (delivery_timeout
+/// / 100), and the copies a destination that does not advertise link
+/// state (a foreign leaf, which never confirms) gets at most.
+constexpr auto first_gap = std::chrono::milliseconds(50);
+constexpr auto max_gap = std::chrono::milliseconds(5000);
+constexpr uint32_t gap_divisor = 100;
+constexpr uint32_t leaf_copies = 3;
+
 /// How far ahead of a receiver's clock an advertisement's sequence number
 /// may be: clocks of a mesh's machines must agree to within this.
 constexpr auto max_clock_lead = std::chrono::minutes(10);
@@ -69,7 +83,9 @@ protocol::protocol(protocol_config cfg, protocol_callee& callee,
     next_id_(first_id),
     first_id_(first_id),
     dedupe_(cfg_.dedupe_capacity, cfg_.dedupe_window),
-    rt_(cfg_.name) {
+    rt_(cfg_.name),
+    unicast_seen_(cfg_.dedupe_capacity,
+                  cfg_.dedupe_window + max_delivery_timeout) {
 }
 
 // -- peers --------------------------------------------------------------------
@@ -654,6 +670,8 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
 }
 
 void protocol::on_local(message& x, time_point now) {
+  if (x.cmd == command::msg && !confirm_msg(x, now))
+    return;
   ++stats_.delivered;
   callee_.delivered(x);
   switch (x.cmd) {
@@ -702,6 +720,9 @@ void protocol::on_local(message& x, time_point now) {
     case command::error:
       callee_.error_received(x);
       break;
+    case command::msg_ack:
+      on_msg_ack(x, now);
+      break;
     case command::server_connect:
     case command::link_state:
     case command::link_ack:
@@ -731,7 +752,7 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
   // Forward first: delivering may move the payload out of `x`. Kept for
   // repairs while it may still go on (ttl > 1).
   broadcast_store::entry* kept = nullptr;
-  if (x.ttl > 1 && cfg_.delivery_timeout_ms > 0) {
+  if (x.ttl > 1 && cfg_.delivery_timeout.count() > 0) {
     kept = &recent_.add(x, now);
     if (hop)
       kept->have.push_back(prev_hop);
@@ -814,7 +835,7 @@ bool protocol::originate(message& x, time_point now) {
     // Kept as if received with one more hop to go, so that a repair sends
     // what a neighbour would have got.
     broadcast_store::entry* kept = nullptr;
-    if (x.ttl > 0 && cfg_.delivery_timeout_ms > 0) {
+    if (x.ttl > 0 && cfg_.delivery_timeout.count() > 0) {
       auto ttl = x.ttl;
       x.ttl = ttl == 255 ? ttl : ttl + 1;
       kept = &recent_.add(x, now);
@@ -939,6 +960,7 @@ void protocol::tick(time_point now) {
     }
   }
   probe_suspects(now);
+  retransmit_due(now);
   recompute_wakeup(now);
 }
 
@@ -957,6 +979,7 @@ void protocol::recompute_wakeup(time_point now) {
                                             ? suspect_at
                                             : std::max(p->next_probe, now));
   }
+  next_wakeup_ = std::min(next_wakeup_, next_retransmission());
 }
 
 // -- failure detection --------------------------------------------------------
@@ -1270,6 +1293,10 @@ std::optional<uint64_t> protocol::send_text(const std::string& destination,
   auto id = x.id;
   if (!originate(x, now))
     return std::nullopt;
+  if (destination == cfg_.name)
+    callee_.delivery_confirmed(destination, id, 0); // in the inbox already
+  else if (!is_broadcast(destination))
+    track_unconfirmed(x, now);
   return id;
 }
 
@@ -1306,6 +1333,135 @@ std::vector<std::string> protocol::neighbours() const {
 std::vector<inbox_entry> protocol::inbox(size_t n) const {
   n = std::min(n, inbox_.size());
   return {inbox_.end() - static_cast<std::ptrdiff_t>(n), inbox_.end()};
+}
+
+// -- delivery confirmation ------------------------------------------------------
+
+bool protocol::advertises(const std::string& name) const {
+  auto id = find_name(name);
+  return id != no_node && rt_.advert_of(id) != nullptr;
+}
+
+clock::duration protocol::retransmit_gap(uint32_t copies) const {
+  auto cap = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          cfg_.delivery_timeout / gap_divisor),
+                        std::chrono::milliseconds(first_gap), max_gap);
+  auto gap = std::chrono::milliseconds(first_gap);
+  for (uint32_t i = 1; i < copies && gap < cap; ++i)
+    gap *= 2;
+  return std::min(gap, cap);
+}
+
+void protocol::track_unconfirmed(const message& x, time_point now) {
+  if (cfg_.delivery_timeout.count() <= 0)
+    return; // confirmation off: sent once, as before SPEC §14
+  auto bytes = x.arg(0).size();
+  while (!unconfirmed_.empty()
+         && (unconfirmed_.size() >= cfg_.max_unconfirmed
+             || unconfirmed_bytes_ + bytes > cfg_.max_unconfirmed_bytes))
+    give_up_oldest();
+  unconfirmed_msg u;
+  u.msg = x;
+  u.msg.forwarded = false;
+  u.first = now;
+  u.copies = 1; // originate() sent the first
+  u.next = now + retransmit_gap(u.copies);
+  u.deadline = now + cfg_.delivery_timeout;
+  unconfirmed_bytes_ += bytes;
+  unconfirmed_.emplace(x.id, std::move(u));
+  next_wakeup_ = std::min(next_wakeup_, now + retransmit_gap(1));
+}
+
+void protocol::give_up_oldest() {
+  auto i = unconfirmed_.begin();
+  auto dest = i->second.msg.destination;
+  auto id = i->first;
+  unconfirmed_bytes_ -= i->second.msg.arg(0).size();
+  unconfirmed_.erase(i);
+  ++stats_.not_delivered;
+  QUILT_DEBUG(cfg_.name, "gave up on msg " << id << " to " << dest);
+  callee_.not_delivered(dest, id);
+}
+
+bool protocol::confirm_msg(const message& x, time_point now) {
+  // A broadcast is deduplicated on its way; this node's own is in its inbox.
+  if (is_broadcast(x.destination) || x.origin == cfg_.name)
+    return true;
+  bool fresh = unicast_seen_.insert(x.origin, x.id, now);
+  if (!fresh)
+    ++stats_.dropped_duplicate;
+  // Every copy is confirmed: the origin sends again because an earlier
+  // confirmation was lost.
+  message ack;
+  ack.destination = x.origin;
+  ack.cmd = command::msg_ack;
+  ack.origin = cfg_.name;
+  ack.id = next_id();
+  ack.ttl = cfg_.default_ttl;
+  ack.args.push_back(to_decimal(x.id));
+  if (auto hop = next_hop(ack.destination))
+    callee_.send(*hop, ack);
+  else if (advertises(ack.destination))
+    ++stats_.dropped_unroutable; // a node's: its next copy is confirmed
+  // else a client with no route back: there is nobody to confirm to.
+  return fresh;
+}
+
+void protocol::on_msg_ack(const message& x, time_point now) {
+  uint64_t id = 0;
+  parse_decimal(x.arg(0), id);
+  auto i = unconfirmed_.find(id);
+  // Only the destination confirms; a late copy of an ack finds nothing.
+  if (i == unconfirmed_.end() || i->second.msg.destination != x.origin)
+    return;
+  auto rtt = micros(now - i->second.first);
+  unconfirmed_bytes_ -= i->second.msg.arg(0).size();
+  unconfirmed_.erase(i);
+  callee_.delivery_confirmed(x.origin, id, rtt);
+}
+
+void protocol::retransmit_due(time_point now) {
+  for (auto i = unconfirmed_.begin(); i != unconfirmed_.end();) {
+    auto& u = i->second;
+    if (now >= u.deadline) {
+      auto dest = u.msg.destination;
+      auto id = i->first;
+      unconfirmed_bytes_ -= u.msg.arg(0).size();
+      i = unconfirmed_.erase(i);
+      ++stats_.not_delivered;
+      QUILT_LOG_LIMITED(log_level::info, logs_, now, "not_delivered",
+                        cfg_.name, "msg " << id << " to " << dest
+                                          << " not confirmed within "
+                                          << cfg_.delivery_timeout.count()
+                                          << " ms: given up");
+      callee_.not_delivered(dest, id);
+      continue;
+    }
+    // A foreign leaf never confirms: a few copies, then it waits out its
+    // deadline (a Quilt node gets copies until then).
+    if (now >= u.next
+        && (u.copies < leaf_copies || advertises(u.msg.destination))) {
+      // Without a route now (a neighbour just lost), the next copy may
+      // find one.
+      if (auto hop = next_hop(u.msg.destination);
+          hop && callee_.send(*hop, u.msg)) {
+        ++u.copies;
+        ++stats_.retransmitted;
+      }
+      u.next = now + retransmit_gap(u.copies);
+    }
+    ++i;
+  }
+}
+
+time_point protocol::next_retransmission() const {
+  auto at = time_point::max();
+  for (auto& [id, u] : unconfirmed_) {
+    at = std::min(at, u.deadline);
+    if (u.copies < leaf_copies || advertises(u.msg.destination))
+      at = std::min(at, u.next);
+  }
+  return at;
 }
 
 } // namespace quilt

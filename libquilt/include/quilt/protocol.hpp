@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,10 +94,14 @@ struct protocol_config {
   /// The largest message peers accept (limits.max_message_bytes): summary
   /// parts and acknowledgements are cut to fit.
   size_t max_message_bytes = 65536;
-  /// How long a node keeps trying to get a message through
-  /// (limits.delivery_timeout_ms): recent broadcasts are kept, and given
-  /// to neighbours that lack them, this long. 0: not at all.
-  uint32_t delivery_timeout_ms = 10000;
+  /// How long a unicast msg this node originates is sent again until its
+  /// destination confirms it, and how long broadcasts are kept to repair
+  /// with (SPEC §14); zero: sent once, never confirmed, nothing kept.
+  std::chrono::milliseconds delivery_timeout{10000};
+  /// Messages waiting for confirmation at most, and their text's bytes at
+  /// most: past either, the oldest is given up (not_delivered).
+  size_t max_unconfirmed = 1024;
+  size_t max_unconfirmed_bytes = size_t{16} << 20;
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -147,6 +152,17 @@ public:
   /// A route appeared, changed or went away (only while routes are
   /// watched, see protocol::watch_routes).
   virtual void route_changed(const route_change&) {
+  }
+
+  /// The destination confirmed a msg this node originated (msg_ack), `rtt_us`
+  /// after its first copy went; at once for a msg to this node itself.
+  virtual void delivery_confirmed(const std::string& /*dest*/,
+                                  uint64_t /*id*/, uint64_t /*rtt_us*/) {
+  }
+
+  /// A msg this node originated was not confirmed within delivery_timeout
+  /// (or was pushed out of the bounded set waiting for confirmation).
+  virtual void not_delivered(const std::string& /*dest*/, uint64_t /*id*/) {
   }
 };
 
@@ -470,6 +486,52 @@ private:
   void send_heartbeat(peer& p, time_point now);
 
   bool ticked_ = false; ///< tick() ran before: its lateness means something.
+
+public:
+  // -- delivery confirmation (SPEC §14, docs/PROTOCOL.md) ----------------------
+
+  /// Whether msg `id` (originated here) waits for its destination's msg_ack.
+  bool awaiting_confirmation(uint64_t id) const {
+    return unconfirmed_.count(id) != 0;
+  }
+
+  /// Number of messages waiting for confirmation.
+  size_t unconfirmed() const { return unconfirmed_.size(); }
+
+private:
+  /// A msg this node originated that its destination has not confirmed.
+  struct unconfirmed_msg {
+    message msg;         ///< The copy sent again.
+    time_point first{};  ///< When its first copy went.
+    time_point next{};   ///< When the next copy is due.
+    time_point deadline{};
+    uint32_t copies = 0; ///< Copies a link took so far.
+  };
+
+  /// Keeps `x` (just originated) until its destination confirms it.
+  void track_unconfirmed(const message& x, time_point now);
+  /// Gives up on the oldest waiting msg (the set is full).
+  void give_up_oldest();
+  /// Confirms a unicast msg to its origin; false when a copy was stored
+  /// before (a duplicate: counted, confirmed again, not stored again).
+  bool confirm_msg(const message& x, time_point now);
+  /// A msg_ack for a msg this node originated.
+  void on_msg_ack(const message& x, time_point now);
+  /// Sends due copies again, gives up on messages past their deadline.
+  void retransmit_due(time_point now);
+  /// The gap after `copies` copies: doubling from 50 ms to a cap.
+  clock::duration retransmit_gap(uint32_t copies) const;
+  /// The earliest due copy or deadline, or time_point::max().
+  time_point next_retransmission() const;
+  /// Whether `name` advertises link state: a Quilt node, which confirms.
+  bool advertises(const std::string& name) const;
+
+  /// By id, which grows with time: the first entry is the oldest.
+  std::map<uint64_t, unconfirmed_msg> unconfirmed_;
+  size_t unconfirmed_bytes_ = 0;
+  /// Unicast msgs stored here, by (origin, id): a retransmitted copy is
+  /// confirmed again but stored once.
+  dedupe_cache unicast_seen_;
 };
 
 } // namespace quilt
