@@ -97,6 +97,11 @@ void protocol::repair_broadcasts(time_point now) {
       if (!is_neighbour(p) || name == e.msg.origin || e.has(name)
           || p->flood.broadcasts.count(e.serial) > 0)
         continue;
+      // It was not our neighbour when we saw the broadcast: it did not stay
+      // reachable (a partition that healed), or it restarted and cannot
+      // tell the broadcast from one its former self delivered.
+      if (e.seen < p->flood.since)
+        continue;
       // A foreign peer does not acknowledge: sent once is enough.
       if (!p->flood.speaks
           && std::find(e.sent.begin(), e.sent.end(), name) != e.sent.end())

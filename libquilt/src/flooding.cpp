@@ -117,6 +117,7 @@ void protocol::start_summary(peer& p, time_point now) {
   auto speaks = p.flood.speaks;
   p.flood = flood_link{};
   p.flood.speaks = speaks;
+  p.flood.since = now;
   std::vector<std::pair<const std::string*, uint64_t>> held;
   rt_.for_each_advert([&](const advert_ptr& ad) {
     if (auto mine = held_advert(ad->origin))

@@ -1236,9 +1236,9 @@ void driver::audit_deliveries() {
   for (auto& inbox : inboxes->values) {
     if (!inbox)
       continue;
-    for (auto& [origin, id] : sent_) {
+    for (auto& sent : sent_) {
       auto n = std::count_if(inbox->begin(), inbox->end(), [&](auto& e) {
-        return e.id == id && e.from == origin;
+        return e.id == sent.second && e.from == sent.first;
       });
       if (n > 1)
         report_.duplicate_deliveries += static_cast<uint64_t>(n - 1);

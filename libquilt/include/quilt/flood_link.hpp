@@ -55,6 +55,10 @@ struct flood_link {
   /// The neighbour has sent a routing command: it speaks link-state. Until
   /// then it gets only our summary (a foreign peer drops it unanswered).
   bool speaks = false;
+  /// When this exchange began (start_summary): the neighbour came up, or
+  /// dialled us afresh. A broadcast seen before then is not repaired to it:
+  /// it may be a restarted node that delivered it in its former life.
+  time_point since{};
   /// Acknowledgements to send back: advertisements, summary parts and
   /// broadcasts (origin and id).
   std::vector<std::pair<std::string, uint64_t>> acks;
