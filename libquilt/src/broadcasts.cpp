@@ -55,8 +55,32 @@ void protocol::broadcast_held(peer& p, std::string_view origin, uint64_t id) {
   p.flood.broadcasts.erase(e->serial);
 }
 
+void protocol::follow_connection(peer& p, time_point now) {
+  if (!p.link)
+    return;
+  auto c = callee_.connection_of(*p.link);
+  if (c == p.flood.connection)
+    return;
+  // Connected afresh: perhaps to a restarted process we did not see go
+  // (it came back within dead_after_ms). It cannot tell a copy its former
+  // self delivered from a new one: nothing owed is sent again, and only
+  // broadcasts seen from now on are given to it.
+  p.flood.connection = c;
+  p.flood.since = now;
+  p.flood.broadcasts.clear();
+}
+
 void protocol::retransmit_broadcasts(peer& p, time_point now) {
+  follow_connection(p, now);
   auto& owed = p.flood.broadcasts;
+  if (!p.link || callee_.status_of(*p.link) != link_status::connected) {
+    // The connection dropped: the process behind it may be gone, and what
+    // answers when it reconnects may be its successor, which cannot tell a
+    // copy its former self delivered from a new one. A copy queued now
+    // would reach it first thing. Nothing is sent again over this link.
+    owed.clear();
+    return;
+  }
   for (auto i = owed.begin(); i != owed.end();) {
     auto e = recent_.find(i->first);
     if (!e) {
@@ -100,6 +124,7 @@ void protocol::repair_broadcasts(time_point now) {
       // It was not our neighbour when we saw the broadcast: it did not stay
       // reachable (a partition that healed), or it restarted and cannot
       // tell the broadcast from one its former self delivered.
+      follow_connection(*p, now);
       if (e.seen < p->flood.since)
         continue;
       // A foreign peer does not acknowledge: sent once is enough.

@@ -118,6 +118,8 @@ void protocol::start_summary(peer& p, time_point now) {
   p.flood = flood_link{};
   p.flood.speaks = speaks;
   p.flood.since = now;
+  if (p.link)
+    p.flood.connection = callee_.connection_of(*p.link);
   std::vector<std::pair<const std::string*, uint64_t>> held;
   rt_.for_each_advert([&](const advert_ptr& ad) {
     if (auto mine = held_advert(ad->origin))

@@ -256,6 +256,14 @@ bool protocol::is_spoofed(const message& x,
   // for a name no node of the mesh has.
   if (is_routing(x.cmd))
     return true;
+  // Broadcasts are relayed between neighbours only. Whoever relays one
+  // before we count it as a neighbour is refused also when we know no
+  // nodes yet: right after a restart, a neighbour that has not noticed it
+  // would give us broadcasts our former self delivered. Not acknowledged,
+  // a copy that was due comes again once the link is up.
+  if (is_broadcast(x.destination) && !prev_hop.empty()
+      && x.origin != prev_hop)
+    return true;
   if (!is_known_node(x.origin))
     return false;
   if (x.origin != prev_hop)

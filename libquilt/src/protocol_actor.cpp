@@ -110,6 +110,14 @@ struct protocol_state : protocol_callee {
     return i->second.peer.counters->status.load(std::memory_order_relaxed);
   }
 
+  uint32_t connection_of(link_id id) const override {
+    auto i = links.find(id);
+    if (i == links.end() || !i->second.peer.counters)
+      return 0;
+    return i->second.peer.counters->connection.load(
+      std::memory_order_relaxed);
+  }
+
   void close_link(link_id id) override {
     auto i = links.find(id);
     if (i == links.end())

@@ -59,6 +59,9 @@ struct flood_link {
   /// dialled us afresh. A broadcast seen before then is not repaired to it:
   /// it may be a restarted node that delivered it in its former life.
   time_point since{};
+  /// The link's connection then (protocol_callee::connection_of): when it
+  /// changes, the exchange is over and `since` starts again.
+  uint32_t connection = 0;
   /// Acknowledgements to send back: advertisements, summary parts and
   /// broadcasts (origin and id).
   std::vector<std::pair<std::string, uint64_t>> acks;

@@ -110,7 +110,6 @@ class protocol_callee {
 public:
   virtual ~protocol_callee();
 
-  /// Opens an outgoing link to a peer's listen endpoint.
   /// Opens an outgoing link to a peer's listen endpoint. `server_key` is
   /// the peer's CURVE key as its connection showed it, or empty.
   virtual void open_link(link_id id, const std::string& address,
@@ -121,6 +120,12 @@ public:
   virtual link_status status_of(link_id) const {
     return link_status::connected;
   }
+
+  /// Which connection link `id` is on: a number that changes whenever the
+  /// transport connects it afresh, after which a different process (the
+  /// peer restarted) may be behind it. Constant for a transport without
+  /// connections.
+  virtual uint32_t connection_of(link_id) const { return 0; }
 
   /// Closes an outgoing link; messages still queued may be dropped.
   virtual void close_link(link_id id) = 0;
@@ -410,6 +415,7 @@ private:
   void repair_broadcasts(time_point now);
   /// Sends again the broadcasts `p` has not acknowledged in time.
   void retransmit_broadcasts(peer& p, time_point now);
+  void follow_connection(peer& p, time_point now);
   /// What handle() leaves for the end of its input: acknowledgements and
   /// broadcast repairs.
   void after_input(time_point now);
