@@ -174,13 +174,13 @@ void protocol::owe_all(node_id origin, const std::string& except,
     if (!is_neighbour(p.get()) || p->info.name.empty()
         || p->info.name == except)
       continue;
-    owe(*p, origin);
-    pump(*p, now);
+    owe(*p, origin, now);
   }
 }
 
-void protocol::owe(peer& p, node_id origin) {
-  auto& e = p.flood.owed[origin];
+void protocol::owe(peer& p, node_id origin, time_point now) {
+  auto& f = p.flood;
+  auto& e = f.owed[origin];
   if (e.waiting)
     return; // goes as whatever is held when its turn comes
   if (e.sent_seq != 0) {
@@ -190,52 +190,62 @@ void protocol::owe(peer& p, node_id origin) {
     // A newer one replaces the one in flight: its entry in in_flight no
     // longer matches.
     e.sent_seq = 0;
-    --p.flood.sending;
+    --f.sending;
+  }
+  // Nothing waits before it and the window has room: it goes at once.
+  if (f.waiting.empty() && f.sending < window && f.speaks
+      && is_neighbour(&p)) {
+    if (auto ad = held_advert(origin)) {
+      transmit(p, origin, e, ad, now);
+      return;
+    }
   }
   e.waiting = true;
-  p.flood.waiting.push_back(origin);
+  f.waiting.push_back(origin);
+}
+
+void protocol::transmit(peer& p, node_id origin,
+                        flood_link::owed_advert& e, const advert_ptr& ad,
+                        time_point now) {
+  auto& f = p.flood;
+  e.waiting = false;
+  e.sent_seq = ad->seq;
+  e.sent_at = now;
+  e.tries = 1;
+  e.stamp = ++f.next_stamp;
+  ++f.sending;
+  f.in_flight.emplace_back(origin, e.stamp);
+  send_advert(p, ad);
+  auto due = now + retransmit_after(p, 1);
+  f.next_due = std::min(f.next_due, due);
+  next_wakeup_ = std::min(next_wakeup_, due);
 }
 
 void protocol::pump(peer& p, time_point now) {
   auto& f = p.flood;
   if (!f.speaks || !is_neighbour(&p))
     return;
-  bool sent = false;
   while (f.sending < window && !f.waiting.empty()) {
     auto origin = f.waiting.front();
     f.waiting.pop_front();
-    auto i = f.owed.find(origin);
-    if (i == f.owed.end() || !i->second.waiting)
+    auto entry = f.owed.find(origin);
+    if (!entry || !entry->waiting)
       continue; // acknowledged while it waited
     auto ad = held_advert(origin);
     if (!ad) {
-      f.owed.erase(i); // expired meanwhile
+      f.owed.erase(origin); // expired meanwhile
       continue;
     }
-    auto& e = i->second;
-    e.waiting = false;
-    e.sent_seq = ad->seq;
-    e.sent_at = now;
-    e.tries = 1;
-    e.stamp = ++f.next_stamp;
-    ++f.sending;
-    f.in_flight.emplace_back(origin, e.stamp);
-    send_advert(p, ad);
-    sent = true;
-  }
-  if (sent) {
-    auto due = now + retransmit_after(p, 1);
-    f.next_due = std::min(f.next_due, due);
-    next_wakeup_ = std::min(next_wakeup_, due);
+    transmit(p, origin, *entry, ad, now);
   }
 }
 
 void protocol::acknowledged(peer& p, node_id origin, uint64_t seq) {
   auto& f = p.flood;
   auto i = f.owed.find(origin);
-  if (i == f.owed.end())
+  if (!i)
     return;
-  auto& e = i->second;
+  auto& e = *i;
   if (e.sent_seq != 0) {
     if (seq < e.sent_seq)
       return; // an older one: the one in flight is still owed
@@ -243,7 +253,7 @@ void protocol::acknowledged(peer& p, node_id origin, uint64_t seq) {
   } else if (auto ad = held_advert(origin); ad && seq < ad->seq) {
     return; // it waits to send a newer one than the neighbour has
   }
-  f.owed.erase(i);
+  f.owed.erase(origin);
 }
 
 void protocol::retransmit(peer& p, time_point now) {
@@ -254,16 +264,15 @@ void protocol::retransmit(peer& p, time_point now) {
   std::deque<std::pair<node_id, uint32_t>> still;
   for (auto [origin, stamp] : f.in_flight) {
     auto i = f.owed.find(origin);
-    if (i == f.owed.end() || i->second.sent_seq == 0
-        || i->second.stamp != stamp)
+    if (!i || i->sent_seq == 0 || i->stamp != stamp)
       continue; // acknowledged or replaced since
-    auto& e = i->second;
+    auto& e = *i;
     auto due = e.sent_at + retransmit_after(p, e.tries);
     if (now >= due) {
       auto ad = held_advert(origin);
       if (!ad) {
         --f.sending;
-        f.owed.erase(i);
+        f.owed.erase(origin);
         continue;
       }
       e.sent_seq = ad->seq;
@@ -352,15 +361,24 @@ void protocol::on_link_summary(message& x, peer& p, time_point now) {
       return;
     auto i = has.find(ad->origin);
     if (i == has.end() || i->second < mine->seq)
-      owe(p, ad->origin);
+      owe(p, ad->origin, now);
   });
   pump(p, now);
 }
 
-void protocol::queue_ack(peer& p, const std::string& origin, uint64_t seq) {
+void protocol::ack_advert(peer& p, const message& x) {
+  auto seq = x.advert ? x.advert->seq : x.id;
+  auto origin = x.advert ? x.advert->origin : find_name(x.origin);
+  // Implied acknowledgement (RFC 2328 §13.5): the copies of a flood cross
+  // on most links, and ours, in flight to `p`, acknowledges theirs when it
+  // arrives. Should ours be lost, theirs comes again; ours is no longer
+  // owed by then (theirs acknowledged it), so that copy is acknowledged.
+  if (origin != no_node)
+    if (auto e = p.flood.owed.find(origin); e && e->sent_seq >= seq)
+      return;
   if (!p.flood.has_acks())
     ack_dirty_.push_back(&p);
-  p.flood.acks.emplace_back(origin, seq);
+  p.flood.acks.emplace_back(x.origin, seq);
 }
 
 void protocol::flush_acks() {

@@ -387,7 +387,7 @@ void protocol::receive(message& x, const std::string& prev_hop,
     if (x.cmd == command::link_state) {
       // Acknowledged, or the neighbour that floods it back sends it again.
       if (auto hop = find_by_name(prev_hop); is_neighbour(hop))
-        queue_ack(*hop, x.origin, x.advert ? x.advert->seq : x.id);
+        ack_advert(*hop, x);
       // Our own advertisements only come back with a sequence number we
       // sent; a newer one is another node using our name, or a forgery.
       // From a neighbour it may have reached every node: take the name
@@ -503,7 +503,7 @@ void protocol::on_routing(message& x, const std::string& prev_hop,
     case command::link_state:
       // Acknowledged whatever becomes of it: sending it again would not
       // change that.
-      queue_ack(*hop, x.origin, x.advert ? x.advert->seq : x.id);
+      ack_advert(*hop, x);
       on_link_state(x, *hop, now);
       break;
     case command::link_ack:
@@ -1117,7 +1117,7 @@ void protocol::stale_copy(peer& hop, node_id origin, uint64_t seq,
   // self's, after it took its name back, say): it is owed the one held.
   acknowledged(hop, origin, seq);
   if (auto held = held_advert(origin); held && held->seq > seq) {
-    owe(hop, origin);
+    owe(hop, origin, now);
     pump(hop, now);
   }
 }

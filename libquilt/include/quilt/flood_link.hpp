@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "quilt/id_table.hpp"
 #include "quilt/routing.hpp"
 
 namespace quilt {
@@ -40,7 +41,7 @@ struct flood_link {
     uint32_t tries = 0;
   };
 
-  std::unordered_map<node_id, owed_advert> owed;
+  id_table<owed_advert> owed;
   /// Origins to send, oldest first; may name ones no longer waiting.
   std::deque<node_id> waiting;
   /// Origins sent and not acknowledged, with their stamps, in send order;

@@ -380,7 +380,10 @@ private:
   /// Owes `origin`'s advertisement to every up neighbour but `except`.
   void owe_all(node_id origin, const std::string& except, time_point now);
   /// Owes `origin`'s advertisement to `p` (sent by pump()).
-  void owe(peer& p, node_id origin);
+  void owe(peer& p, node_id origin, time_point now);
+  /// Sends `origin`'s advertisement `ad` to `p` now, owed as `e`.
+  void transmit(peer& p, node_id origin, flood_link::owed_advert& e,
+                const advert_ptr& ad, time_point now);
   /// Sends what `p` is owed while fewer than the window are in flight.
   void pump(peer& p, time_point now);
   /// `p` has `origin`'s advertisement with `seq` (or newer).
@@ -389,7 +392,9 @@ private:
   void retransmit(peer& p, time_point now);
   void on_link_ack(message& x, peer& p, time_point now);
   void on_link_summary(message& x, peer& p, time_point now);
-  void queue_ack(peer& p, const std::string& origin, uint64_t seq);
+  /// Acknowledges the advertisement `x` from `p`, unless our own copy on
+  /// its way to `p` will.
+  void ack_advert(peer& p, const message& x);
   /// Sends the acknowledgements queued while handling input.
   void flush_acks();
   /// What this node sends for `origin`: the advertisement held, its own as
