@@ -225,12 +225,13 @@ bool is_error_code(std::string_view x) {
          x == error_rejected;
 }
 
-/// An empty string, or node names separated by single spaces.
-bool is_name_list(std::string_view x) {
-  while (!x.empty()) {
+/// Whether `x` is empty, or tokens separated by single spaces (none empty,
+/// no trailing space) each of which `ok(token, index)` accepts.
+template <class F>
+bool is_token_list(std::string_view x, F ok) {
+  for (size_t i = 0; !x.empty(); ++i) {
     auto end = x.find(' ');
-    auto name = x.substr(0, end);
-    if (!is_valid_name(name))
+    if (!ok(x.substr(0, end), i))
       return false;
     if (end == std::string_view::npos)
       break;
@@ -239,41 +240,32 @@ bool is_name_list(std::string_view x) {
       return false; // trailing space
   }
   return true;
+}
+
+/// An empty string, or node names separated by single spaces.
+bool is_name_list(std::string_view x) {
+  return is_token_list(x, [](std::string_view t, size_t) {
+    return is_valid_name(t);
+  });
 }
 
 /// An empty string, or decimal u64s separated by single spaces.
 bool is_decimal_list(std::string_view x) {
   uint64_t value = 0;
-  while (!x.empty()) {
-    auto end = x.find(' ');
-    if (!parse_decimal(x.substr(0, end), value))
-      return false;
-    if (end == std::string_view::npos)
-      break;
-    x.remove_prefix(end + 1);
-    if (x.empty())
-      return false; // trailing space
-  }
-  return true;
+  return is_token_list(x, [&](std::string_view t, size_t) {
+    return parse_decimal(t, value);
+  });
 }
 
 /// An empty string, or "name seq" pairs, all separated by single spaces.
 bool is_seq_list(std::string_view x) {
   uint64_t value = 0;
-  bool name = true;
-  while (!x.empty()) {
-    auto end = x.find(' ');
-    auto token = x.substr(0, end);
-    if (name ? !is_valid_name(token) : !parse_decimal(token, value))
-      return false;
-    name = !name;
-    if (end == std::string_view::npos)
-      break;
-    x.remove_prefix(end + 1);
-    if (x.empty())
-      return false; // trailing space
-  }
-  return name; // no name without its sequence number
+  size_t tokens = 0;
+  auto ok = is_token_list(x, [&](std::string_view t, size_t i) {
+    tokens = i + 1;
+    return i % 2 == 0 ? is_valid_name(t) : parse_decimal(t, value);
+  });
+  return ok && tokens % 2 == 0; // no name without its sequence number
 }
 
 /// The frame number of argument `i`, for details.

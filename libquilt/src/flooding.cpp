@@ -111,6 +111,20 @@ void protocol::send_advert(peer& p, const advert_ptr& ad) {
   scratch_.advert.reset();
 }
 
+void protocol::send_summary_part(peer& p,
+                                 const flood_link::summary_part& x) {
+  if (!p.link)
+    return;
+  message m;
+  m.destination = p.info.name;
+  m.cmd = command::link_summary;
+  m.origin = cfg_.name;
+  m.id = x.id;
+  m.ttl = 1;
+  m.args = {x.after, x.upto, x.entries};
+  callee_.send(*p.link, std::move(m));
+}
+
 void protocol::start_summary(peer& p, time_point now) {
   // It may have forgotten everything (a restart): what it was owed before
   // says nothing about what it lacks now.
@@ -153,15 +167,7 @@ void protocol::start_summary(peer& p, time_point now) {
   for (auto& x : p.flood.summary) {
     x.sent_at = now;
     x.tries = 1;
-    message m;
-    m.destination = p.info.name;
-    m.cmd = command::link_summary;
-    m.origin = cfg_.name;
-    m.id = x.id;
-    m.ttl = 1;
-    m.args = {x.after, x.upto, x.entries};
-    if (p.link)
-      callee_.send(*p.link, std::move(m));
+    send_summary_part(p, x);
   }
   auto due = now + retransmit_after(p, 1);
   p.flood.next_due = std::min(p.flood.next_due, due);
@@ -296,15 +302,7 @@ void protocol::retransmit(peer& p, time_point now) {
       // link-state at all (a foreign peer does not): not counted.
       if (f.speaks)
         ++stats_.retransmitted;
-      message m;
-      m.destination = p.info.name;
-      m.cmd = command::link_summary;
-      m.origin = cfg_.name;
-      m.id = x.id;
-      m.ttl = 1;
-      m.args = {x.after, x.upto, x.entries};
-      if (p.link)
-        callee_.send(*p.link, std::move(m));
+      send_summary_part(p, x);
       due = now + retransmit_after(p, x.tries);
     }
     f.next_due = std::min(f.next_due, due);

@@ -381,6 +381,7 @@ private:
   void owe_all(node_id origin, const std::string& except, time_point now);
   /// Owes `origin`'s advertisement to `p` (sent by pump()).
   void owe(peer& p, node_id origin, time_point now);
+  void send_summary_part(peer& p, const flood_link::summary_part& x);
   /// Sends `origin`'s advertisement `ad` to `p` now, owed as `e`.
   void transmit(peer& p, node_id origin, flood_link::owed_advert& e,
                 const advert_ptr& ad, time_point now);
