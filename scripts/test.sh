@@ -23,7 +23,8 @@ ctest --test-dir build --output-on-failure -j2 -LE slow "$@"
 
 jobs=-j"$(nproc)"
 unit_tests=(codec_test config_test protocol_test node_test routing_test
-            sim_test topology_test scenario_test link_model_test)
+            sim_test topology_test scenario_test link_model_test
+            flooding_test)
 # Only what the tests run is built (no benchmarks).
 build() {
   local dir=$1

@@ -1229,7 +1229,7 @@ TEST_CASE("random frame lists decode like the reference and valid ones "
 TEST_CASE("link_ack and link_summary: link-local lists of names and numbers",
           "[codec][routing]") {
   frames ack{"beta", "link_ack", "alpha", "7", "1", "gamma 17 beta 199",
-             "12 13"};
+             "12 13", "delta 4"};
   frames summary{"beta", "link_summary", "alpha", "8", "1", "",
                  "delta", "alpha 5 beta 199 delta 8"};
   auto ok = [](const frames& xs) {
@@ -1246,7 +1246,7 @@ TEST_CASE("link_ack and link_summary: link-local lists of names and numbers",
   };
   CHECK(ok(ack));
   CHECK(ok(with(ack, 5, "")));
-  CHECK(ok(with(with(ack, 5, ""), 6, "")));
+  CHECK(ok(with(with(with(ack, 5, ""), 6, ""), 7, "")));
   CHECK(ok(summary));
   CHECK(ok(with(summary, 6, "")));
   CHECK(ok(with(with(summary, 5, "beta"), 7, "")));
@@ -1260,7 +1260,8 @@ TEST_CASE("link_ack and link_summary: link-local lists of names and numbers",
   CHECK(reason(with(ack, 5, "gamma 18446744073709551616")) == "bad_args");
   CHECK(reason(with(ack, 6, "12 x")) == "bad_args");
   CHECK(reason(with(ack, 6, "12 ")) == "bad_args");
-  CHECK(reason(frames{"beta", "link_ack", "alpha", "7", "1", ""})
+  CHECK(reason(with(ack, 7, "delta")) == "bad_args");
+  CHECK(reason(frames{"beta", "link_ack", "alpha", "7", "1", "", ""})
         == "bad_args");
   CHECK(reason(with(summary, 5, "-x")) == "bad_args");
   CHECK(reason(with(summary, 6, "all")) == "bad_args");

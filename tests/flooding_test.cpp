@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,15 @@ struct node_callee : protocol_callee {
   void pong_received(const std::string&, uint64_t, uint64_t) override {}
   void error_received(const message&) override {}
   void peer_changed(const peer_info&) override {}
+  std::vector<uint64_t> confirmed;
+  std::vector<uint64_t> given_up;
+  void delivery_confirmed(const std::string&, uint64_t id,
+                          uint64_t) override {
+    confirmed.push_back(id);
+  }
+  void not_delivered(const std::string&, uint64_t id) override {
+    given_up.push_back(id);
+  }
 };
 
 /// Nodes n0..n{N-1} listening on port 5000 + i, a wire between them that
@@ -60,25 +70,35 @@ struct mesh {
   uint64_t lost = 0;
   /// What reached ports beyond the mesh's nodes: a foreign peer's.
   std::vector<message> foreign_rx;
+  /// Links that carry nothing, either way.
+  std::set<std::pair<size_t, size_t>> cut;
 
   mesh(size_t n, double loss, uint64_t seed) : loss(loss), rng(seed) {
+    callees.resize(n);
+    nodes.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      auto c = std::make_unique<node_callee>();
-      c->net = this;
-      c->self = i;
-      protocol_config cfg;
-      cfg.name = "n" + std::to_string(i);
-      cfg.advertise = "10.0.0.1";
-      cfg.port = static_cast<uint16_t>(5000 + i);
-      cfg.heartbeat_ms = 100;
-      // Long enough that loss does not take neighbours down (30 heartbeats
-      // both ways lost): this tests flooding, not failure detection.
-      cfg.dead_after_ms = 3000;
-      cfg.unix_offset = std::chrono::microseconds{0};
-      nodes.push_back(std::make_unique<protocol>(cfg, *c, 1000000 * (i + 1)));
-      callees.push_back(std::move(c));
+      start(i, 1000000 * (i + 1));
       alive.push_back(true);
     }
+  }
+
+  /// Starts node i afresh (a new process: nothing remembered), its ids
+  /// from `first_id`.
+  void start(size_t i, uint64_t first_id) {
+    auto c = std::make_unique<node_callee>();
+    c->net = this;
+    c->self = i;
+    protocol_config cfg;
+    cfg.name = "n" + std::to_string(i);
+    cfg.advertise = "10.0.0.1";
+    cfg.port = static_cast<uint16_t>(5000 + i);
+    cfg.heartbeat_ms = 100;
+    // Long enough that loss does not take neighbours down (30 heartbeats
+    // both ways lost): this tests flooding, not failure detection.
+    cfg.dead_after_ms = 3000;
+    cfg.unix_offset = std::chrono::microseconds{0};
+    nodes[i] = std::make_unique<protocol>(cfg, *c, first_id);
+    callees[i] = std::move(c);
   }
 
   void link(size_t a, size_t b) {
@@ -90,7 +110,8 @@ struct mesh {
       foreign_rx.push_back(x);
       return;
     }
-    if (!alive[from] || !alive[to])
+    if (!alive[from] || !alive[to] || cut.count({from, to}) > 0
+        || cut.count({to, from}) > 0)
       return;
     if (std::uniform_real_distribution<double>{0, 1}(rng) < loss) {
       ++lost;
@@ -252,4 +273,70 @@ TEST_CASE("a neighbour that does not speak link-state gets our summary, less "
   // n1 speaks: they route to each other.
   CHECK(m.nodes[0]->routing().lookup("n1"));
   CHECK(m.nodes[1]->routing().lookup("n0"));
+}
+
+TEST_CASE("a broadcast reaches the nodes that stay reachable from its "
+          "origin, not the other side of a partition that heals later",
+          "[flooding][broadcast]") {
+  for (double loss : {0.0, 0.2}) {
+    INFO("loss " << loss);
+    mesh m{6, loss, 5};
+    for (size_t i = 0; i < 6; ++i)
+      m.link(i, (i + 1) % 6);
+    REQUIRE(m.run_until_agreed(30s).has_value());
+    // n0 n1 n2 | n3 n4 n5: until both sides see it (dead_after 3 s).
+    m.cut = {{2, 3}, {5, 0}};
+    m.run_until(m.now + 4s);
+    REQUIRE(m.nodes[0]->routes().size() == 2);
+    REQUIRE(m.nodes[0]->send_text("all", "while apart", m.now));
+    m.run_until(m.now + 1s);
+    m.cut.clear();
+    m.run_until(m.now + 6s);
+    REQUIRE(m.agreed());
+    for (size_t i = 1; i < 6; ++i) {
+      INFO("n" << i);
+      size_t copies = 0;
+      for (auto& e : m.nodes[i]->inbox(100))
+        copies += e.text == "while apart";
+      CHECK(copies == (i < 3 ? 1u : 0u));
+    }
+  }
+}
+
+TEST_CASE("a restarted node is not given a broadcast its former self "
+          "delivered, when the death of its parent moves it in the tree",
+          "[flooding][broadcast]") {
+  // A ring of 7: n3 has the broadcast from n0 by n1 n2 (3 hops; by n6 n5
+  // n4 it is 4). Then n2 dies and n3 restarts: n3 becomes n4's child in
+  // n0's tree, and n4 never sent it the broadcast nor heard it has it. Its
+  // new self must not deliver it again.
+  for (double loss : {0.0, 0.2}) {
+    INFO("loss " << loss);
+    mesh m{7, loss, 7};
+    for (size_t i = 0; i < 7; ++i)
+      m.link(i, (i + 1) % 7);
+    REQUIRE(m.run_until_agreed(30s).has_value());
+    // Routes settled: the broadcast follows n0's tree alone.
+    m.run_until(m.now + 1s);
+    REQUIRE(m.nodes[0]->send_text("all", "once", m.now));
+    m.run_until(m.now + 1s);
+    for (size_t i = 1; i < 7; ++i) {
+      size_t copies = 0;
+      for (auto& e : m.nodes[i]->inbox(100))
+        copies += e.text == "once";
+      REQUIRE(copies == 1);
+    }
+    REQUIRE(m.nodes[3]->routing().lookup("n0")->next_hop == "n2");
+    m.alive[2] = false;
+    m.start(3, 9000000);
+    m.link(3, 2);
+    m.link(3, 4);
+    m.run_until(m.now + 6s);
+    REQUIRE(m.nodes[3]->routing().lookup("n0"));
+    REQUIRE(m.nodes[3]->routing().lookup("n0")->next_hop == "n4");
+    size_t copies = 0;
+    for (auto& e : m.nodes[3]->inbox(100))
+      copies += e.text == "once";
+    CHECK(copies == 0);
+  }
 }

@@ -55,6 +55,13 @@ struct fake_callee : protocol_callee {
   std::vector<message> errors;
   std::vector<peer_info> changes;
   std::vector<route_change> route_changes;
+  struct outcome {
+    std::string dest;
+    uint64_t id;
+    bool delivered;
+    uint64_t rtt_us;
+  };
+  std::vector<outcome> outcomes;
 
   void open_link(link_id id, const std::string& address, uint16_t port,
                  const std::string& server_key) override {
@@ -82,6 +89,13 @@ struct fake_callee : protocol_callee {
   }
   void route_changed(const route_change& x) override {
     route_changes.push_back(x);
+  }
+  void delivery_confirmed(const std::string& dest, uint64_t id,
+                          uint64_t rtt_us) override {
+    outcomes.push_back({dest, id, true, rtt_us});
+  }
+  void not_delivered(const std::string& dest, uint64_t id) override {
+    outcomes.push_back({dest, id, false, 0});
   }
   /// Links whose connection is not (yet) established; others are.
   std::map<link_id, link_status> status;
@@ -668,7 +682,11 @@ TEST_CASE("msg to this node lands in the inbox", "[protocol]") {
   CHECK(f.delivered() == 1);
   REQUIRE(f.out.deliveries.size() == 1);
   CHECK(f.out.deliveries[0].cmd == command::msg);
-  CHECK(f.out.sends.empty()); // nothing forwarded
+  // Nothing forwarded; its origin is told it arrived (SPEC §14).
+  REQUIRE(f.out.sends.size() == 1);
+  CHECK(f.out.sends[0].msg.cmd == command::msg_ack);
+  CHECK(f.out.sends[0].msg.destination == "b");
+  CHECK(f.out.sends[0].msg.args == strings{"12345678901234567890"});
   // Reading does not clear it.
   CHECK(f.proto.inbox(20).size() == 1);
 }
@@ -1146,6 +1164,10 @@ TEST_CASE("next_wakeup is never later than a dead-neighbour deadline",
   f.handle(make("a", command::msg, "c", 2, 1, {"x"}), "c", t0 + 900ms);
   f.proto.tick(t0 + 1000ms); // heartbeat: next one at t0 + 2000ms
   CHECK(f.proto.next_wakeup() <= t0 + 1300ms);
+  // b is suspect: its probes may wake the node before the deadline.
+  for (int i = 0; i < 10 && f.proto.next_wakeup() < t0 + 1300ms; ++i)
+    f.proto.tick(f.proto.next_wakeup());
+  REQUIRE(f.proto.next_wakeup() == t0 + 1300ms);
   f.proto.tick(f.proto.next_wakeup());
   CHECK(f.peer("b").state == peer_state::down);
   CHECK(f.peer("c").state == peer_state::up);
@@ -1229,7 +1251,11 @@ TEST_CASE("a foreign client's message does not count as hearing from a "
   fixture f; // dead after 5 s
   f.neighbour("b", 5002);
   f.proto.tick(t0);
+  // Ticks every heartbeat: a node that skips ticks keeps its neighbours.
+  for (int s = 1; s < 4; ++s)
+    f.proto.tick(t0 + std::chrono::seconds(s));
   f.handle(make("a", command::msg, "b", 5, 3, {"injected"}), "", t0 + 4s);
+  f.proto.tick(t0 + 4s);
   f.proto.tick(t0 + 5s);
   CHECK(f.peer("b").state == peer_state::down);
 }
@@ -1765,4 +1791,449 @@ TEST_CASE("a flood of made-up names through one neighbour: names left out, "
   auto r = f.proto.routing().lookup("d");
   REQUIRE(r != nullptr);
   CHECK(r->next_hop == "c");
+}
+
+// -- failure detection on lossy links (SPEC §14) -------------------------------
+
+namespace {
+
+/// SPEC §14's timing: heartbeat 200 ms, dead after 1,000 ms. Suspect after
+/// 400 ms of silence, probed every 50 ms (docs/PROTOCOL.md "Liveness").
+protocol_config spec14_config() {
+  auto cfg = default_config();
+  cfg.heartbeat_ms = 200;
+  cfg.dead_after_ms = 1000;
+  return cfg;
+}
+
+/// Pings sent on `link` since the outputs were last cleared.
+std::vector<message> pings_on(const fake_callee& out, link_id link) {
+  std::vector<message> result;
+  for (auto& m : out.sent_on(link))
+    if (m.cmd == command::ping)
+      result.push_back(m);
+  return result;
+}
+
+/// Runs the protocol's timer the way its actor does, up to `until`, and
+/// returns when each ping on `link` went out.
+std::vector<time_point> ticks_until(fixture& f, time_point until,
+                                    link_id link) {
+  std::vector<time_point> at;
+  for (int i = 0; i < 1000 && f.proto.next_wakeup() <= until; ++i) {
+    auto now = f.proto.next_wakeup();
+    f.out.clear_outputs();
+    f.proto.tick(now);
+    for (size_t k = 0; k < pings_on(f.out, link).size(); ++k)
+      at.push_back(now);
+  }
+  return at;
+}
+
+} // namespace
+
+TEST_CASE("a neighbour silent for two heartbeats is suspect and probed "
+          "four times a heartbeat", "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0);
+  auto sent = ticks_until(f, t0 + 999ms, lb);
+  REQUIRE_FALSE(sent.empty());
+  // Heartbeats while it is not suspect (the first one at t0 + 200ms: the
+  // heartbeat due at t0 went out before b was up) ...
+  std::vector<time_point> before, after;
+  for (auto x : sent)
+    (x < t0 + 400ms ? before : after).push_back(x);
+  CHECK(before == std::vector<time_point>{t0 + 200ms});
+  // ... then a probe every 50 ms from 400 ms of silence on (the heartbeats
+  // among them): 12 pings instead of 3 before it is declared dead.
+  REQUIRE(after.size() == 12);
+  for (size_t i = 0; i < after.size(); ++i)
+    CHECK(after[i] == t0 + 400ms + i * 50ms);
+  // Down at dead_after_ms of silence all the same.
+  CHECK(f.peer("b").state == peer_state::up);
+  CHECK(f.proto.next_wakeup() == t0 + 1000ms);
+  f.proto.tick(t0 + 1000ms);
+  CHECK(f.peer("b").state == peer_state::down);
+}
+
+TEST_CASE("a suspect neighbour that answers one probe is not declared down",
+          "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0);
+  // Silent up to t0 + 900ms: probed since t0 + 400ms.
+  ticks_until(f, t0 + 899ms, lb);
+  f.out.clear_outputs();
+  f.proto.tick(t0 + 900ms);
+  auto probes = pings_on(f.out, lb);
+  REQUIRE(probes.size() == 1); // t0 + 900ms is no heartbeat: a probe
+  CHECK(probes[0].destination == "b");
+  CHECK(probes[0].ttl == 1);
+  // Everything else it sent was lost; the pong to that probe arrives.
+  f.handle(make("a", command::pong, "b", 77, 32,
+                {to_decimal(probes[0].id)}),
+           "b", t0 + 910ms);
+  auto sent = ticks_until(f, t0 + 1300ms, lb);
+  CHECK(f.peer("b").state == peer_state::up);
+  REQUIRE(f.peer("b").rtt_us);
+  CHECK(*f.peer("b").rtt_us == 10000);
+  // No longer suspect: heartbeats only until it is silent for 400 ms again
+  // (t0 + 1310ms).
+  CHECK(sent == std::vector<time_point>{t0 + 1000ms, t0 + 1200ms});
+  // Silent from then on: down at t0 + 910ms + dead_after_ms, not before.
+  ticks_until(f, t0 + 1909ms, lb);
+  CHECK(f.peer("b").state == peer_state::up);
+  f.proto.tick(f.proto.next_wakeup());
+  CHECK(f.peer("b").state == peer_state::down);
+}
+
+TEST_CASE("probes do not move the deadline: a silent neighbour is down at "
+          "exactly dead_after_ms", "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0 + 30ms);
+  auto lc = f.neighbour("c", 5003, t0 + 30ms);
+  time_point now = t0;
+  time_point b_down{};
+  for (int i = 0; i < 200 && now < t0 + 3s; ++i) {
+    auto wake = f.proto.next_wakeup();
+    REQUIRE(wake > now);
+    if (f.peer("b").state == peer_state::up)
+      REQUIRE(wake <= t0 + 1030ms);
+    now = wake;
+    // c answers every ping it gets (its pongs arrive), b none.
+    for (auto& m : pings_on(f.out, lc))
+      f.handle(make("a", command::pong, "c", 500 + i, 32, {to_decimal(m.id)}),
+               "c", now);
+    f.out.clear_outputs();
+    f.proto.tick(now);
+    if (b_down == time_point{} && f.peer("b").state == peer_state::down)
+      b_down = now;
+  }
+  CHECK(b_down == t0 + 30ms + 1000ms);
+  CHECK(f.peer("c").state == peer_state::up);
+  CHECK_FALSE(f.out.sent_on(lb).empty()); // re-announced, as before
+}
+
+TEST_CASE("a node that did not run keeps its neighbours until they had a "
+          "chance to be heard", "[protocol][liveness]") {
+  // Local health: a tick 2.8 s late (the node was stopped, or its machine
+  // overloaded) says nothing about neighbours whose messages wait unread.
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  auto lb = f.neighbour("b", 5002, t0);
+  auto lc = f.neighbour("c", 5003, t0);
+  f.proto.tick(t0 + 200ms);
+  REQUIRE(f.proto.next_wakeup() <= t0 + 400ms);
+  f.out.clear_outputs();
+  auto resume = t0 + 3000ms;
+  f.proto.tick(resume);
+  CHECK(f.peer("b").state == peer_state::up);
+  CHECK(f.peer("c").state == peer_state::up);
+  CHECK(f.out.changes.empty());
+  // Both are pinged at once ...
+  CHECK(pings_on(f.out, lb).size() == 1);
+  CHECK(pings_on(f.out, lc).size() == 1);
+  // ... b's messages are read, c stays silent: down 400 ms (two
+  // heartbeats) after the resume, probed meanwhile.
+  f.handle(make("a", command::ping, "b", 90, 1), "b", resume + 5ms);
+  auto probes = ticks_until(f, resume + 399ms, lc);
+  CHECK(probes.size() >= 6);
+  CHECK(f.peer("c").state == peer_state::up);
+  CHECK(f.proto.next_wakeup() == resume + 400ms);
+  f.proto.tick(resume + 400ms);
+  CHECK(f.peer("c").state == peer_state::down);
+  CHECK(f.peer("b").state == peer_state::up);
+}
+
+TEST_CASE("a node late again and again still declares a silent neighbour "
+          "down: one grace per silence", "[protocol][liveness]") {
+  fixture f{spec14_config()};
+  f.proto.tick(t0);
+  f.neighbour("b", 5002, t0);
+  f.neighbour("c", 5003, t0);
+  // Every tick comes seconds late (a machine overloaded for good); b is
+  // heard now and then, c never.
+  f.proto.tick(t0 + 3s);
+  CHECK(f.peer("c").state == peer_state::up);
+  f.handle(make("a", command::ping, "b", 91, 1), "b", t0 + 3100ms);
+  f.proto.tick(t0 + 6s);
+  CHECK(f.peer("c").state == peer_state::down);
+  // b was heard since its grace: a new silence, a new grace.
+  CHECK(f.peer("b").state == peer_state::up);
+  f.proto.tick(t0 + 9s);
+  CHECK(f.peer("b").state == peer_state::down);
+}
+
+// -- unicast with confirmation (SPEC §14) ---------------------------------------
+
+namespace {
+
+/// a with neighbours b and c, both Quilt nodes (they advertise link state),
+/// and a foreign leaf that never does; nobody dies for a minute, so the
+/// retransmissions are all that happens.
+struct confirming : fixture {
+  link_id to_b = 0;
+  link_id to_c = 0;
+  link_id to_leaf = 0;
+  explicit confirming(std::chrono::milliseconds timeout = 10s)
+    : fixture(config(timeout)) {
+    // As neighbour() does, but the summaries sent at link-up stay in the
+    // outputs, for acknowledge_routing().
+    auto up = [&](const std::string& name, uint16_t port) {
+      auto address = "10.0.0." + std::to_string(port % 250);
+      handle(server_connect("*", name, address, port, next_foreign_id++),
+             name, t0);
+      auto link = out.link_to(address, port);
+      REQUIRE(link);
+      return *link;
+    };
+    to_b = up("b", 5002);
+    to_c = up("c", 5003);
+    to_leaf = up("leaf", 5009);
+    handle(advert("b", clock_seq(), "a"), "b");
+    handle(advert("c", clock_seq(), "a"), "c");
+    REQUIRE(proto.routing().lookup("c"));
+    acknowledge_routing(t0);
+    out.clear_outputs();
+  }
+
+  /// b and c acknowledge the routing messages sent to them, as Quilt
+  /// nodes do, so that only messages count as retransmitted.
+  void acknowledge_routing(time_point now) {
+    for (auto [link, name] : {std::pair{to_b, "b"}, std::pair{to_c, "c"}}) {
+      std::string adverts;
+      std::string parts;
+      for (auto& m : out.sent_on(link)) {
+        if (m.cmd == command::link_state)
+          adverts += (adverts.empty() ? "" : " ") + m.origin + " "
+                     + to_decimal(m.advert ? m.advert->seq : m.id);
+        if (m.cmd == command::link_summary)
+          parts += (parts.empty() ? "" : " ") + to_decimal(m.id);
+      }
+      if (!adverts.empty() || !parts.empty())
+        handle(make("a", command::link_ack, name, next_foreign_id++, 1,
+                    {adverts, parts, ""}),
+               name, now);
+    }
+  }
+
+  static protocol_config config(std::chrono::milliseconds timeout) {
+    auto cfg = default_config();
+    cfg.dead_after_ms = 60000;
+    cfg.delivery_timeout = timeout;
+    return cfg;
+  }
+
+  message ack(const std::string& from, uint64_t id) {
+    return make("a", command::msg_ack, from, next_foreign_id++, 32,
+                {to_decimal(id)});
+  }
+
+  /// Runs the timers as an owner does, each at its next_wakeup, until
+  /// `until`; returns when each copy of a msg went on `link`.
+  std::vector<time_point> run_until(time_point until, link_id link) {
+    std::vector<time_point> copies;
+    auto now = t0;
+    auto tick = [&] {
+      out.sends.clear();
+      proto.tick(now);
+      auto n = only(command::msg, out.sent_on(link)).size();
+      copies.insert(copies.end(), n, now);
+      acknowledge_routing(now);
+    };
+    tick();
+    while (true) {
+      auto next = proto.next_wakeup();
+      REQUIRE(next > now); // after a tick, a wakeup is in the future
+      if (next > until)
+        break;
+      now = next;
+      tick();
+    }
+    return copies;
+  }
+};
+
+} // namespace
+
+TEST_CASE("unicast: the destination's msg_ack confirms a msg, its origin "
+          "stops sending it", "[protocol][unicast]") {
+  confirming f;
+  auto id = f.proto.send_text("c", "hello", t0);
+  REQUIRE(id);
+  REQUIRE(only(command::msg, f.out.sent_on(f.to_c)).size() == 1);
+  CHECK(f.proto.awaiting_confirmation(*id));
+  CHECK(f.proto.unconfirmed() == 1);
+  // The wakeup includes the first retransmission, 50 ms on.
+  CHECK(f.proto.next_wakeup() <= t0 + 50ms);
+  // Another node's ack for that id does not count: only the destination
+  // confirms.
+  f.handle(f.ack("b", *id), "b", t0 + 10ms);
+  CHECK(f.proto.awaiting_confirmation(*id));
+  CHECK(f.out.outcomes.empty());
+  f.handle(f.ack("c", *id), "c", t0 + 30ms);
+  REQUIRE(f.out.outcomes.size() == 1);
+  CHECK(f.out.outcomes[0].dest == "c");
+  CHECK(f.out.outcomes[0].id == *id);
+  CHECK(f.out.outcomes[0].delivered);
+  CHECK(f.out.outcomes[0].rtt_us == 30000);
+  CHECK_FALSE(f.proto.awaiting_confirmation(*id));
+  // A late copy of the ack changes nothing.
+  f.handle(f.ack("c", *id), "c", t0 + 40ms);
+  CHECK(f.out.outcomes.size() == 1);
+  CHECK(f.run_until(t0 + 20s, f.to_c).empty());
+  CHECK(f.proto.stats().retransmitted == 0);
+  CHECK(f.proto.stats().not_delivered == 0);
+}
+
+TEST_CASE("unicast: an unconfirmed msg is sent again with backoff until "
+          "delivery_timeout, then given up", "[protocol][unicast]") {
+  confirming f; // 10 s
+  auto id = f.proto.send_text("c", "anyone there?", t0);
+  REQUIRE(id);
+  auto copies = f.run_until(t0 + 20s, f.to_c);
+  // 50 ms, then 100 ms apart (the cap, delivery_timeout / 100): copies at
+  // 50, 150, 250, ..., 9950 ms.
+  REQUIRE(copies.size() == 100);
+  CHECK(copies[0] == t0 + 50ms);
+  CHECK(copies[1] == t0 + 150ms);
+  for (size_t i = 1; i < copies.size(); ++i) {
+    CHECK(copies[i] - copies[i - 1] >= 50ms);
+    CHECK(copies[i] - copies[i - 1] <= 100ms);
+  }
+  CHECK(copies.back() < t0 + 10s);
+  // Each copy the same message: id, origin, full ttl.
+  for (auto& x : only(command::msg, f.out.sent_on(f.to_c)))
+    CHECK(x.id == *id);
+  REQUIRE(f.out.outcomes.size() == 1);
+  CHECK(f.out.outcomes[0].dest == "c");
+  CHECK(f.out.outcomes[0].id == *id);
+  CHECK_FALSE(f.out.outcomes[0].delivered);
+  CHECK(f.proto.stats().retransmitted == 100);
+  CHECK(f.proto.stats().not_delivered == 1);
+  CHECK_FALSE(f.proto.awaiting_confirmation(*id));
+  CHECK(f.proto.unconfirmed() == 0);
+}
+
+TEST_CASE("unicast: a longer timeout backs off further, to a cap of "
+          "timeout / 100", "[protocol][unicast]") {
+  confirming f{60s};
+  REQUIRE(f.proto.send_text("c", "slow", t0));
+  auto copies = f.run_until(t0 + 2s, f.to_c);
+  // 50, 100, 200, 400, then 600 ms apart.
+  REQUIRE(copies.size() >= 5);
+  CHECK(copies[0] - t0 == 50ms);
+  CHECK(copies[1] - copies[0] == 100ms);
+  CHECK(copies[2] - copies[1] == 200ms);
+  CHECK(copies[3] - copies[2] == 400ms);
+  CHECK(copies[4] - copies[3] == 600ms);
+}
+
+TEST_CASE("unicast: a foreign leaf, which never confirms, gets 3 copies",
+          "[protocol][unicast]") {
+  confirming f;
+  auto id = f.proto.send_text("leaf", "are you a node?", t0);
+  REQUIRE(id);
+  REQUIRE(only(command::msg, f.out.sent_on(f.to_leaf)).size() == 1);
+  auto copies = f.run_until(t0 + 20s, f.to_leaf);
+  CHECK(copies.size() == 2); // 3 in all
+  CHECK(f.proto.stats().retransmitted == 2);
+  // Given up at the deadline all the same.
+  REQUIRE(f.out.outcomes.size() == 1);
+  CHECK_FALSE(f.out.outcomes[0].delivered);
+  CHECK(f.proto.stats().not_delivered == 1);
+}
+
+TEST_CASE("unicast: delivery_timeout 0 sends once and waits for nothing",
+          "[protocol][unicast]") {
+  confirming f{0ms};
+  auto id = f.proto.send_text("c", "fire and forget", t0);
+  REQUIRE(id);
+  CHECK_FALSE(f.proto.awaiting_confirmation(*id));
+  CHECK(f.run_until(t0 + 20s, f.to_c).empty());
+  f.handle(f.ack("c", *id), "c", t0 + 21s);
+  CHECK(f.out.outcomes.empty());
+  CHECK(f.proto.stats().retransmitted == 0);
+  CHECK(f.proto.stats().not_delivered == 0);
+}
+
+TEST_CASE("unicast: the destination stores a msg once whatever copies "
+          "arrive, and confirms each", "[protocol][unicast]") {
+  confirming f;
+  auto x = make("a", command::msg, "b", 4242, 30, {"once"});
+  f.handle(x, "b");
+  f.handle(x, "b", t0 + 100ms);
+  f.handle(x, "c", t0 + 150ms); // another way round
+  CHECK(f.proto.inbox(10).size() == 1);
+  CHECK(only(command::msg, [&] {
+          std::vector<message> d;
+          for (auto& m : f.out.deliveries)
+            d.push_back(m);
+          return d;
+        }()).size() == 1);
+  CHECK(f.proto.stats().dropped_duplicate == 2);
+  auto acks = f.out.sent_cmd(command::msg_ack);
+  REQUIRE(acks.size() == 3);
+  for (auto& s : acks) {
+    CHECK(s.link == f.to_b);
+    CHECK(s.msg.destination == "b");
+    CHECK(s.msg.origin == "a");
+    CHECK(s.msg.args == strings{"4242"});
+  }
+  // Another origin's msg with the same id is another message.
+  f.handle(make("a", command::msg, "c", 4242, 30, {"other"}), "c");
+  CHECK(f.proto.inbox(10).size() == 2);
+  // Broadcasts are deduplicated on their way and not confirmed.
+  f.out.clear_outputs();
+  f.handle(make("all", command::msg, "b", 5000, 1, {"to all"}), "b");
+  CHECK(f.out.sent_cmd(command::msg_ack).empty());
+}
+
+TEST_CASE("unicast: a msg to this node itself is confirmed at once",
+          "[protocol][unicast]") {
+  confirming f;
+  auto id = f.proto.send_text("a", "note to self", t0);
+  REQUIRE(id);
+  REQUIRE(f.out.outcomes.size() == 1);
+  CHECK(f.out.outcomes[0].delivered);
+  CHECK(f.out.outcomes[0].rtt_us == 0);
+  CHECK(f.out.sent_cmd(command::msg_ack).empty());
+  CHECK_FALSE(f.proto.awaiting_confirmation(*id));
+}
+
+TEST_CASE("unicast: the messages waiting for confirmation are bounded, the "
+          "oldest is given up", "[protocol][unicast]") {
+  auto cfg = confirming::config(10s);
+  cfg.max_unconfirmed = 2;
+  fixture f{cfg};
+  f.neighbour("b", 5002);
+  f.handle(advert("b", clock_seq(), "a"), "b");
+  auto first = f.proto.send_text("b", "1", t0);
+  auto second = f.proto.send_text("b", "2", t0);
+  auto third = f.proto.send_text("b", "3", t0);
+  REQUIRE((first && second && third));
+  CHECK(f.proto.unconfirmed() == 2);
+  REQUIRE(f.out.outcomes.size() == 1);
+  CHECK(f.out.outcomes[0].id == *first);
+  CHECK_FALSE(f.out.outcomes[0].delivered);
+  CHECK(f.proto.stats().not_delivered == 1);
+  CHECK(f.proto.awaiting_confirmation(*third));
+}
+
+TEST_CASE("unicast: a client cannot confirm for a node of the mesh",
+          "[protocol][unicast][trust]") {
+  confirming f;
+  auto id = f.proto.send_text("c", "hello", t0);
+  REQUIRE(id);
+  // A client speaking for c: dropped as spoofed, nothing confirmed.
+  f.handle(f.ack("c", *id), "mallory", t0 + 1ms);
+  f.handle(f.ack("c", *id), "", t0 + 1ms);
+  CHECK(f.proto.stats().dropped_spoofed == 2);
+  CHECK(f.proto.awaiting_confirmation(*id));
+  // A client with a name of its own confirms nothing it was not sent.
+  f.handle(f.ack("mallory", *id), "mallory", t0 + 2ms);
+  CHECK(f.proto.awaiting_confirmation(*id));
+  CHECK(f.out.outcomes.empty());
 }

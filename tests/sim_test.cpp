@@ -659,6 +659,10 @@ TEST_CASE("cut a link, heal it: the long way round, then the short way",
 TEST_CASE("partition into two halves and heal: each half routes within "
           "itself, then the whole again", "[sim][faults]") {
   scenario_text text{grid(36, 6)};
+  // Broadcasts are kept for repair only 400 ms: the bottom half's
+  // broadcast is not given to the top half when the halves heal 500 ms
+  // later (with the default 10 s it would be; see the test below).
+  text.defaults += "delivery_timeout_ms = 400\n";
   std::vector<std::string> top;
   for (size_t i = 0; i < 18; ++i)
     top.push_back(n(i));

@@ -23,6 +23,9 @@ using namespace std::chrono;
 using nlohmann::json;
 
 constexpr auto request_timeout = seconds(5);
+/// A node answers a confirm request within its delivery_timeout_ms (at
+/// most 600 s, SPEC §14): this only guards against a node that hangs.
+constexpr auto confirm_timeout = seconds(600 + 30);
 constexpr uint32_t ping_wait_ms = 2000;
 constexpr auto ping_interval = milliseconds(200);
 
@@ -262,8 +265,48 @@ outcome do_connect(caf::scoped_actor& self, const node_actor& node,
   return accepted();
 }
 
+/// Why a `send --wait` learnt no confirmation, in plain words.
+std::string unconfirmed_detail(const send_result& r, const std::string& dest) {
+  if (r.error == "not_delivered")
+    return "not delivered to " + dest
+           + ": no confirmation within the node's delivery_timeout_ms";
+  if (r.error == "confirmation_off")
+    return "sent to " + dest
+           + " once, unconfirmed: limits.delivery_timeout_ms is 0 on the node";
+  if (r.error == "overloaded")
+    return "sent to " + dest
+           + ", but the node has too many requests waiting for confirmations";
+  return "sent to " + dest + ", but the node does not wait for a "
+         "confirmation of id " + to_decimal(r.id);
+}
+
+/// `send --wait`: the outcome of message `sent` once the node knows it.
+outcome wait_for_confirmation(caf::scoped_actor& self, const node_actor& node,
+                              const std::string& dest,
+                              const send_result& sent) {
+  outcome o;
+  auto c = ask<send_result>(self, node, o, confirm_timeout,
+                            confirm_atom::value, sent.id);
+  if (!c) {
+    o.json["id"] = to_decimal(sent.id);
+    return o;
+  }
+  if (!c->delivered) {
+    auto f = failure(failed, c->error, unconfirmed_detail(*c, dest));
+    f.json["id"] = to_decimal(sent.id);
+    return f;
+  }
+  o.json = {{"accepted", true},
+            {"id", to_decimal(sent.id)},
+            {"delivered", true},
+            {"rtt_us", c->rtt_us}};
+  o.text = "delivered to " + dest + " in " + format_ms(c->rtt_us) + " (id "
+           + to_decimal(sent.id) + ")\n";
+  return o;
+}
+
 outcome do_send(caf::scoped_actor& self, const node_actor& node,
-                const std::string& dest, const std::string& text) {
+                const std::string& dest, const std::string& text, bool wait) {
   outcome o;
   auto r = ask<send_result>(self, node, o, request_timeout, send_atom::value,
                             dest, text);
@@ -271,6 +314,8 @@ outcome do_send(caf::scoped_actor& self, const node_actor& node,
     return o;
   if (!r->accepted)
     return failure(failed, r->error, "not sent to " + dest + ": " + r->error);
+  if (wait)
+    return wait_for_confirmation(self, node, dest, *r);
   o.json = {{"accepted", true}, {"id", to_decimal(r->id)}};
   o.text = "sent to " + dest + " (id " + to_decimal(r->id) + ")\n";
   return o;
@@ -407,6 +452,8 @@ const char* help_text() {
          "  traceroute NAME          the hops to a node\n"
          "  connect ADDRESS PORT     link the node to another\n"
          "  send DEST TEXT...        send a text message (DEST a name or all)\n"
+         "  send --wait NAME TEXT... send it and wait until NAME confirms it\n"
+         "                           (at most the node's delivery_timeout_ms)\n"
          "  inbox [N]                the last N received messages (20)\n"
          "  stats [--prometheus]     its counters (--prometheus: in the\n"
          "                           Prometheus text format)\n"
@@ -443,8 +490,15 @@ std::string check_usage(const std::vector<std::string>& w) {
     return n == 2 && parse_count(w[2], v, 65535)
              ? ""
              : "usage: connect ADDRESS PORT, PORT 1..65535";
+  if (c == "send" && n >= 1 && w[1] == "--wait") {
+    if (n < 2)
+      return "usage: send --wait NAME TEXT...";
+    return is_broadcast(w[2]) ? "usage: send --wait needs a node name: "
+                                "broadcasts are not confirmed"
+                              : "";
+  }
   if (c == "send")
-    return n >= 1 ? "" : "usage: send DEST TEXT...";
+    return n >= 1 ? "" : "usage: send [--wait] DEST TEXT...";
   if (c == "inbox")
     return n == 0 || (n == 1 && parse_count(w[1], v, 1u << 30))
              ? ""
@@ -476,8 +530,10 @@ outcome run(caf::scoped_actor& self, const node_actor& top,
     parse_decimal(w[2], v);
     return do_connect(self, node, w[1], static_cast<uint16_t>(v));
   }
+  if (c == "send" && w[1] == "--wait")
+    return do_send(self, node, w[2], join(w, 3), true);
   if (c == "send")
-    return do_send(self, node, w[1], join(w, 2));
+    return do_send(self, node, w[1], join(w, 2), false);
   if (c == "inbox") {
     uint64_t n = 20;
     if (w.size() == 2)

@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -35,7 +36,8 @@ void print_help(std::ostream& out) {
          "  /stats                  show counters\n"
          "  /help                   show this list\n"
          "  /quit                   shut down\n"
-         "  DEST TEXT               send TEXT to node DEST (or all)\n";
+         "  DEST TEXT               send TEXT to node DEST (or all); a node's\n"
+         "                          confirmation shows as \"delivered to DEST\"\n";
 }
 
 /// Waits for a line on stdin without blocking shutdown for long.
@@ -167,6 +169,32 @@ void do_stats(std::ostream& out, caf::scoped_actor& self,
           });
 }
 
+/// Prints the outcome of message `id` to `dest` once the node knows it
+/// (SPEC §14): a small actor waits for it, so the prompt is free meanwhile.
+void print_outcome(caf::actor_system& sys, const node_actor& node,
+                   const std::string& dest, uint64_t id) {
+  // The node answers within its delivery_timeout_ms (at most 600 s).
+  constexpr auto wait = std::chrono::seconds(600 + 30);
+  sys.spawn([node, dest, id](caf::event_based_actor* self) {
+    self->request(node, wait, confirm_atom::value, id)
+        .then(
+            [dest](const send_result& r) {
+              if (r.delivered)
+                say("delivered to " + dest + " in " + format_ms(r.rtt_us)
+                    + "\n");
+              else if (r.error == "not_delivered")
+                say("not delivered to " + dest
+                    + " (no confirmation within delivery_timeout_ms)\n");
+              else
+                say("not delivered to " + dest + " (" + r.error + ")\n");
+            },
+            [dest](const caf::error& err) {
+              say("not delivered to " + dest + " (" + quilt::describe(err)
+                  + ")\n");
+            });
+  });
+}
+
 } // namespace
 
 void run_line_interface(caf::actor_system& sys, node_actor node,
@@ -237,18 +265,27 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
     } else {
       std::string text;
       std::getline(in >> std::ws, text);
+      std::optional<uint64_t> sent;
       self->request(node, request_timeout, send_atom::value, word, text)
           .receive(
               [&](const send_result& r) {
-                if (r.accepted)
+                if (r.accepted) {
                   out << "sent to " << word << " (id " << r.id << ")"
                       << std::endl;
-                else
+                  sent = r.id;
+                } else {
                   out << "not sent to " << word << ": " << r.error << std::endl;
+                }
               },
               [&](const caf::error& err) {
                 out << "send failed: " << quilt::describe(err) << std::endl;
               });
+      // Unicast only, and only while the node confirms; after "sent",
+      // which the outcome must not overtake.
+      if (sent && !is_broadcast(word) && cfg.delivery_timeout_ms > 0) {
+        done();
+        print_outcome(sys, node, word, *sent);
+      }
     }
   }
   done();

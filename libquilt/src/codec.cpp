@@ -365,8 +365,9 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
     }
     return true;
   case command::link_ack:
-    if (n != 2) {
-      detail = cat("link_ack takes exactly 2 args (adverts, summaries), got ",
+    if (n != 3) {
+      detail = cat("link_ack takes exactly 3 args (adverts, summaries, "
+                   "broadcasts), got ",
                    n);
       return false;
     }
@@ -378,6 +379,11 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
     if (!is_decimal_list(args[1])) {
       detail = cat("frame ", arg_frame(1), " (summaries) ", echo{args[1]},
                    " is not a list of decimal ids");
+      return false;
+    }
+    if (!is_seq_list(args[2])) {
+      detail = cat("frame ", arg_frame(2), " (broadcasts) ", echo{args[2]},
+                   " is not a list of node name and id pairs");
       return false;
     }
     return true;
@@ -397,6 +403,17 @@ bool check_args(command cmd, const std::string_view* args, size_t n,
     if (!is_seq_list(args[2])) {
       detail = cat("frame ", arg_frame(2), " (adverts) ", echo{args[2]},
                    " is not a list of node name and sequence number pairs");
+      return false;
+    }
+    return true;
+  case command::msg_ack:
+    if (n != 1) {
+      detail = cat("msg_ack takes exactly 1 arg (msg id), got ", n);
+      return false;
+    }
+    if (!parse_decimal(args[0], value)) {
+      detail = cat("frame ", arg_frame(0), " (msg id) ", echo{args[0]},
+                   " is not a decimal u64");
       return false;
     }
     return true;
@@ -476,7 +493,8 @@ decode_result decode_frames(const std::string_view* frames, size_t count,
     return fail(reject::bad_destination, cat("frame 0 ", echo{destination},
                                              " is not a node name, all or *"));
   if (cmd) {
-    if (broadcast && (*cmd == command::pong || *cmd == command::error))
+    if (broadcast && (*cmd == command::pong || *cmd == command::error
+                      || *cmd == command::msg_ack))
       return fail(
           reject::bad_destination,
           cat(to_string(*cmd), " cannot be sent to ", echo{destination}));

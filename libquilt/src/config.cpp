@@ -125,6 +125,8 @@ const key_spec specs[] = {
    &store_int<&node_config::queue_limit>, {}},
   {"limits", "max_peers", vk::integer, 1, 65535, true,
    &store_int<&node_config::max_peers>, {}},
+  {"limits", "delivery_timeout_ms", vk::integer, 0, 600000, true,
+   &store_int<&node_config::delivery_timeout_ms>, {}},
   {"log", "level", vk::level, 0, 0, false, &store_level, {}},
 };
 

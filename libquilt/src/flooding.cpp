@@ -117,6 +117,9 @@ void protocol::start_summary(peer& p, time_point now) {
   auto speaks = p.flood.speaks;
   p.flood = flood_link{};
   p.flood.speaks = speaks;
+  p.flood.since = now;
+  if (p.link)
+    p.flood.connection = callee_.connection_of(*p.link);
   std::vector<std::pair<const std::string*, uint64_t>> held;
   rt_.for_each_advert([&](const advert_ptr& ad) {
     if (auto mine = held_advert(ad->origin))
@@ -280,7 +283,10 @@ void protocol::retransmit(peer& p, time_point now) {
     if (now >= due) {
       x.sent_at = now;
       ++x.tries;
-      ++stats_.retransmitted;
+      // To a neighbour that never answered, it asks whether it speaks
+      // link-state at all (a foreign peer does not): not counted.
+      if (f.speaks)
+        ++stats_.retransmitted;
       message m;
       m.destination = p.info.name;
       m.cmd = command::link_summary;
@@ -294,6 +300,7 @@ void protocol::retransmit(peer& p, time_point now) {
     }
     f.next_due = std::min(f.next_due, due);
   }
+  retransmit_broadcasts(p, now);
   // Acknowledgements freed room in the window, or a retransmission made
   // none: either way whatever waits may go now.
   pump(p, now);
@@ -304,6 +311,9 @@ void protocol::on_link_ack(message& x, peer& p, time_point now) {
   for_each_pair(x.arg(0), [&](std::string_view name, uint64_t seq) {
     if (auto origin = find_name(name); origin != no_node)
       acknowledged(p, origin, seq);
+  });
+  for_each_pair(x.arg(2), [&](std::string_view origin, uint64_t id) {
+    broadcast_held(p, origin, id);
   });
   auto& parts = p.flood.summary;
   for_each_token(x.arg(1), [&](std::string_view token) {
@@ -318,7 +328,7 @@ void protocol::on_link_ack(message& x, peer& p, time_point now) {
 
 void protocol::on_link_summary(message& x, peer& p, time_point now) {
   ++stats_.delivered;
-  if (p.flood.acks.empty() && p.flood.summary_acks.empty())
+  if (!p.flood.has_acks())
     ack_dirty_.push_back(&p);
   p.flood.summary_acks.push_back(x.id);
   std::string_view after = x.arg(0);
@@ -348,7 +358,7 @@ void protocol::on_link_summary(message& x, peer& p, time_point now) {
 }
 
 void protocol::queue_ack(peer& p, const std::string& origin, uint64_t seq) {
-  if (p.flood.acks.empty() && p.flood.summary_acks.empty())
+  if (!p.flood.has_acks())
     ack_dirty_.push_back(&p);
   p.flood.acks.emplace_back(origin, seq);
 }
@@ -364,30 +374,39 @@ void protocol::flush_acks() {
     m.ttl = 1;
     std::string adverts;
     std::string parts;
+    std::string broadcasts;
+    auto size = [&] { return adverts.size() + parts.size() + broadcasts.size(); };
     auto send = [&] {
       m.id = next_id();
-      m.args = {std::move(adverts), std::move(parts)};
+      m.args = {std::move(adverts), std::move(parts), std::move(broadcasts)};
       adverts.clear();
       parts.clear();
+      broadcasts.clear();
       if (p->link && is_neighbour(p))
         callee_.send(*p->link, m);
     };
     for (auto& [origin, seq] : f.acks) {
-      if (adverts.size() + origin.size() + 22 > limit)
+      if (size() + origin.size() + 22 > limit)
         send();
       append_pair(adverts, origin, seq);
     }
     for (auto id : f.summary_acks) {
-      if (parts.size() + adverts.size() + 21 > limit)
+      if (size() + 21 > limit)
         send();
       if (!parts.empty())
         parts += ' ';
       parts += to_decimal(id);
     }
-    if (!adverts.empty() || !parts.empty())
+    for (auto& [origin, id] : f.broadcast_acks) {
+      if (size() + origin.size() + 22 > limit)
+        send();
+      append_pair(broadcasts, origin, id);
+    }
+    if (size() > 0)
       send();
     f.acks.clear();
     f.summary_acks.clear();
+    f.broadcast_acks.clear();
   }
   ack_dirty_.clear();
 }

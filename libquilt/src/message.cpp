@@ -47,6 +47,8 @@ const char* to_string(command x) {
     return "link_ack";
   case command::link_summary:
     return "link_summary";
+  case command::msg_ack:
+    return "msg_ack";
   }
   return "?";
 }
@@ -67,6 +69,10 @@ std::optional<command> parse_command(std::string_view token) {
   case 5:
     if (token == "error")
       return command::error;
+    break;
+  case 7:
+    if (token == "msg_ack")
+      return command::msg_ack;
     break;
   case 8:
     if (token == "link_ack")

@@ -299,6 +299,9 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
     [=](send_atom a, std::string& dest, std::string& text) {
       return self->delegate(to_protocol(), a, std::move(dest), std::move(text));
     },
+    [=](confirm_atom a, uint64_t id) {
+      return self->delegate(to_protocol(), a, id);
+    },
     [=](peers_atom a) { return self->delegate(to_protocol(), a); },
     [=](routes_atom a) { return self->delegate(to_protocol(), a); },
     [=](topology_atom a) { return self->delegate(to_protocol(), a); },

@@ -26,6 +26,20 @@ constexpr double new_peer_rate = 8; // per second
 /// Source addresses whose rate is tracked; past this, idle ones go.
 constexpr size_t max_dial_buckets = 4096;
 
+/// The longest limits.delivery_timeout_ms: a copy of a msg can come that
+/// long after its first, so a destination remembers what it stored for as
+/// long (plus the broadcast window, for copies still on their way).
+constexpr auto max_delivery_timeout = std::chrono::milliseconds(600000);
+
+/// Retransmission of unconfirmed msgs (docs/PROTOCOL.md "Delivery
+/// confirmation"): the first gap, the bounds of its cap (delivery_timeout
+/// / 100), and the copies a destination that does not advertise link
+/// state (a foreign leaf, which never confirms) gets at most.
+constexpr auto first_gap = std::chrono::milliseconds(50);
+constexpr auto max_gap = std::chrono::milliseconds(5000);
+constexpr uint32_t gap_divisor = 100;
+constexpr uint32_t leaf_copies = 3;
+
 /// How far ahead of a receiver's clock an advertisement's sequence number
 /// may be: clocks of a mesh's machines must agree to within this.
 constexpr auto max_clock_lead = std::chrono::minutes(10);
@@ -69,7 +83,9 @@ protocol::protocol(protocol_config cfg, protocol_callee& callee,
     next_id_(first_id),
     first_id_(first_id),
     dedupe_(cfg_.dedupe_capacity, cfg_.dedupe_window),
-    rt_(cfg_.name) {
+    rt_(cfg_.name),
+    unicast_seen_(cfg_.dedupe_capacity,
+                  cfg_.dedupe_window + max_delivery_timeout) {
 }
 
 // -- peers --------------------------------------------------------------------
@@ -240,6 +256,14 @@ bool protocol::is_spoofed(const message& x,
   // for a name no node of the mesh has.
   if (is_routing(x.cmd))
     return true;
+  // Broadcasts are relayed between neighbours only. Whoever relays one
+  // before we count it as a neighbour is refused also when we know no
+  // nodes yet: right after a restart, a neighbour that has not noticed it
+  // would give us broadcasts our former self delivered. Not acknowledged,
+  // a copy that was due comes again once the link is up.
+  if (is_broadcast(x.destination) && !prev_hop.empty()
+      && x.origin != prev_hop)
+    return true;
   if (!is_known_node(x.origin))
     return false;
   if (x.origin != prev_hop)
@@ -338,8 +362,8 @@ void protocol::handle(message& x, const std::string& prev_hop,
   // neighbour for a whole batch.
   ++handling_;
   receive(x, prev_hop, now, via);
-  if (--handling_ == 0 && !ack_dirty_.empty())
-    flush_acks();
+  if (--handling_ == 0)
+    after_input(now);
 }
 
 void protocol::receive(message& x, const std::string& prev_hop,
@@ -440,8 +464,8 @@ void protocol::handle_batch(message_batch& batch, const std::string& prev_hop,
     neighbour = x.cmd != command::server_connect
                 && is_neighbour(find_by_name(prev_hop));
   }
-  if (--handling_ == 0 && !ack_dirty_.empty())
-    flush_acks();
+  if (--handling_ == 0)
+    after_input(now);
 }
 
 void protocol::dispatch(message& x, const std::string& prev_hop,
@@ -654,6 +678,8 @@ void protocol::on_server_connect(message& x, const std::string& prev_hop,
 }
 
 void protocol::on_local(message& x, time_point now) {
+  if (x.cmd == command::msg && !confirm_msg(x, now))
+    return;
   ++stats_.delivered;
   callee_.delivered(x);
   switch (x.cmd) {
@@ -702,6 +728,9 @@ void protocol::on_local(message& x, time_point now) {
     case command::error:
       callee_.error_received(x);
       break;
+    case command::msg_ack:
+      on_msg_ack(x, now);
+      break;
     case command::server_connect:
     case command::link_state:
     case command::link_ack:
@@ -712,11 +741,30 @@ void protocol::on_local(message& x, time_point now) {
 
 void protocol::on_broadcast(message& x, const std::string& prev_hop,
                             time_point now) {
+  auto hop = find_by_name(prev_hop);
+  if (!is_neighbour(hop))
+    hop = nullptr;
+  // A neighbour's copy is acknowledged, a duplicate too: it stops sending
+  // it again (broadcasts.cpp).
+  if (hop && hop->flood.speaks) {
+    if (!hop->flood.has_acks())
+      ack_dirty_.push_back(hop);
+    hop->flood.broadcast_acks.emplace_back(x.origin, x.id);
+  }
   if (!dedupe_.insert(x.origin, x.id, now)) {
     ++stats_.dropped_duplicate;
+    if (hop)
+      broadcast_held(*hop, x.origin, x.id);
     return;
   }
-  // Forward first: delivering may move the payload out of `x`.
+  // Forward first: delivering may move the payload out of `x`. Kept for
+  // repairs while it may still go on (ttl > 1).
+  broadcast_store::entry* kept = nullptr;
+  if (x.ttl > 1 && cfg_.delivery_timeout.count() > 0) {
+    kept = &recent_.add(x, now);
+    if (hop)
+      kept->have.push_back(prev_hop);
+  }
   if (x.ttl > 1) {
     x.ttl -= 1;
     x.forwarded = true;
@@ -725,6 +773,8 @@ void protocol::on_broadcast(message& x, const std::string& prev_hop,
         ++stats_.forwarded;
         ++stats_.broadcast_tx;
       }
+      if (kept)
+        track_broadcast(p, *kept, now);
     };
     if (routes_settled(now) && rt_.lookup(x.origin) != nullptr) {
       // Reverse-path forwarding: only to our children in the origin's
@@ -790,10 +840,22 @@ bool protocol::originate(message& x, time_point now) {
   }
   if (is_broadcast(x.destination)) {
     dedupe_.insert(x.origin, x.id, now);
+    // Kept as if received with one more hop to go, so that a repair sends
+    // what a neighbour would have got.
+    broadcast_store::entry* kept = nullptr;
+    if (x.ttl > 0 && cfg_.delivery_timeout.count() > 0) {
+      auto ttl = x.ttl;
+      x.ttl = ttl == 255 ? ttl : ttl + 1;
+      kept = &recent_.add(x, now);
+      x.ttl = ttl;
+    }
     for (auto& p : peers_) {
-      if (p->link && p->info.state == peer_state::up
-          && callee_.send(*p->link, x))
-        ++stats_.broadcast_tx;
+      if (p->link && p->info.state == peer_state::up) {
+        if (callee_.send(*p->link, x))
+          ++stats_.broadcast_tx;
+        if (kept)
+          track_broadcast(*p, *kept, now);
+      }
     }
     return true;
   }
@@ -830,10 +892,11 @@ protocol::next_hop(const std::string& destination) {
 void protocol::tick(time_point now) {
   auto heartbeat = std::chrono::milliseconds(cfg_.heartbeat_ms);
   auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
+  check_local_health(now);
   // Dead-neighbour detection first, so a silent peer gets no heartbeat.
   std::vector<peer*> gone;
   for (auto& p : peers_) {
-    if (p->info.state == peer_state::up && now - p->last_seen >= dead_after) {
+    if (p->info.state == peer_state::up && now >= deadline(*p)) {
       set_state(*p, peer_state::down);
       if (!p->link && !p->info.configured)
         gone.push_back(p.get());
@@ -883,21 +946,14 @@ void protocol::tick(time_point now) {
   for (auto& p : peers_)
     if (is_neighbour(p.get()))
       retransmit(*p, now);
+  repair_broadcasts(now);
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + heartbeat;
     for (auto& p : peers_) {
       if (!p->link)
         continue;
       if (p->info.state == peer_state::up) {
-        scratch_.destination = p->info.name;
-        scratch_.cmd = command::ping;
-        scratch_.origin = cfg_.name;
-        scratch_.id = next_id();
-        scratch_.ttl = 1;
-        scratch_.args.clear();
-        p->hb_id = scratch_.id;
-        p->hb_sent = now;
-        send_on(*p, scratch_);
+        send_heartbeat(*p, now);
       } else if (now >= p->next_announce) {
         // Not hearing from it: it may have restarted and forgotten us.
         announce(*p, "*");
@@ -911,18 +967,118 @@ void protocol::tick(time_point now) {
         ++i;
     }
   }
+  probe_suspects(now);
+  retransmit_due(now);
   recompute_wakeup(now);
 }
 
-void protocol::recompute_wakeup(time_point) {
-  auto dead_after = std::chrono::milliseconds(cfg_.dead_after_ms);
+void protocol::recompute_wakeup(time_point now) {
   next_wakeup_ = std::min(next_heartbeat_, next_lsa_refresh_);
   if (lsa_pending_)
     next_wakeup_ = std::min(next_wakeup_, last_lsa_ + lsa_min_interval());
-  for (auto& p : peers_)
-    if (p->info.state == peer_state::up)
-      next_wakeup_ = std::min({next_wakeup_, p->last_seen + dead_after,
-                               p->flood.next_due});
+  for (auto& p : peers_) {
+    if (p->info.state != peer_state::up)
+      continue;
+    next_wakeup_ = std::min({next_wakeup_, deadline(*p), p->flood.next_due});
+    if (!p->link)
+      continue; // nothing to probe it over
+    auto suspect_at = p->last_seen + suspect_after();
+    next_wakeup_ = std::min(next_wakeup_, now < suspect_at
+                                            ? suspect_at
+                                            : std::max(p->next_probe, now));
+  }
+  next_wakeup_ = std::min(next_wakeup_, next_retransmission());
+}
+
+// -- failure detection --------------------------------------------------------
+
+clock::duration protocol::suspect_after() const {
+  // Two heartbeats missed in a row (a neighbour pings every heartbeat and
+  // answers ours) is rare at the loss SPEC §14 allows (0.2^4 for both
+  // directions' pings and pongs); half of dead_after_ms leaves room for
+  // probes when dead_after_ms is short.
+  return std::min(2 * std::chrono::milliseconds(cfg_.heartbeat_ms),
+                  std::chrono::milliseconds(cfg_.dead_after_ms) / 2);
+}
+
+clock::duration protocol::probe_interval() const {
+  // Four probes a heartbeat: a silence of dead_after_ms then needs a dozen
+  // exchanges lost in a row rather than five pings. At most 16 probes per
+  // silence, however long dead_after_ms is.
+  auto window = std::chrono::milliseconds(cfg_.dead_after_ms) - suspect_after();
+  return std::max({clock::duration{std::chrono::milliseconds(cfg_.heartbeat_ms)}
+                     / 4,
+                   window / 16, clock::duration{std::chrono::milliseconds(1)}});
+}
+
+clock::duration protocol::stall_after() const {
+  return 2 * std::chrono::milliseconds(cfg_.heartbeat_ms);
+}
+
+clock::duration protocol::resume_grace() const {
+  // Long enough for what waited while we did not run to be read, and for
+  // eight probes; never longer than dead_after_ms, so a neighbour that
+  // died meanwhile is down at most dead_after_ms after the resume.
+  return std::min(2 * std::chrono::milliseconds(cfg_.heartbeat_ms),
+                  std::chrono::milliseconds(cfg_.dead_after_ms));
+}
+
+time_point protocol::deadline(const peer& p) const {
+  auto silent = p.last_seen + std::chrono::milliseconds(cfg_.dead_after_ms);
+  return p.grace_from ? std::max(silent, *p.grace_from + resume_grace())
+                      : silent;
+}
+
+void protocol::check_local_health(time_point now) {
+  // The owner ticks when next_wakeup() is due; a tick much later than that
+  // means this node did not run (stopped, swapped out, its machine
+  // overloaded), not that its neighbours fell silent: what they sent may
+  // still wait to be read. As Lifeguard's local health: judge them after
+  // they had a chance to be heard.
+  bool stalled = ticked_ && now > next_wakeup_ + stall_after();
+  ticked_ = true;
+  if (!stalled)
+    return;
+  QUILT_LOG_LIMITED(
+    log_level::info, logs_, now, "stalled", cfg_.name,
+    "this node did not run for "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(now
+                                                              - next_wakeup_)
+           .count()
+      << " ms: its neighbours are kept for another "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(resume_grace())
+           .count()
+      << " ms");
+  for (auto& p : peers_) {
+    // One grace per silence: a node stalled again and again still
+    // declares dead a neighbour it never hears from.
+    if (p->info.state == peer_state::up
+        && (!p->grace_from || p->last_seen >= *p->grace_from))
+      p->grace_from = now;
+  }
+}
+
+void protocol::probe_suspects(time_point now) {
+  for (auto& p : peers_) {
+    if (!p->link || p->info.state != peer_state::up
+        || now - p->last_seen < suspect_after() || now < p->next_probe)
+      continue;
+    send_heartbeat(*p, now);
+  }
+}
+
+void protocol::send_heartbeat(peer& p, time_point now) {
+  scratch_.destination = p.info.name;
+  scratch_.cmd = command::ping;
+  scratch_.origin = cfg_.name;
+  scratch_.id = next_id();
+  scratch_.ttl = 1;
+  scratch_.args.clear();
+  p.hb_id = scratch_.id;
+  p.hb_sent = now;
+  // A heartbeat counts as a probe: the next one is due an interval later.
+  p.next_probe = now + probe_interval();
+  send_on(p, scratch_);
 }
 
 // -- routing ------------------------------------------------------------------
@@ -1145,6 +1301,10 @@ std::optional<uint64_t> protocol::send_text(const std::string& destination,
   auto id = x.id;
   if (!originate(x, now))
     return std::nullopt;
+  if (destination == cfg_.name)
+    callee_.delivery_confirmed(destination, id, 0); // in the inbox already
+  else if (!is_broadcast(destination))
+    track_unconfirmed(x, now);
   return id;
 }
 
@@ -1181,6 +1341,135 @@ std::vector<std::string> protocol::neighbours() const {
 std::vector<inbox_entry> protocol::inbox(size_t n) const {
   n = std::min(n, inbox_.size());
   return {inbox_.end() - static_cast<std::ptrdiff_t>(n), inbox_.end()};
+}
+
+// -- delivery confirmation ------------------------------------------------------
+
+bool protocol::advertises(const std::string& name) const {
+  auto id = find_name(name);
+  return id != no_node && rt_.advert_of(id) != nullptr;
+}
+
+clock::duration protocol::retransmit_gap(uint32_t copies) const {
+  auto cap = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          cfg_.delivery_timeout / gap_divisor),
+                        std::chrono::milliseconds(first_gap), max_gap);
+  auto gap = std::chrono::milliseconds(first_gap);
+  for (uint32_t i = 1; i < copies && gap < cap; ++i)
+    gap *= 2;
+  return std::min(gap, cap);
+}
+
+void protocol::track_unconfirmed(const message& x, time_point now) {
+  if (cfg_.delivery_timeout.count() <= 0)
+    return; // confirmation off: sent once, as before SPEC §14
+  auto bytes = x.arg(0).size();
+  while (!unconfirmed_.empty()
+         && (unconfirmed_.size() >= cfg_.max_unconfirmed
+             || unconfirmed_bytes_ + bytes > cfg_.max_unconfirmed_bytes))
+    give_up_oldest();
+  unconfirmed_msg u;
+  u.msg = x;
+  u.msg.forwarded = false;
+  u.first = now;
+  u.copies = 1; // originate() sent the first
+  u.next = now + retransmit_gap(u.copies);
+  u.deadline = now + cfg_.delivery_timeout;
+  unconfirmed_bytes_ += bytes;
+  unconfirmed_.emplace(x.id, std::move(u));
+  next_wakeup_ = std::min(next_wakeup_, now + retransmit_gap(1));
+}
+
+void protocol::give_up_oldest() {
+  auto i = unconfirmed_.begin();
+  auto dest = i->second.msg.destination;
+  auto id = i->first;
+  unconfirmed_bytes_ -= i->second.msg.arg(0).size();
+  unconfirmed_.erase(i);
+  ++stats_.not_delivered;
+  QUILT_DEBUG(cfg_.name, "gave up on msg " << id << " to " << dest);
+  callee_.not_delivered(dest, id);
+}
+
+bool protocol::confirm_msg(const message& x, time_point now) {
+  // A broadcast is deduplicated on its way; this node's own is in its inbox.
+  if (is_broadcast(x.destination) || x.origin == cfg_.name)
+    return true;
+  bool fresh = unicast_seen_.insert(x.origin, x.id, now);
+  if (!fresh)
+    ++stats_.dropped_duplicate;
+  // Every copy is confirmed: the origin sends again because an earlier
+  // confirmation was lost.
+  message ack;
+  ack.destination = x.origin;
+  ack.cmd = command::msg_ack;
+  ack.origin = cfg_.name;
+  ack.id = next_id();
+  ack.ttl = cfg_.default_ttl;
+  ack.args.push_back(to_decimal(x.id));
+  if (auto hop = next_hop(ack.destination))
+    callee_.send(*hop, ack);
+  else if (advertises(ack.destination))
+    ++stats_.dropped_unroutable; // a node's: its next copy is confirmed
+  // else a client with no route back: there is nobody to confirm to.
+  return fresh;
+}
+
+void protocol::on_msg_ack(const message& x, time_point now) {
+  uint64_t id = 0;
+  parse_decimal(x.arg(0), id);
+  auto i = unconfirmed_.find(id);
+  // Only the destination confirms; a late copy of an ack finds nothing.
+  if (i == unconfirmed_.end() || i->second.msg.destination != x.origin)
+    return;
+  auto rtt = micros(now - i->second.first);
+  unconfirmed_bytes_ -= i->second.msg.arg(0).size();
+  unconfirmed_.erase(i);
+  callee_.delivery_confirmed(x.origin, id, rtt);
+}
+
+void protocol::retransmit_due(time_point now) {
+  for (auto i = unconfirmed_.begin(); i != unconfirmed_.end();) {
+    auto& u = i->second;
+    if (now >= u.deadline) {
+      auto dest = u.msg.destination;
+      auto id = i->first;
+      unconfirmed_bytes_ -= u.msg.arg(0).size();
+      i = unconfirmed_.erase(i);
+      ++stats_.not_delivered;
+      QUILT_LOG_LIMITED(log_level::info, logs_, now, "not_delivered",
+                        cfg_.name, "msg " << id << " to " << dest
+                                          << " not confirmed within "
+                                          << cfg_.delivery_timeout.count()
+                                          << " ms: given up");
+      callee_.not_delivered(dest, id);
+      continue;
+    }
+    // A foreign leaf never confirms: a few copies, then it waits out its
+    // deadline (a Quilt node gets copies until then).
+    if (now >= u.next
+        && (u.copies < leaf_copies || advertises(u.msg.destination))) {
+      // Without a route now (a neighbour just lost), the next copy may
+      // find one.
+      if (auto hop = next_hop(u.msg.destination);
+          hop && callee_.send(*hop, u.msg)) {
+        ++u.copies;
+        ++stats_.retransmitted;
+      }
+      u.next = now + retransmit_gap(u.copies);
+    }
+    ++i;
+  }
+}
+
+time_point protocol::next_retransmission() const {
+  auto at = time_point::max();
+  for (auto& [id, u] : unconfirmed_) {
+    at = std::min(at, u.deadline);
+    if (u.copies < leaf_copies || advertises(u.msg.destination))
+      at = std::min(at, u.next);
+  }
+  return at;
 }
 
 } // namespace quilt

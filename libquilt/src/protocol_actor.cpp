@@ -4,6 +4,7 @@
 // simulation's virtual time.
 #include <caf/all.hpp>
 
+#include <map>
 #include <random>
 
 #include "node_context.hpp"
@@ -54,6 +55,17 @@ struct protocol_state : protocol_callee {
   /// Inside protocol::ping: an answer now is this node's own, given before
   /// the request could wait for it.
   bool pinging = false;
+  /// Requests waiting for a msg's confirmation (SPEC §14), by msg id: at
+  /// most one per message the protocol waits for, times max_confirm_waiters.
+  std::unordered_map<uint64_t,
+                     std::vector<caf::typed_response_promise<send_result>>>
+    confirm_waiters;
+  size_t confirm_waiting = 0;
+  /// Outcomes known before anyone asked (a confirmation that came back
+  /// before `send --wait`'s second request): the newest ids, bounded.
+  std::map<uint64_t, send_result> outcomes;
+  static constexpr size_t max_outcomes = 1024;
+  static constexpr size_t max_confirm_waiters = 4096;
   /// A watcher and its events on their way.
   struct sink_slot {
     event_sink_actor actor;
@@ -101,6 +113,14 @@ struct protocol_state : protocol_callee {
     if (i == links.end() || !i->second.peer.counters)
       return link_status::connecting;
     return i->second.peer.counters->status.load(std::memory_order_relaxed);
+  }
+
+  uint32_t connection_of(link_id id) const override {
+    auto i = links.find(id);
+    if (i == links.end() || !i->second.peer.counters)
+      return 0;
+    return i->second.peer.counters->connection.load(
+      std::memory_order_relaxed);
   }
 
   void close_link(link_id id) override {
@@ -221,6 +241,33 @@ struct protocol_state : protocol_callee {
     e.text = std::string{x.arg(0)} + " from " + x.origin + " about "
              + std::string{x.arg(1)};
     emit(std::move(e));
+  }
+
+  void delivery_confirmed(const std::string& dest, uint64_t id,
+                          uint64_t rtt_us) override {
+    QUILT_DEBUG(node->cfg.name, "msg " << id << " to " << dest
+                                       << " confirmed in " << rtt_us << " us");
+    send_result r{true, id, {}, true, rtt_us};
+    outcome(id, std::move(r));
+  }
+
+  void not_delivered(const std::string&, uint64_t id) override {
+    outcome(id, send_result{true, id, "not_delivered", false, 0});
+  }
+
+  /// Answers whoever waits for msg `id`, or keeps the outcome for later.
+  void outcome(uint64_t id, send_result r) {
+    if (auto i = confirm_waiters.find(id); i != confirm_waiters.end()) {
+      for (auto& rp : i->second)
+        rp.deliver(r);
+      confirm_waiting -= i->second.size();
+      confirm_waiters.erase(i);
+      return;
+    }
+    outcomes[id] = std::move(r);
+    // Ids grow with time: the smallest is the oldest.
+    while (outcomes.size() > max_outcomes)
+      outcomes.erase(outcomes.begin());
   }
 
   void peer_changed(const peer_info& x) override {
@@ -455,6 +502,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
     pc.dial.add(entry); // checked when the configuration was read
   pc.max_peers = cfg.max_peers;
   pc.max_message_bytes = cfg.max_message_bytes;
+  pc.delivery_timeout = milliseconds(cfg.delivery_timeout_ms);
   pc.redial_unanswered = cfg.security.curve;
   if (cfg.security.curve)
     for (const auto& [name, key] : cfg.security.key_names)
@@ -586,6 +634,26 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       if (!id)
         return send_result{false, 0, "unreachable"};
       return send_result{true, *id, {}};
+    },
+    [=](confirm_atom, uint64_t id) -> caf::result<send_result> {
+      auto& st = self->state;
+      st.flush_when_idle();
+      if (auto i = st.outcomes.find(id); i != st.outcomes.end()) {
+        auto r = std::move(i->second);
+        st.outcomes.erase(i);
+        return r;
+      }
+      if (!st.proto->awaiting_confirmation(id))
+        return send_result{true, id,
+                           cfg.delivery_timeout_ms == 0 ? "confirmation_off"
+                                                        : "not_confirmed",
+                           false, 0};
+      if (st.confirm_waiting >= protocol_state::max_confirm_waiters)
+        return send_result{true, id, "overloaded", false, 0};
+      auto rp = self->make_response_promise<send_result>();
+      st.confirm_waiters[id].push_back(rp);
+      ++st.confirm_waiting;
+      return rp;
     },
     [=](link_atom, link_id id, peer_link_handle& peer) {
       auto& st = self->state;

@@ -226,6 +226,7 @@ constexpr std::pair<std::string_view, std::string_view> all_keys[] = {
     {"[defaults]", "default_ttl"},
     {"[defaults]", "max_message_bytes"},
     {"[defaults]", "queue_limit"},
+    {"[defaults]", "delivery_timeout_ms"},
     {"[topology]", "kind"},
     {"[topology]", "nodes"},
     {"[topology]", "degree"},

@@ -23,6 +23,7 @@
 #include <deque>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <ostream>
 #include <thread>
@@ -374,6 +375,14 @@ struct delivery_state {
   uint64_t id = 0;
   time_point started{};
   size_t pending = 0; ///< Inbox requests of this round not answered yet.
+  /// A unicast send whose origin confirms (SPEC §14): judged by the
+  /// confirmation, the inbox read once it came (or `wait` passed) for the
+  /// latency.
+  bool confirm = false;
+  /// The origin's answer: delivered, or the reason it was not; empty while
+  /// waiting (and when `wait` passed first).
+  std::optional<send_result> confirmation;
+  bool last_round = false; ///< The inbox is being read for the verdict.
 };
 
 using delivery_ptr = caf::stateful_actor<delivery_state>*;
@@ -387,6 +396,23 @@ void finish_delivery(delivery_ptr self, bool sent) {
     v.detail = "unreachable: not sent, no route";
   } else if (st.dest == "all") {
     v.arrivals = std::move(st.arrivals); // judged by the driver
+  } else if (st.confirm) {
+    bool there = !st.arrivals.empty() && st.arrivals.front().has_value();
+    bool confirmed = st.confirmation && st.confirmation->delivered;
+    v.ok = meets(st.expect, confirmed && there);
+    if (confirmed && there)
+      v.detail = "delivered to " + st.dest + ", confirmed";
+    else if (confirmed)
+      v.detail = "confirmed, but not in " + st.dest + "'s inbox";
+    else if (st.confirmation)
+      v.detail = "unreachable: " + st.confirmation->error + " to " + st.dest
+                 + (there ? " (in its inbox, its confirmations lost)" : "");
+    else
+      v.detail = "unreachable: not confirmed by " + st.dest + " within "
+                 + wait_text(st.wait)
+                 + (there ? " (in its inbox)" : "");
+    if (there)
+      v.latency_us = st.arrivals.front();
   } else {
     bool there = !st.arrivals.empty() && st.arrivals.front().has_value();
     v.ok = meets(st.expect, there);
@@ -407,11 +433,27 @@ void delivery_answered(delivery_ptr self, uint64_t round) {
     return;
   bool all = std::all_of(st.arrivals.begin(), st.arrivals.end(),
                          [](const auto& x) { return x.has_value(); });
+  if (st.confirm) {
+    // Read once the outcome is known: the inbox says when the text came.
+    if (st.last_round)
+      finish_delivery(self, true);
+    return;
+  }
   if (all || self->clock().now() - st.started >= st.wait) {
     finish_delivery(self, true);
     return;
   }
   self->delayed_send(self, 50ms, tick_atom::value, round + 1);
+}
+
+/// A confirmed send's answer came: read the inbox once for the verdict.
+void conclude_confirmation(delivery_ptr self, const send_result& c) {
+  auto& st = self->state;
+  if (st.last_round)
+    return; // `wait` passed first
+  st.confirmation = c;
+  st.last_round = true;
+  self->send(self, tick_atom::value, uint64_t{0});
 }
 
 std::shared_ptr<outcome_box>
@@ -427,18 +469,40 @@ probe_send(caf::actor_system& sys, node_actor from, delivery_state init_state,
     st.started = self->clock().now();
     self->request(from, 10s, send_atom::value, st.dest, text)
       .then(
-        [self](const send_result& r) {
+        [self, from](const send_result& r) {
           if (!r.accepted) {
             finish_delivery(self, false);
             return;
           }
-          self->state.id = r.id;
-          self->send(self, tick_atom::value, uint64_t{0});
+          auto& st = self->state;
+          st.id = r.id;
+          if (!st.confirm) {
+            self->send(self, tick_atom::value, uint64_t{0});
+            return;
+          }
+          // The origin answers within its delivery_timeout_ms; the event
+          // waits `wait` for it at most.
+          self->request(from, st.wait + 10s, confirm_atom::value, r.id)
+            .then(
+              [self](const send_result& c) {
+                conclude_confirmation(self, c);
+              },
+              [self](const caf::error& e) {
+                conclude_confirmation(
+                  self, send_result{true, self->state.id, describe(e)});
+              });
+          self->delayed_send(self, st.wait, tick_atom::value,
+                             std::numeric_limits<uint64_t>::max());
         },
         [self](const caf::error&) { finish_delivery(self, false); });
     return {
       [self](tick_atom, uint64_t round) {
         auto& st = self->state;
+        if (st.confirm && round == std::numeric_limits<uint64_t>::max()) {
+          if (st.last_round)
+            return; // the answer came first: its read is under way
+          st.last_round = true; // `wait` passed without an answer
+        }
         st.pending = 1; // released below, after every request is out
         for (size_t i = 0; i < st.targets.size(); ++i) {
           if (st.arrivals[i] || !st.targets[i])
@@ -1008,6 +1072,8 @@ void driver::launch(const sim_event& ev, size_t index) {
       d.dest = ev.action == sim_action::send ? ev.to : "all";
       d.expect = ev.expect;
       d.wait = wait;
+      d.confirm = ev.action == sim_action::send && ev.to != ev.from
+                  && config_of(index_of(ev.from)).delivery_timeout_ms > 0;
       d.unix_offset = unix_offset_;
       auto b = probe_send(*sys_, from, std::move(d), ev.text);
       pending_.push_back({index, b, std::move(indices)});
@@ -1185,9 +1251,9 @@ void driver::audit_deliveries() {
   for (auto& inbox : inboxes->values) {
     if (!inbox)
       continue;
-    for (auto& [origin, id] : sent_) {
+    for (auto& sent : sent_) {
       auto n = std::count_if(inbox->begin(), inbox->end(), [&](auto& e) {
-        return e.id == id && e.from == origin;
+        return e.id == sent.second && e.from == sent.first;
       });
       if (n > 1)
         report_.duplicate_deliveries += static_cast<uint64_t>(n - 1);

@@ -63,6 +63,9 @@ node_actor spawn_sim_console(caf::actor_system& sys,
           const std::string&) -> caf::result<send_result> {
         return needs_node();
       },
+      [=](confirm_atom, uint64_t) -> caf::result<send_result> {
+        return needs_node();
+      },
       [=](peers_atom) -> caf::result<std::vector<peer_info>> {
         return needs_node();
       },

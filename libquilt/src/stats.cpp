@@ -20,6 +20,7 @@ node_stats& node_stats::operator+=(const node_stats& other) {
   dropped_spoofed += other.dropped_spoofed;
   broadcast_tx += other.broadcast_tx;
   retransmitted += other.retransmitted;
+  not_delivered += other.not_delivered;
   for (size_t i = 0; i < tx_by_command.size(); ++i)
     tx_by_command[i] += other.tx_by_command[i];
   return *this;
@@ -44,6 +45,7 @@ stats_fields(const node_stats& x) {
     {"rejected_dial", x.rejected_dial},
     {"dropped_spoofed", x.dropped_spoofed},
     {"retransmitted", x.retransmitted},
+    {"not_delivered", x.not_delivered},
   };
 }
 

@@ -715,6 +715,7 @@ struct zmq_transport::impl {
     switch (event) {
       case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         dealer.handshake_failures = 0;
+        ++dealer.counters->connection;
         status = link_status::connected;
         break;
       case ZMQ_EVENT_DISCONNECTED:

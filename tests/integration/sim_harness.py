@@ -45,7 +45,7 @@ FAULT_ACTIONS = {"kill", "restart", "cut", "heal", "partition", "heal_all",
                  "degrade", "stall"}
 SAMPLE_KEYS = {"t_ms", "nodes_converged", "messages", "lost"}
 MESSAGE_KEYS = {"server_connect", "ping", "pong", "msg", "error",
-                "link_state", "link_ack", "link_summary"}
+                "link_state", "link_ack", "link_summary", "msg_ack"}
 DROP_KEYS = {"invalid", "duplicate", "loop", "ttl", "unroutable",
              "queue_full", "overload", "spoofed"}
 # What may differ between two deterministic runs (SPEC 9).

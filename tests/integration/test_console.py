@@ -35,7 +35,7 @@ STATS_KEYS = {"rx", "tx", "forwarded", "delivered", "dropped_invalid",
               "dropped_duplicate", "dropped_loop", "dropped_ttl",
               "dropped_unroutable", "dropped_queue_full", "dropped_overload",
               "name_conflicts", "rejected_auth", "rejected_dial",
-              "dropped_spoofed", "retransmitted"}
+              "dropped_spoofed", "retransmitted", "not_delivered"}
 
 
 def project_version():

@@ -33,7 +33,8 @@ QUILT_SOAK_SEED=N replays a run's choices (graph, victims, kinds of fault,
 hold times, senders); the seed is printed at the start and in every failure.
 QUILT_SOAK_ROUNDS=N overrides the number of rounds, QUILT_SOAK_TOLERANCE
 the scheduling slack added to SPEC's bounds (seconds, default 0.5), and
-QUILT_TEST_VERBOSE=1 prints each round's timings.
+QUILT_TEST_VERBOSE=1 prints each round's timings, and QUILT_SOAK_KEEP=1 keeps
+the nodes' logs (the folder is printed at the end).
 """
 
 import atexit
@@ -98,7 +99,8 @@ STATS_KEYS = ("rx", "tx", "forwarded", "delivered", "dropped_invalid",
               "dropped_unroutable", "dropped_queue_full", "dropped_overload",
               "name_conflicts")
 OUTCOMES = ("delivered", "dropped_invalid", "dropped_overload",
-            "dropped_loop", "dropped_duplicate", "dropped_ttl")
+            "dropped_loop", "dropped_duplicate", "dropped_ttl",
+            "dropped_spoofed")
 
 
 def verbose(text):
@@ -184,6 +186,7 @@ class SoakNode(ConsoleNode):
 
     def __init__(self, *a, **kw):
         self.past_msgs = []  # "msg from" log lines of earlier runs
+        self.past_logs = []  # every line of earlier runs, with QUILT_SOAK_KEEP
         self.incarnation = 0
         self.stopped = False
         self.last_stats = None  # (incarnation, stats) of the last read
@@ -194,6 +197,8 @@ class SoakNode(ConsoleNode):
     def start(self, **kw):
         if self.incarnation > 0:
             self.past_msgs += [l.raw for l in self.find_logs(MSG_LOG)]
+            if os.environ.get("QUILT_SOAK_KEEP"):
+                self.past_logs += self.all_logs()
         self.close_prompt()
         self.incarnation += 1
         self.stopped = False
@@ -202,6 +207,11 @@ class SoakNode(ConsoleNode):
         self.prompt = ConsolePrompt(self.console_port, extra=("--json",))
         self.prompt.expect(r"quilt> ", timeout=10)
         return self
+
+    def all_logs(self):
+        """This run's log lines, each marked with the run."""
+        return ["run %d: %s" % (self.incarnation, l.raw)
+                for l in self.find_logs("")]
 
     def ask(self, line, timeout=15):
         """One console command; its JSON answer (a failure's is a dict with
@@ -372,7 +382,13 @@ class SoakTest(unittest.TestCase):
             except Exception as e:  # pragma: no cover
                 sys.stderr.write("soak: stopping %s: %s\n" % (n.name, e))
         self.pool.shutdown(wait=True)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if os.environ.get("QUILT_SOAK_KEEP"):
+            for n in self.nodes.values():
+                with open(os.path.join(self.workdir, n.name + ".log"), "w") as f:
+                    f.write("\n".join(n.past_logs + n.all_logs()) + "\n")
+            sys.stderr.write("soak: logs kept in %s\n" % self.workdir)
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- reporting ------------------------------------------------------------
 

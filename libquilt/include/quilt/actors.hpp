@@ -51,6 +51,7 @@ CAF_ADD_ATOM(quilt, quilt, link_atom, "link")
 CAF_ADD_ATOM(quilt, quilt, wire_atom, "wire")
 CAF_ADD_ATOM(quilt, quilt, every_atom, "every")
 CAF_ADD_ATOM(quilt, quilt, stall_atom, "stall")
+CAF_ADD_ATOM(quilt, quilt, confirm_atom, "confirm")
 
 namespace quilt {
 
@@ -90,6 +91,11 @@ using node_requests_actor = caf::typed_actor<
     std::vector<ping_result>>,
   /// Sends a text message to a node or `all`.
   caf::replies_to<send_atom, std::string, std::string>::with<send_result>,
+  /// Waits for the outcome of msg `id` that this node originated (SPEC
+  /// §14): answered when its destination confirms it or the node gives up
+  /// on it (within delivery_timeout_ms), at once when that is known already
+  /// or nothing waits for that id (send_result's error says which).
+  caf::replies_to<confirm_atom, uint64_t>::with<send_result>,
   /// Lists peers.
   caf::replies_to<peers_atom>::with<std::vector<peer_info>>,
   /// Lists routes (neighbours with hops 1; not this node).

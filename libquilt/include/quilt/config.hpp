@@ -60,6 +60,9 @@ struct node_config {
   uint64_t queue_limit = 10000;      ///< 1..10000000.
   /// Links open at most for peers the config does not list: 1..65535.
   uint32_t max_peers = 1024;
+  /// How long a node retransmits a unicast msg it originated until its
+  /// destination confirms it (SPEC §14): 0..600000, 0 turns it off.
+  uint32_t delivery_timeout_ms = 10000;
   log_level level = log_level::info;
   security_config security;
   /// Listen endpoint override (e.g. "inproc://alpha"); empty means

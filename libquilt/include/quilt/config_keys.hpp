@@ -52,10 +52,12 @@ enum class key_set {
   node,     ///< [node]: name, host, port, advertise, processors.
   console,  ///< [console]: host, port, tls_certificate, tls_key, tls_cafile.
   timing,   ///< [timing]: heartbeat_ms, dead_after_ms.
-  limits,   ///< [limits]: default_ttl, max_message_bytes, queue_limit.
+  limits,   ///< [limits]: default_ttl, max_message_bytes, queue_limit,
+            ///< max_peers, delivery_timeout_ms.
   log,      ///< [log]: level.
   tunables, ///< processors, heartbeat_ms, dead_after_ms, default_ttl,
-            ///< max_message_bytes, queue_limit, flattened in one table.
+            ///< max_message_bytes, queue_limit, max_peers,
+            ///< delivery_timeout_ms, flattened in one table.
 };
 
 /// Checks every key of `table` (read as section `label`, e.g. "node" or

@@ -55,9 +55,30 @@ struct flood_link {
   /// The neighbour has sent a routing command: it speaks link-state. Until
   /// then it gets only our summary (a foreign peer drops it unanswered).
   bool speaks = false;
-  /// Acknowledgements to send back: advertisements and summary parts.
+  /// When this exchange began (start_summary): the neighbour came up, or
+  /// dialled us afresh. A broadcast seen before then is not repaired to it:
+  /// it may be a restarted node that delivered it in its former life.
+  time_point since{};
+  /// The link's connection then (protocol_callee::connection_of): when it
+  /// changes, the exchange is over and `since` starts again.
+  uint32_t connection = 0;
+  /// Acknowledgements to send back: advertisements, summary parts and
+  /// broadcasts (origin and id).
   std::vector<std::pair<std::string, uint64_t>> acks;
   std::vector<uint64_t> summary_acks;
+  std::vector<std::pair<std::string, uint64_t>> broadcast_acks;
+
+  /// A broadcast sent to the neighbour and not acknowledged, by its serial
+  /// in the node's recent broadcasts (broadcast_store.hpp).
+  struct owed_broadcast {
+    time_point sent_at{};
+    uint32_t tries = 0;
+  };
+  std::unordered_map<uint64_t, owed_broadcast> broadcasts;
+
+  bool has_acks() const {
+    return !acks.empty() || !summary_acks.empty() || !broadcast_acks.empty();
+  }
 };
 
 } // namespace quilt

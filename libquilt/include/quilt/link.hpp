@@ -353,6 +353,9 @@ struct link_counters {
   /// (direct links, inproc) leave it `connected`; a ZeroMQ tcp DEALER
   /// starts `connecting` and follows its socket monitor.
   std::atomic<link_status> status{link_status::connected};
+  /// Connections made so far: a new one may reach a restarted process,
+  /// which must not be sent again what its former self may have had.
+  std::atomic<uint32_t> connection{0};
   std::atomic<uint64_t> tx{0};         ///< Messages handed to the wire.
   std::atomic<uint64_t> dropped{0};    ///< Dropped: queue full or too old.
   std::atomic<uint64_t> queued{0};     ///< Waiting for the wire right now.

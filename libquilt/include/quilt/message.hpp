@@ -35,10 +35,14 @@ enum class command : uint8_t {
   /// (origin names in a range, each with its sequence number), sent when a
   /// link comes up so that each side sends only what the other lacks.
   link_summary,
+  /// Confirms a unicast `msg`: sent by the node that stored it to the
+  /// msg's origin; one arg, the msg's id (docs/PROTOCOL.md "Delivery
+  /// confirmation").
+  msg_ack,
 };
 
 /// Number of commands, for per-command counter arrays.
-inline constexpr size_t command_count = 8;
+inline constexpr size_t command_count = 9;
 
 /// Whether `x` is a routing command: from neighbours only (SPEC §12).
 inline bool is_routing(command x) {

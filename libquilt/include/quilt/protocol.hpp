@@ -7,12 +7,14 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "quilt/broadcast_store.hpp"
 #include "quilt/dedupe.hpp"
 #include "quilt/flood_link.hpp"
 #include "quilt/link.hpp"
@@ -92,6 +94,14 @@ struct protocol_config {
   /// The largest message peers accept (limits.max_message_bytes): summary
   /// parts and acknowledgements are cut to fit.
   size_t max_message_bytes = 65536;
+  /// How long a unicast msg this node originates is sent again until its
+  /// destination confirms it, and how long broadcasts are kept to repair
+  /// with (SPEC §14); zero: sent once, never confirmed, nothing kept.
+  std::chrono::milliseconds delivery_timeout{10000};
+  /// Messages waiting for confirmation at most, and their text's bytes at
+  /// most: past either, the oldest is given up (not_delivered).
+  size_t max_unconfirmed = 1024;
+  size_t max_unconfirmed_bytes = size_t{16} << 20;
 };
 
 /// How the protocol reaches the outside world. Every call happens inside a
@@ -100,7 +110,6 @@ class protocol_callee {
 public:
   virtual ~protocol_callee();
 
-  /// Opens an outgoing link to a peer's listen endpoint.
   /// Opens an outgoing link to a peer's listen endpoint. `server_key` is
   /// the peer's CURVE key as its connection showed it, or empty.
   virtual void open_link(link_id id, const std::string& address,
@@ -111,6 +120,12 @@ public:
   virtual link_status status_of(link_id) const {
     return link_status::connected;
   }
+
+  /// Which connection link `id` is on: a number that changes whenever the
+  /// transport connects it afresh, after which a different process (the
+  /// peer restarted) may be behind it. Constant for a transport without
+  /// connections.
+  virtual uint32_t connection_of(link_id) const { return 0; }
 
   /// Closes an outgoing link; messages still queued may be dropped.
   virtual void close_link(link_id id) = 0;
@@ -142,6 +157,17 @@ public:
   /// A route appeared, changed or went away (only while routes are
   /// watched, see protocol::watch_routes).
   virtual void route_changed(const route_change&) {
+  }
+
+  /// The destination confirmed a msg this node originated (msg_ack), `rtt_us`
+  /// after its first copy went; at once for a msg to this node itself.
+  virtual void delivery_confirmed(const std::string& /*dest*/,
+                                  uint64_t /*id*/, uint64_t /*rtt_us*/) {
+  }
+
+  /// A msg this node originated was not confirmed within delivery_timeout
+  /// (or was pushed out of the bounded set waiting for confirmation).
+  virtual void not_delivered(const std::string& /*dest*/, uint64_t /*id*/) {
   }
 };
 
@@ -257,6 +283,12 @@ private:
     time_point hb_sent{};
     /// What it is owed of the link-state flood (flooding.cpp).
     flood_link flood;
+    /// When it is probed next while suspect (silent for suspect_after()).
+    time_point next_probe{};
+    /// When this node resumed from a stall of its own while the peer was
+    /// up: the peer is kept for resume_grace() from then (docs/PROTOCOL.md
+    /// "Liveness"). Once per silence: hearing from it ends that silence.
+    std::optional<time_point> grace_from;
   };
 
   peer* find_by_name(const std::string& name);
@@ -368,6 +400,25 @@ private:
                                              uint32_t tries) const;
   /// Bytes of names and numbers one link_ack or link_summary may carry.
   size_t list_bytes() const;
+
+  // -- broadcasts that survive (broadcasts.cpp) -------------------------------
+
+  /// Sends the kept broadcast `e` on to `p` (ttl - 1) and remembers that
+  /// `p` owes an acknowledgement for it.
+  void send_broadcast(peer& p, broadcast_store::entry& e, time_point now);
+  /// Remembers that `p` was sent `e`: it owes an acknowledgement.
+  void track_broadcast(peer& p, broadcast_store::entry& e, time_point now);
+  /// `p` has (origin, id): it sent it to us, or acknowledged it.
+  void broadcast_held(peer& p, std::string_view origin, uint64_t id);
+  /// Gives recent broadcasts to neighbours that became children in their
+  /// origin's tree (a death, a link up) since they were forwarded.
+  void repair_broadcasts(time_point now);
+  /// Sends again the broadcasts `p` has not acknowledged in time.
+  void retransmit_broadcasts(peer& p, time_point now);
+  void follow_connection(peer& p, time_point now);
+  /// What handle() leaves for the end of its input: acknowledgements and
+  /// broadcast repairs.
+  void after_input(time_point now);
   /// Whether reverse-path broadcast may be used: routes have been stable
   /// long enough for every node to agree on them.
   bool routes_settled(time_point now) const;
@@ -413,6 +464,80 @@ private:
   std::vector<peer*> ack_dirty_;
   /// Nesting of handle() calls: acknowledgements go out at the outermost.
   int handling_ = 0;
+  /// Broadcasts of the last delivery_timeout_ms, to repair with.
+  broadcast_store recent_{4096, 16 << 20};
+  /// The routing table's version, and whether routes were settled, when
+  /// recent broadcasts were last checked against the trees.
+  uint64_t repair_version_ = 0;
+  bool repair_settled_ = false;
+
+  // -- failure detection (SPEC §14) -------------------------------------------
+
+  /// Silence after which an up neighbour is suspect: probed every
+  /// probe_interval() until it is heard or dead_after_ms have passed.
+  clock::duration suspect_after() const;
+  clock::duration probe_interval() const;
+  /// A tick this much later than it was due means this node did not run.
+  clock::duration stall_after() const;
+  /// How long a node that did not run keeps its neighbours from the resume.
+  clock::duration resume_grace() const;
+  /// When `p`, up, is declared down unless it is heard from before.
+  time_point deadline(const peer& p) const;
+  /// Sees whether this node itself stalled since its last tick, and gives
+  /// its neighbours the chance to be heard before they are judged.
+  void check_local_health(time_point now);
+  /// Sends a ping (ttl 1) to each suspect neighbour whose probe is due.
+  void probe_suspects(time_point now);
+  /// Pings neighbour `p` with ttl 1: a heartbeat, or a suspect's probe.
+  void send_heartbeat(peer& p, time_point now);
+
+  bool ticked_ = false; ///< tick() ran before: its lateness means something.
+
+public:
+  // -- delivery confirmation (SPEC §14, docs/PROTOCOL.md) ----------------------
+
+  /// Whether msg `id` (originated here) waits for its destination's msg_ack.
+  bool awaiting_confirmation(uint64_t id) const {
+    return unconfirmed_.count(id) != 0;
+  }
+
+  /// Number of messages waiting for confirmation.
+  size_t unconfirmed() const { return unconfirmed_.size(); }
+
+private:
+  /// A msg this node originated that its destination has not confirmed.
+  struct unconfirmed_msg {
+    message msg;         ///< The copy sent again.
+    time_point first{};  ///< When its first copy went.
+    time_point next{};   ///< When the next copy is due.
+    time_point deadline{};
+    uint32_t copies = 0; ///< Copies a link took so far.
+  };
+
+  /// Keeps `x` (just originated) until its destination confirms it.
+  void track_unconfirmed(const message& x, time_point now);
+  /// Gives up on the oldest waiting msg (the set is full).
+  void give_up_oldest();
+  /// Confirms a unicast msg to its origin; false when a copy was stored
+  /// before (a duplicate: counted, confirmed again, not stored again).
+  bool confirm_msg(const message& x, time_point now);
+  /// A msg_ack for a msg this node originated.
+  void on_msg_ack(const message& x, time_point now);
+  /// Sends due copies again, gives up on messages past their deadline.
+  void retransmit_due(time_point now);
+  /// The gap after `copies` copies: doubling from 50 ms to a cap.
+  clock::duration retransmit_gap(uint32_t copies) const;
+  /// The earliest due copy or deadline, or time_point::max().
+  time_point next_retransmission() const;
+  /// Whether `name` advertises link state: a Quilt node, which confirms.
+  bool advertises(const std::string& name) const;
+
+  /// By id, which grows with time: the first entry is the oldest.
+  std::map<uint64_t, unconfirmed_msg> unconfirmed_;
+  size_t unconfirmed_bytes_ = 0;
+  /// Unicast msgs stored here, by (origin, id): a retransmitted copy is
+  /// confirmed again but stored once.
+  dedupe_cache unicast_seen_;
 };
 
 } // namespace quilt

@@ -35,8 +35,12 @@ struct node_stats {
   /// Copies of broadcasts sent (originated or forwarded): divided by the
   /// number of broadcasts it measures the cost of broadcasting.
   uint64_t broadcast_tx = 0;
-  /// Copies sent again because the first was not acknowledged in time.
+  /// Copies a node sent again because they were not acknowledged: unicast
+  /// messages waiting for their msg_ack (SPEC §14), and routing's own.
   uint64_t retransmitted = 0;
+  /// Unicast messages this node originated and gave up on: no msg_ack
+  /// within limits.delivery_timeout_ms (SPEC §14).
+  uint64_t not_delivered = 0;
   /// Transmissions by command, indexed by quilt::command.
   std::array<uint64_t, command_count> tx_by_command{};
 
@@ -53,7 +57,7 @@ typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
            x.dropped_duplicate, x.dropped_loop, x.dropped_ttl,
            x.dropped_unroutable, x.dropped_queue_full, x.dropped_overload,
            x.name_conflicts, x.rejected_auth, x.rejected_dial, x.dropped_spoofed,
-           x.broadcast_tx, x.retransmitted, x.tx_by_command);
+           x.broadcast_tx, x.retransmitted, x.not_delivered, x.tx_by_command);
 }
 
 } // namespace quilt

@@ -144,11 +144,16 @@ struct ping_result {
   std::string error;    ///< "timeout", "unreachable", "ttl_expired", ...
 };
 
-/// The outcome of a send request.
+/// The outcome of a send request, or of waiting for its confirmation
+/// (SPEC §14): `delivered` and `rtt_us` once the destination confirmed it;
+/// `error` "not_delivered" when the node gave up on it, "not_confirmed" when
+/// nothing waits for that id (a broadcast, confirmation off, an unknown id).
 struct send_result {
   bool accepted = false;
   uint64_t id = 0;
   std::string error;
+  bool delivered = false;
+  uint64_t rtt_us = 0;
 };
 
 /// A node's view of the mesh (console `topology`).
@@ -212,7 +217,7 @@ typename Inspector::result_type inspect(Inspector& f, ping_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, send_result& x) {
   return f(caf::meta::type_name("quilt::send_result"), x.accepted, x.id,
-           x.error);
+           x.error, x.delivered, x.rtt_us);
 }
 
 template <class Inspector>
