@@ -68,16 +68,18 @@ TEST_CASE("memory: a link's queue is limited in bytes as well as in "
   text.defaults += "max_message_bytes = 16384\n";
   text.network = "[network]\nlatency_ms = 100\n";
   broadcasts(text, "n0", 120, 15000);
-  auto after = text.ping(3000, "n0", "n1", "delivered");
+  text.ping(3000, "n0", "n1", "delivered");
   auto r = simulate(text);
   INFO(r.progress);
   REQUIRE(r.report.converged_ms.has_value());
+  // Without the byte limit the 120 fit in queue_limit and none drop.
   CHECK(r.report.drops.dropped_queue_full > 0);
-  CHECK(r.report.drops.dropped_queue_full < 120);
   CHECK(r.report.drops.dropped_overload == 0);
   CHECK(r.report.budget_refused == 0); // the link's bound, not the process's
   CHECK(r.report.false_downs == 0);
-  check_event(r, after);
+  // What was refused came again with broadcast repair once the link drained
+  // (so the drops may count one broadcast more than once).
+  check_all_events(r);
   CHECK(r.report.budget_left_bytes == 0);
 }
 
@@ -170,6 +172,7 @@ TEST_CASE("memory: a byte budget refuses past its limit, lets hellos and "
   CHECK(b.lost() == 100);
   CHECK(is_priority(command::ping));
   CHECK(is_priority(command::link_ack));
+  CHECK(is_priority(command::msg_ack));
   CHECK_FALSE(is_priority(command::link_state));
   CHECK_FALSE(is_priority(command::msg));
 }

@@ -35,7 +35,8 @@ int64_t message_bytes(const message& x) {
 
 bool is_priority(command x) {
   return x == command::server_connect || x == command::ping
-         || x == command::pong || x == command::link_ack;
+         || x == command::pong || x == command::link_ack
+         || x == command::msg_ack;
 }
 
 int64_t batch_bytes(const message_batch& batch, size_t first, size_t last) {

@@ -182,9 +182,10 @@ using flow_credit = counted_credit<inbound_flow>;
 /// the routing tables share one.
 int64_t message_bytes(const message& x);
 
-/// Hellos and acknowledgements (server_connect, ping, pong, link_ack): what
-/// keeps neighbours up and clears what they owe, small and few, sent first
-/// under load (RFC 4222). They may use a budget's reserve.
+/// Hellos and acknowledgements (server_connect, ping, pong, link_ack,
+/// msg_ack): what keeps neighbours up and clears what senders owe (each
+/// one refused costs a retransmission), small and few, sent first under
+/// load (RFC 4222). They may use a budget's reserve.
 bool is_priority(command x);
 
 /// The bytes of messages [first, last) of a batch.
