@@ -63,6 +63,9 @@ struct options {
       "inproc", "tcp", "direct", "deterministic", "det+timeline",
       "det+20ms", "det+20ms+1%"};
   double sim_max_rss_gib = 16;
+  /// Fail a sim run whose peak RSS is above this (0: no check); the
+  /// address-space cap above is looser (stacks, arenas reserved).
+  double sim_rss_gib = 0;
   int processors = 0;
   int timeout_s = 60;
   double min_ratio = 0;
@@ -88,8 +91,9 @@ const char* usage_text =
     "  --memory-nodes N    idle nodes in one process (default 100)\n"
     "  --broadcasts B      broadcasts per mesh run (default 10)\n"
     "  --sim-sizes LIST    quilt-sim mesh sizes (default 100,1000)\n"
-    "  --sim-10k           add 10,000 nodes (deterministic only; ~1 min, 6 "
-    "GiB)\n"
+    "  --sim-10k           add 10,000 nodes (direct and deterministic only;\n"
+    "                      minutes, up to 8 GiB each)\n"
+    "  --sim-rss-gib G     fail a sim run whose peak RSS is above G GiB\n"
     "  --sim-transports L  default inproc,tcp,direct,deterministic,\n"
     "                      det+timeline,det+20ms,det+20ms+1% (deterministic\n"
     "                      runs with a timeline, with 20 ms links, with 20 ms\n"
@@ -783,13 +787,13 @@ void scenario_sim(const options& opt, results& res) {
               "1 s): time to full routes and peak RSS per node; no raw "
               "baseline\n");
   // The largest size each transport runs at: ZeroMQ needs file
-  // descriptors and ports per node; real-time direct links outgrow memory
-  // beyond 3,000 nodes (README, "How far it scales").
+  // descriptors and ports per node; real-time direct links run 10,000
+  // within the process's byte budget (README, "How far it scales").
   auto limit = [](const std::string& t) -> size_t {
     if (t == "inproc" || t == "tcp")
       return 1000;
     if (t == "direct")
-      return 3000;
+      return 10000;
     if (t != "deterministic")
       return 3000; // the model's cost shows at 1,000 nodes already
     return 100000;
@@ -838,6 +842,11 @@ void scenario_sim(const options& opt, results& res) {
         rows.push_back({{"nodes", n}, {"transport", t}, {"outcome", why}});
         continue;
       }
+      if (opt.sim_rss_gib > 0
+          && double(peak) > opt.sim_rss_gib * double(1ull << 30))
+        res.fail("sim " + std::to_string(n) + " " + t + ": peak RSS "
+                 + fmt("%.2f", double(peak) / double(1ull << 30))
+                 + " GiB, above " + fmt("%.1f", opt.sim_rss_gib) + " GiB");
       uint64_t sent = 0;
       for (auto& item : report["messages"].items())
         sent += item.value().get<uint64_t>();
@@ -940,6 +949,8 @@ int run(int argc, char** argv) {
           opt.sim_sizes.push_back(std::stoul(s));
       } else if (a == "--sim-10k")
         sim_10k = true;
+      else if (a == "--sim-rss-gib")
+        opt.sim_rss_gib = std::stod(next());
       else if (a == "--sim-transports")
         opt.sim_transports = split(next());
       else if (a == "--processors")

@@ -28,7 +28,7 @@ struct parser {
   CLI::App app{"Runs a scenario's nodes in one process and reports what "
                "happened.",
                "quilt-sim"};
-  std::string path, seed, report, dot, dot_at, console_port;
+  std::string path, seed, report, dot, dot_at, console_port, budget;
   bool version = false;
 
   parser() {
@@ -53,6 +53,11 @@ struct parser {
                    "--node NAME ...) and keeps running after the report "
                    "until its shutdown, SIGINT or SIGTERM")
       ->type_name("P");
+    app.add_option("--budget-mib", budget,
+                   "bounds the messages in flight, all nodes together "
+                   "(1..1048576 MiB; default an eighth of physical memory, "
+                   "64 MiB..1 GiB, as quiltd's; see README)")
+      ->type_name("MIB");
     quilt::cli::add_version_flag(app, version);
     app.footer("\nExit status: 0 every expectation held, 1 one did not (or "
                "routes never converged within 60 s), 2 bad scenario or "
@@ -92,6 +97,13 @@ struct parser {
         return "--console-port must be a port 1..65535, got '" + console_port
                + "'";
       opts.console_port = static_cast<uint16_t>(x);
+    }
+    if (app.count("--budget-mib")) {
+      uint64_t x = 0;
+      if (!quilt::parse_decimal(budget, x) || x < 1 || x > (1u << 20))
+        return "--budget-mib must be a size in MiB 1..1048576, got '"
+               + budget + "'";
+      opts.budget_bytes = static_cast<int64_t>(x) << 20;
     }
     if (path.empty())
       return "no scenario file given";

@@ -106,6 +106,7 @@ struct arrival {
   time_point at;
   message_batch batch;
   dialled_ptr via;
+  bytes_credit bytes; ///< The batch's bytes in the budgets.
 };
 
 /// One direction of one link.
@@ -122,6 +123,7 @@ struct direction {
       auto n = a.batch.size();
       a.via->counters->queued -= n;
       a.via->counters->dropped += n;
+      a.bytes.settle();
     }
   }
 
@@ -212,7 +214,7 @@ struct conditioned_transport::state {
       // Out of the model's share first: the wrapped link's room check
       // counts what waits here, in the counters both share.
       head.via->counters->queued -= n;
-      head.via->inner->send(head.batch);
+      head.via->inner->send(head.batch, head.bytes);
       d.queue.pop_front();
     }
   }
@@ -249,19 +251,26 @@ public:
   }
 
   size_t send(message_batch& batch) override {
-    if (batch.empty())
+    bytes_credit none;
+    return send(batch, none);
+  }
+
+  size_t send(message_batch& batch, bytes_credit& bytes) override {
+    if (batch.empty()) {
+      bytes.settle();
       return 0;
+    }
     auto* d = resolve();
     if (d == nullptr) {
       // Nobody listens there yet: no direction to model, and the wrapped
       // link counts what it cannot deliver.
-      return count(via_->inner->send(batch));
+      return count(via_->inner->send(batch, bytes));
     }
     std::lock_guard<std::mutex> guard{d->mtx};
     if (d->queue.empty() && !d->cut && d->model.params().perfect()
         && !held(*d))
-      return count(via_->inner->send(batch));
-    return condition(*d, batch);
+      return count(via_->inner->send(batch, bytes));
+    return condition(*d, batch, bytes);
   }
 
   const link_counters& counters() const override { return *via_->counters; }
@@ -300,7 +309,7 @@ private:
 
   /// The model's way: each message is lost (cut, or a loss draw), dropped
   /// (no room) or queued for its arrival; `d.mtx` held.
-  size_t condition(direction& d, message_batch& batch) {
+  size_t condition(direction& d, message_batch& batch, bytes_credit& bytes) {
     auto& c = *via_->counters;
     auto limit = via_->limit;
     // What waits here or in the wrapped link, as the protocol reads it:
@@ -316,8 +325,11 @@ private:
       if (!d.cut && room == 0)
         break; // the tail is dropped
       ++taken;
+      // Each message's bytes wait with it, or come back where it is lost.
+      auto share = bytes.split(message_bytes(x));
       auto at = d.cut ? std::nullopt : d.model.admit(now, wire_bytes(x));
       if (!at) {
+        share.settle();
         ++lost.n;
         ++lost.by_command[static_cast<size_t>(x.cmd)];
         lost.forwarded += x.forwarded;
@@ -325,8 +337,9 @@ private:
       }
       --room;
       ++queued;
-      enqueue(d, *at, std::move(x));
+      enqueue(d, *at, std::move(x), std::move(share));
     }
+    bytes.settle(); // the dropped tail's
     if (taken < batch.size())
       c.dropped.fetch_add(batch.size() - taken, std::memory_order_relaxed);
     c.queued.fetch_add(queued, std::memory_order_relaxed);
@@ -339,19 +352,21 @@ private:
 
   /// Queues `x` to arrive at `at`, with the batch before it when that
   /// arrives at the same time through the same dial; `d.mtx` held.
-  void enqueue(direction& d, time_point at, message&& x) {
+  void enqueue(direction& d, time_point at, message&& x,
+               bytes_credit&& share) {
     ++d.waiting;
     if (!d.queue.empty()) {
       auto& last = d.queue.back();
       if (last.at == at && last.via == via_) {
         last.batch.push_back(std::move(x));
+        last.bytes.merge(std::move(share));
         return;
       }
-      d.queue.push_back(arrival{at, {}, via_});
+      d.queue.push_back(arrival{at, {}, via_, std::move(share)});
       d.queue.back().batch.push_back(std::move(x));
       return;
     }
-    d.queue.push_back(arrival{at, {}, via_});
+    d.queue.push_back(arrival{at, {}, via_, std::move(share)});
     d.queue.back().batch.push_back(std::move(x));
     st_->wake(d, std::max(at, d.hold->get()));
   }

@@ -12,6 +12,7 @@ struct direct_transport::registry {
     std::string from;
     message_batch batch;
     std::shared_ptr<std::atomic<uint64_t>> in_flight;
+    bytes_credit bytes;
   };
 
   struct listener {
@@ -44,12 +45,14 @@ struct direct_transport::registry {
   /// meanwhile.
   bool keep(const std::string& endpoint, const std::string& from,
             message_batch& batch,
-            const std::shared_ptr<std::atomic<uint64_t>>& in_flight) {
+            const std::shared_ptr<std::atomic<uint64_t>>& in_flight,
+            bytes_credit& bytes) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = by_endpoint.find(endpoint);
     if (i == by_endpoint.end() || i->second.sink)
       return false;
-    i->second.waiting.push_back(early{from, std::move(batch), in_flight});
+    i->second.waiting.push_back(
+      early{from, std::move(batch), in_flight, std::move(bytes)});
     return true;
   }
 };
@@ -72,12 +75,20 @@ public:
   }
 
   size_t send(message_batch& batch) override {
-    if (batch.empty())
+    bytes_credit none;
+    return send(batch, none);
+  }
+
+  size_t send(message_batch& batch, bytes_credit& bytes) override {
+    if (batch.empty()) {
+      bytes.settle();
       return 0;
+    }
     inbound_sink_ptr sink;
     std::string peer;
     if (!registry_->find(endpoint_, sink, peer)) {
       counters_->dropped += batch.size(); // nobody listens: nothing connects
+      bytes.settle();
       return 0;
     }
     auto waiting = in_flight_->load(std::memory_order_relaxed);
@@ -85,17 +96,21 @@ public:
     size_t taken = std::min(batch.size(), room);
     if (taken < batch.size()) {
       counters_->dropped += batch.size() - taken;
+      // The dropped tail's bytes come back here; the rest go on.
+      bytes.split(batch_bytes(batch, taken, batch.size())).settle();
       batch.resize(taken);
     }
-    if (taken == 0)
+    if (taken == 0) {
+      bytes.settle();
       return 0;
+    }
     in_flight_->fetch_add(taken, std::memory_order_relaxed);
     // The receiver is still starting: its sink gets this when it attaches.
     // A refused keep leaves the batch as it was.
     // Counted as sent once handed over (or kept), which moves the batch.
     auto sent = link_counters::tally(batch, taken);
     while (!sink) {
-      if (registry_->keep(endpoint_, identity_, batch, in_flight_)) {
+      if (registry_->keep(endpoint_, identity_, batch, in_flight_, bytes)) {
         counters_->count_sent(sent);
         batch.clear();
         return taken;
@@ -103,11 +118,12 @@ public:
       if (!registry_->find(endpoint_, sink, peer)) {
         *in_flight_ -= taken;
         counters_->dropped += taken;
+        bytes.settle();
         return 0;
       }
     }
     counters_->count_sent(sent);
-    sink->messages(identity_, std::move(batch), in_flight_);
+    sink->messages(identity_, std::move(batch), in_flight_, std::move(bytes));
     batch.clear();
     return taken;
   }
@@ -163,7 +179,7 @@ void direct_transport::attach(listener_id id, inbound_sink_ptr sink) {
   // after this sends after the batches that waited for it.
   for (auto& w : l.waiting)
     sink->messages(std::move(w.from), std::move(w.batch),
-                   std::move(w.in_flight));
+                   std::move(w.in_flight), std::move(w.bytes));
   l.waiting.clear();
 }
 
@@ -178,8 +194,10 @@ void direct_transport::close_listener(listener_id id) {
   last = std::move(j->second.sink);
   // Batches that waited for a node that never attached: their senders get
   // the room back (they count as sent and lost, as on a dead connection).
-  for (auto& w : j->second.waiting)
+  for (auto& w : j->second.waiting) {
     *w.in_flight -= w.batch.size();
+    w.bytes.settle();
+  }
   r.by_endpoint.erase(j);
   r.endpoints.erase(i);
 }

@@ -36,6 +36,14 @@ public:
                                        std::move(in_flight)});
   }
 
+  void messages(std::string from, message_batch&& batch,
+                std::shared_ptr<std::atomic<uint64_t>> in_flight,
+                bytes_credit bytes) override {
+    caf::anon_send(dest_, direct_batch{std::move(from), std::move(batch),
+                                       std::move(in_flight),
+                                       std::move(bytes)});
+  }
+
 private:
   incoming_link_actor dest_;
 };
@@ -104,6 +112,7 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
         batch.release();
         if (overloaded(*node) || !self->state.protocol) {
           node->counters.dropped_overload += n;
+          batch.bytes.settle();
           return;
         }
         // Lost with a failed protocol actor, the batch's messages are

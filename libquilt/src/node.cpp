@@ -74,6 +74,7 @@ node_context::node_context(caf::actor_system& s, node_config c,
   inbound = std::make_shared<inbound_flow>(std::clamp<int64_t>(
     static_cast<int64_t>((uint64_t{256} << 20) / cfg.max_message_bytes), 64,
     4096));
+  budget = opts.budget ? opts.budget : byte_budget::process();
   if (opts.unix_offset) {
     unix_offset = *opts.unix_offset;
   } else {
@@ -82,6 +83,13 @@ node_context::node_context(caf::actor_system& s, node_config c,
     unix_offset = unix_now
                   - duration_cast<microseconds>(started.time_since_epoch());
   }
+}
+
+int64_t node_context::link_bytes() const {
+  // Room for 64 messages of the largest size: 4 MiB at the defaults, where
+  // queue_limit (10,000 messages of a few hundred bytes) binds first for
+  // the usual small ones and this for large ones.
+  return int64_t{64} * static_cast<int64_t>(cfg.max_message_bytes);
 }
 
 namespace {

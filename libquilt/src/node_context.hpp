@@ -49,6 +49,13 @@ struct node_context {
   /// Shared: a batch may outlive the node's actors in a mailbox.
   std::shared_ptr<message_backlog> backlog
     = std::make_shared<message_backlog>();
+  /// The bytes of messages in flight that this node shares with every
+  /// node of its process (node_options::budget, else byte_budget::process).
+  std::shared_ptr<byte_budget> budget;
+
+  /// Each link's byte budget: what its messages on their way may hold
+  /// (limits.queue_limit counts them, this weighs them).
+  int64_t link_bytes() const;
 
   node_context(caf::actor_system& s, node_config c, node_options o,
                std::shared_ptr<transport> n);

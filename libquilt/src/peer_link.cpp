@@ -26,11 +26,12 @@ peer_link_actor spawn_peer_link(const node_context_ptr& node,
     -> peer_link_actor::behavior_type {
     self->state.link = std::move(link);
     return {
-      [=](message_batch& batch) {
+      [=](message_batch& batch, bytes_credit& bytes) {
         // The link counts them as queued before they stop counting as in
         // flight, so the protocol actor never sees room that is not there.
+        // Their bytes go on with them (or come back where they are dropped).
         auto n = static_cast<int64_t>(batch.size());
-        self->state.link->send(batch);
+        self->state.link->send(batch, bytes);
         *inflight -= n;
       },
       [=](close_atom) { self->quit(); },

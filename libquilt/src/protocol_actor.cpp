@@ -27,6 +27,10 @@ struct protocol_state : protocol_callee {
   struct link {
     peer_link_handle peer;
     message_batch pending;
+    /// The link's byte budget (node_context::link_bytes), shared with the
+    /// credits of its messages on their way; and the bytes of `pending`.
+    std::shared_ptr<byte_budget> bytes;
+    bytes_credit pending_bytes;
   };
 
   struct pending_ping {
@@ -88,6 +92,7 @@ struct protocol_state : protocol_callee {
   void open_link(link_id id, const std::string& address, uint16_t port,
                  const std::string& server_key) override {
     links.emplace(id, link{});
+    links[id].bytes = std::make_shared<byte_budget>(node->link_bytes());
     if (node->cfg.security.curve && server_key.empty()) {
       // Without the server's key there is no CURVE handshake to make:
       // what waits for this link is dropped at its queue limit.
@@ -126,26 +131,27 @@ struct protocol_state : protocol_callee {
       closing.push_back(c);
     // What never reached a link is dropped here.
     node->counters.dropped_queue_full += i->second.pending.size();
+    i->second.pending_bytes.settle();
     self->send(supervisor, close_atom::value, id);
     links.erase(i);
   }
 
   bool send(link_id id, const message& x) override {
-    auto batch = room_on(id);
+    auto batch = room_on(id, x);
     if (batch)
       batch->push_back(x);
     return batch != nullptr;
   }
 
   bool send(link_id id, message&& x) override {
-    auto batch = room_on(id);
+    auto batch = room_on(id, x);
     if (batch)
       batch->push_back(std::move(x));
     return batch != nullptr;
   }
 
-  /// The batch for link `id` when it has room, else counts a drop.
-  message_batch* room_on(link_id id) {
+  /// The batch for link `id` when it has room for `x`, else counts a drop.
+  message_batch* room_on(link_id id, const message& x) {
     auto i = links.find(id);
     if (i == links.end())
       return nullptr;
@@ -163,6 +169,8 @@ struct protocol_state : protocol_callee {
       ++node->counters.dropped_queue_full;
       return nullptr;
     }
+    if (!take_bytes(l, x))
+      return nullptr;
     if (l.pending.empty()) {
       dirty.push_back(id);
       // A batch leaves with each flush: start it at a size that spares the
@@ -170,6 +178,29 @@ struct protocol_state : protocol_callee {
       l.pending.reserve(16);
     }
     return &l.pending;
+  }
+
+  /// Charges `x` to its link's byte budget and to the process's (SPEC §14
+  /// "Memory"); false when either is spent. Counted as queue_full either
+  /// way: the message found no room to be sent, as at queue_limit, and the
+  /// counters still add up (docs/PROTOCOL.md "Counters": dropped_overload
+  /// counts only what the node received and refused). The flood's
+  /// retransmission, or the sender's own retries, make it good once the
+  /// queues drained.
+  bool take_bytes(link& l, const message& x) {
+    auto n = message_bytes(x);
+    auto priority = is_priority(x.cmd);
+    if (!l.bytes->try_take(n, priority)) {
+      ++node->counters.dropped_queue_full;
+      return false;
+    }
+    if (!node->budget->try_take(n, priority)) {
+      l.bytes->give_back(n);
+      ++node->counters.dropped_queue_full;
+      return false;
+    }
+    l.pending_bytes.merge(bytes_credit{node->budget, l.bytes, n});
+    return true;
   }
 
   void delivered(const message& x) override {
@@ -376,8 +407,9 @@ struct protocol_state : protocol_callee {
     if (l.pending.empty() || !l.peer.actor)
       return; // waits for its peer actor
     *l.peer.inflight += static_cast<int64_t>(l.pending.size());
-    self->send(l.peer.actor, std::move(l.pending));
+    self->send(l.peer.actor, std::move(l.pending), std::move(l.pending_bytes));
     l.pending = message_batch{};
+    l.pending_bytes = bytes_credit{};
   }
 
   void arm_timer() {
@@ -488,6 +520,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       auto& st = self->state;
       st.proto->handle_batch(batch.msgs, batch.from, st.now());
       batch.backlog.settle();
+      batch.bytes.settle();
       st.flush_when_idle();
     },
     [=](decoded_frames& in) {

@@ -649,6 +649,10 @@ private:
   /// net_ as the simulation's network (SPEC §13): every transport runs
   /// under it; its delays, jitter, loss and bandwidth on direct only.
   std::shared_ptr<conditioned_transport> model_;
+  /// The bytes of messages in flight, all nodes together (SPEC §14
+  /// "Memory"): the simulation's own, so that runs in one process (tests)
+  /// do not share one.
+  std::shared_ptr<byte_budget> budget_;
   std::unordered_map<std::string, size_t> index_;
   std::vector<node_actor> nodes_;
   std::vector<bool> alive_;
@@ -725,6 +729,8 @@ void driver::make_system() {
       net_ = std::make_shared<zmq_transport>(zmq_transport::scheme::tcp);
       break;
   }
+  budget_ = std::make_shared<byte_budget>(
+    opts_.budget_bytes.value_or(byte_budget::default_process_bytes()));
   model_ = std::make_shared<conditioned_transport>(*sys_, net_, sc_.seed,
                                                    sc_.network.defaults);
   for (auto& l : sc_.network.links)
@@ -769,6 +775,7 @@ std::optional<std::string> driver::start(size_t i) {
   if (sc_.deterministic)
     o.unix_offset = unix_offset_;
   o.id_salt = sc_.seed * 1000003 + i;
+  o.budget = budget_;
   // Every down a node declares is judged against the truth (false_downs).
   o.on_peer_down = [truth = truth_, sys = sys_.get(), i](const std::string& n) {
     truth->peer_down(i, n, sys->clock().now());
@@ -927,8 +934,16 @@ bool driver::converge() {
   for (;;) {
     auto r = check_routes();
     if (!r.answered) {
+      // A node did not answer in 30 s: ask again, unless time is up (a
+      // mesh too busy to answer never converges, and must not hang here).
+      if (clock_->now() >= deadline || stop_signal != 0) {
+        say("routes did not converge within "
+            + std::to_string(opts_.converge_limit_ms / 1000)
+            + " s (nodes too busy to answer)");
+        return false;
+      }
       clock_->run_for(interval, [&] { return stop_signal != 0; });
-      continue; // a node did not answer in 30 s: ask again
+      continue;
     }
     // Found after the deadline is too late, however close.
     if (r.right == r.up && clock_->now() <= deadline) {
@@ -1362,6 +1377,9 @@ void driver::teardown() {
   net_.reset();
   clock_.reset();
   sys_.reset();
+  // Every credit has come back by now (handled, dropped, or destroyed with
+  // a mailbox): what is left would be a leak in the bound.
+  report_.budget_left_bytes = budget_->used();
 }
 
 int driver::run() {
@@ -1513,6 +1531,13 @@ int driver::run() {
   size_t held = static_cast<size_t>(
     std::count_if(report_.events.begin(), report_.events.end(),
                   [](const sim_outcome& o) { return o.ok; }));
+  report_.budget_limit_bytes = budget_->limit();
+  report_.budget_peak_bytes = budget_->peak();
+  report_.budget_refused = budget_->refused();
+  say("messages in flight: at most " + std::to_string(budget_->peak() >> 20)
+      + " MiB of the " + std::to_string(budget_->limit() >> 20)
+      + " MiB budget, " + std::to_string(budget_->refused())
+      + " refused (dropped_queue_full)");
   say(std::string{status == 0 ? "done" : "FAILED"} + ": "
       + std::to_string(held) + "/" + std::to_string(report_.events.size())
       + " events ok, " + std::to_string(report_.duplicate_deliveries)

@@ -64,8 +64,8 @@ using event_sink_actor =
 
 /// The OUTGOING PEER actor interface: one per link, owns its bounded queue.
 using peer_link_actor = caf::typed_actor<
-  /// Queues messages for the link's peer.
-  caf::reacts_to<message_batch>,
+  /// Queues messages for the link's peer, with their bytes in the budgets.
+  caf::reacts_to<message_batch, bytes_credit>,
   /// From the supervisor: stop once what came before is on the link, so
   /// that the link counts whatever it then drops.
   caf::reacts_to<close_atom>>;
@@ -185,6 +185,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::direct_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::inbound_frames)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::decoded_frames)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::peer_link_handle)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::bytes_credit)
 
 // -- type IDs -----------------------------------------------------------------
 

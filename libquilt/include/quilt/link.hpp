@@ -147,6 +147,15 @@ public:
     return counted_credit{pool_, n, count_loss_};
   }
 
+  /// Takes over `x`'s share of the same pool (messages joining a batch).
+  void merge(counted_credit&& x) {
+    if (!pool_) {
+      pool_ = x.pool_;
+      count_loss_ = x.count_loss_;
+    }
+    n_ += std::exchange(x.n_, 0);
+  }
+
   int64_t size() const { return n_; }
 
 private:
@@ -167,6 +176,139 @@ private:
 /// The share of a listener's flow held by the messages it covers.
 using flow_credit = counted_credit<inbound_flow>;
 
+/// What a message holds in memory while it travels between the nodes of a
+/// process: the message itself and the heap its strings use. A shared
+/// advertisement counts only as its pointer: every copy of the flood and
+/// the routing tables share one.
+int64_t message_bytes(const message& x);
+
+/// Hellos and acknowledgements (server_connect, ping, pong, link_ack,
+/// msg_ack): what keeps neighbours up and clears what senders owe (each
+/// one refused costs a retransmission), small and few, sent first under
+/// load (RFC 4222). They may use a budget's reserve.
+bool is_priority(command x);
+
+/// The bytes of messages [first, last) of a batch.
+int64_t batch_bytes(const message_batch& batch, size_t first, size_t last);
+
+/// A bound on the bytes of messages in flight (SPEC §14 "Memory"): taken
+/// when a node queues a message for a link (originated or forwarded), given
+/// back when the receiving node has handled it, or when it is dropped on
+/// the way. One bounds a whole process (every node's links share it, see
+/// byte_budget::process), another each link. Bytes are what a message
+/// holds in memory (message_bytes), not its size on the wire. Past the
+/// limit a message is refused, except that hellos and acknowledgements
+/// (`priority`) may use a reserve above it, so that a node under load
+/// still hears its neighbours and clears what it owes (RFC 4222): the
+/// hard bound is limit + reserve. Thread-safe, lock-free.
+class byte_budget {
+public:
+  explicit byte_budget(int64_t limit, int64_t reserve = -1)
+    : limit_(limit), reserve_(reserve < 0 ? limit / 8 : reserve) {
+  }
+
+  int64_t limit() const { return limit_; }
+  int64_t reserve() const { return reserve_; }
+
+  int64_t used() const { return used_.load(std::memory_order_relaxed); }
+
+  /// The most ever held at once.
+  int64_t peak() const { return peak_.load(std::memory_order_relaxed); }
+
+  /// Takes `n` bytes if they fit (under limit, or limit + reserve for a
+  /// priority message); false, taking nothing, if they do not.
+  bool try_take(int64_t n, bool priority) {
+    auto cap = priority ? limit_ + reserve_ : limit_;
+    auto cur = used_.load(std::memory_order_relaxed);
+    do {
+      if (cur + n > cap) {
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+    } while (!used_.compare_exchange_weak(cur, cur + n,
+                                          std::memory_order_relaxed));
+    auto now = cur + n;
+    auto top = peak_.load(std::memory_order_relaxed);
+    while (now > top
+           && !peak_.compare_exchange_weak(top, now,
+                                           std::memory_order_relaxed)) {
+    }
+    return true;
+  }
+
+  void give_back(int64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+
+  /// Messages refused since the start (each counted by its node too).
+  uint64_t refused() const {
+    return refused_.load(std::memory_order_relaxed);
+  }
+
+  /// Bytes whose credit went unsettled (lost with the mailbox of an actor
+  /// that stopped): given back all the same, and tallied here.
+  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+
+  void count_lost(int64_t n) {
+    lost_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
+
+  /// The process's budget, shared by every node that was not given its
+  /// own (node_options::budget): default_process_bytes() of memory.
+  static const std::shared_ptr<byte_budget>& process();
+
+  /// An eighth of physical memory, at least 64 MiB and at most 1 GiB: a
+  /// node's queues, not its tables, and a process with one node never
+  /// needs more (see docs/PROTOCOL.md "Flow control").
+  static int64_t default_process_bytes();
+
+private:
+  const int64_t limit_;
+  const int64_t reserve_;
+  std::atomic<int64_t> used_{0};
+  std::atomic<int64_t> peak_{0};
+  std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> lost_{0};
+};
+
+/// The bytes of messages on their way, held in the process's budget and
+/// in their link's, carried with the messages from actor to actor and
+/// given back (settled) where they are handled or dropped. Destroyed
+/// unsettled it gives them back too (see counted_credit); a copy holds
+/// nothing.
+class bytes_credit {
+public:
+  bytes_credit() = default;
+  /// Credit for `n` bytes already taken from both budgets.
+  bytes_credit(std::shared_ptr<byte_budget> process,
+               std::shared_ptr<byte_budget> link, int64_t n)
+    : process_(std::move(process), n), link_(std::move(link), n) {
+  }
+
+  int64_t size() const { return process_.size(); }
+
+  void settle() {
+    process_.settle();
+    link_.settle();
+  }
+
+  /// Moves `n` bytes (at most all) into a new credit.
+  bytes_credit split(int64_t n) {
+    bytes_credit x;
+    x.process_ = process_.split(n);
+    x.link_ = link_.split(n);
+    return x;
+  }
+
+  /// Takes over `x`'s bytes (both must come from the same budgets).
+  void merge(bytes_credit&& x) {
+    process_.merge(std::move(x.process_));
+    link_.merge(std::move(x.link_));
+  }
+
+private:
+  counted_credit<byte_budget> process_;
+  counted_credit<byte_budget> link_;
+};
+
 /// Where a listener delivers what it receives. Calls come from the
 /// transport's thread (frames) or the sending node's thread (messages); an
 /// implementation must not block.
@@ -184,6 +326,16 @@ public:
   virtual void messages(std::string from, message_batch&& batch,
                         std::shared_ptr<std::atomic<uint64_t>> in_flight)
     = 0;
+
+  /// The same with the messages' bytes in the budgets (byte_budget), to be
+  /// settled once the receiving node has handled them. This default is for
+  /// sinks that keep nothing: the bytes are given back at once.
+  virtual void messages(std::string from, message_batch&& batch,
+                        std::shared_ptr<std::atomic<uint64_t>> in_flight,
+                        bytes_credit bytes) {
+    bytes.settle();
+    messages(std::move(from), std::move(batch), std::move(in_flight));
+  }
 };
 
 using inbound_sink_ptr = std::shared_ptr<inbound_sink>;
@@ -298,6 +450,17 @@ public:
   /// Past the queue limit the tail of the batch is dropped and counted in
   /// `counters().dropped`. Returns how many messages were taken.
   virtual size_t send(message_batch& batch) = 0;
+
+  /// The same, with the batch's bytes in the budgets. A link that carries
+  /// the messages to a node of this process (direct) hands the bytes on
+  /// with them; this default, for links that hand them to a socket
+  /// (ZeroMQ, whose queue is bounded by queue_limit), gives them back once
+  /// the link took or dropped them.
+  virtual size_t send(message_batch& batch, bytes_credit& bytes) {
+    auto taken = send(batch);
+    bytes.settle();
+    return taken;
+  }
 
   /// Counters of this link.
   virtual const link_counters& counters() const = 0;

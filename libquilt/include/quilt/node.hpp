@@ -37,6 +37,10 @@ struct node_options {
   /// Messages on their way to the protocol actor past which the node
   /// refuses more as dropped_overload: bounds the protocol actor's mailbox.
   int64_t backlog_limit = 200000;
+  /// The byte budget of messages in flight this node shares (SPEC §14
+  /// "Memory"); none: the process's (byte_budget::process). A simulation
+  /// gives all its nodes one of its own.
+  std::shared_ptr<byte_budget> budget;
   /// Called (on the protocol actor's thread) with a neighbour's name when
   /// the node declares it down: a simulation judges these (false_downs).
   std::function<void(const std::string&)> on_peer_down;

@@ -36,6 +36,10 @@ struct sim_options {
   std::optional<uint16_t> console_port;
   /// Routes must converge within this much simulated time.
   uint64_t converge_limit_ms = 60000;
+  /// The byte budget of messages in flight, all nodes together (SPEC §14
+  /// "Memory"); none: byte_budget::default_process_bytes(). Tests set a
+  /// small one.
+  std::optional<int64_t> budget_bytes;
 };
 
 /// One event's outcome in the report.
@@ -85,6 +89,13 @@ struct sim_report {
   std::vector<sim_sample> timeline;
   uint64_t peak_rss_bytes = 0;
   uint64_t wall_ms = 0;
+  /// The byte budget of messages in flight: its limit, the most it held,
+  /// how many messages it refused, and what it still held after the
+  /// nodes stopped (0: every credit came back). Not in the JSON report.
+  int64_t budget_limit_bytes = 0;
+  int64_t budget_peak_bytes = 0;
+  uint64_t budget_refused = 0;
+  int64_t budget_left_bytes = 0;
 
   /// The report as one JSON document, keys in SPEC §9 order.
   std::string to_json() const;

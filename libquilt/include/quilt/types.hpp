@@ -98,12 +98,16 @@ struct direct_batch {
   std::shared_ptr<std::atomic<uint64_t>> in_flight;
   uint64_t held = 0; ///< What this batch counts in `in_flight`.
   backlog_credit backlog;
+  /// The messages' bytes in the process's and the link's budgets: given
+  /// back once the receiving protocol actor handled them (or dropped).
+  bytes_credit bytes;
 
   direct_batch() = default;
   direct_batch(std::string f, message_batch m,
-               std::shared_ptr<std::atomic<uint64_t>> counter)
+               std::shared_ptr<std::atomic<uint64_t>> counter,
+               bytes_credit b = {})
     : from(std::move(f)), msgs(std::move(m)), in_flight(std::move(counter)),
-      held(msgs.size()) {
+      held(msgs.size()), bytes(std::move(b)) {
   }
   direct_batch(direct_batch&&) = default;
   direct_batch& operator=(direct_batch&& x) noexcept {
@@ -113,11 +117,12 @@ struct direct_batch {
     in_flight = std::move(x.in_flight);
     held = x.held;
     backlog = std::move(x.backlog);
+    bytes = std::move(x.bytes);
     return *this;
   }
   /// A copy (CAF may make one) holds nothing: the original releases.
   direct_batch(const direct_batch& x)
-    : from(x.from), msgs(x.msgs), in_flight(), held(0), backlog() {
+    : from(x.from), msgs(x.msgs), in_flight(), held(0), backlog(), bytes() {
   }
   direct_batch& operator=(const direct_batch&) = delete;
   ~direct_batch() { release(); }
