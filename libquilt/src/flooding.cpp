@@ -208,6 +208,10 @@ void protocol::owe(peer& p, node_id origin, time_point now) {
   }
   e.waiting = true;
   f.waiting.push_back(origin);
+  // What waits before it may have been acknowledged meanwhile (still in
+  // the queue, no longer owed) while the window has room: nothing else
+  // may come to pump it.
+  pump(p, now);
 }
 
 void protocol::transmit(peer& p, node_id origin,
