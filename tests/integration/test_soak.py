@@ -196,7 +196,8 @@ class SoakNode(ConsoleNode):
 
     def start(self, **kw):
         if self.incarnation > 0:
-            self.past_msgs += [l.raw for l in self.find_logs(MSG_LOG)]
+            self.past_msgs += [(self.incarnation, l.raw)
+                               for l in self.find_logs(MSG_LOG)]
             if os.environ.get("QUILT_SOAK_KEEP"):
                 self.past_logs += self.all_logs()
         self.close_prompt()
@@ -265,8 +266,18 @@ class SoakNode(ConsoleNode):
     def messages(self):
         """[(origin, to, text)] of every soak message this node logged as
         received, over all its runs (log lines are written whole)."""
-        lines = self.past_msgs + [l.raw for l in self.find_logs(MSG_LOG)]
-        return [m.groups() for m in map(MSG_LOG_RE.search, lines) if m]
+        return [key for _, key in self.messages_by_run()]
+
+    def messages_by_run(self):
+        """[(run, (origin, to, text))]: messages() with the run of each."""
+        lines = self.past_msgs + [(self.incarnation, l.raw)
+                                  for l in self.find_logs(MSG_LOG)]
+        result = []
+        for run, line in lines:
+            m = MSG_LOG_RE.search(line)
+            if m:
+                result.append((run, m.groups()))
+        return result
 
     def close_prompt(self):
         if self.prompt is not None:
@@ -569,7 +580,7 @@ class SoakTest(unittest.TestCase):
             if not missing or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        self.check_at_most_once(got)
+        self.check_at_most_once()
         if missing:
             x, text = missing[0]
             self.fail_with("%d deliveries missing after %.1f s, e.g. %s never "
@@ -579,17 +590,30 @@ class SoakTest(unittest.TestCase):
                               missing),
                            [x, self.msgs[text]["origin"]])
 
-    def check_at_most_once(self, got=None):
-        """Every message so far was delivered at most once to each node
-        over all its runs, never to its origin, and a unicast only to its
-        destination."""
-        got = got or self.deliveries()
+    def check_at_most_once(self):
+        """Every message so far was delivered at most once to each run of
+        each node, never to its origin, and a unicast only to its
+        destination; a unicast at most once over all the runs of a node.
+        A broadcast may reach a node's next run once more: a neighbour that
+        was stopped when the node restarted can resume with a copy owed to
+        its former self before it sees the connection change (SPEC §14
+        promises exactly once to nodes that stay reachable; issue 17's note
+        has the race)."""
+        # Deliveries first, then what was sent: a chatter message delivered
+        # meanwhile is then known.
+        by_run = {x: self.nodes[x].messages_by_run() for x in self.names}
         with self.lock:
             msgs = dict(self.msgs)
         for x in self.names:
+            per_run = {}
+            for run, key in by_run[x]:
+                per_run[(run, key)] = per_run.get((run, key), 0) + 1
             seen = {}
-            for key in got[x]:
-                seen[key] = seen.get(key, 0) + 1
+            for (run, key), count in per_run.items():
+                if key[1] == "all":
+                    seen[key] = max(seen.get(key, 0), count)
+                else:
+                    seen[key] = seen.get(key, 0) + count
             for (origin, to, text), count in sorted(seen.items()):
                 info = msgs.get(text)
                 if info is None or (info["origin"], info["to"]) != (origin, to):
