@@ -80,6 +80,13 @@ std::chrono::milliseconds protocol::retransmit_after(const peer& p,
     cfg_.heartbeat_ms / 2, 10));
   if (p.info.rtt_us)
     base = std::max(base, std::chrono::milliseconds(3 * *p.info.rtt_us / 1000));
+  // A neighbour whose input waits behind a flood acknowledges late, and
+  // later as the flood goes on; sending it everything again would only
+  // lengthen its input (3,000 nodes on real-time links collapsed so:
+  // issue 17). As TCP waits (RFC 6298): what the round trips measured
+  // call for, from the copies acknowledged without a second one.
+  base = std::max(base, std::chrono::duration_cast<std::chrono::milliseconds>(
+                          p.flood.rto()));
   auto shift = std::min<uint32_t>(tries > 0 ? tries - 1 : 0,
                                   p.flood.speaks ? 3 : 20);
   return std::min(base * (1 << shift),
@@ -250,7 +257,8 @@ void protocol::pump(peer& p, time_point now) {
   }
 }
 
-void protocol::acknowledged(peer& p, node_id origin, uint64_t seq) {
+void protocol::acknowledged(peer& p, node_id origin, uint64_t seq,
+                            time_point acked_at) {
   auto& f = p.flood;
   auto i = f.owed.find(origin);
   if (!i)
@@ -260,6 +268,17 @@ void protocol::acknowledged(peer& p, node_id origin, uint64_t seq) {
     if (seq < e.sent_seq)
       return; // an older one: the one in flight is still owed
     --f.sending;
+    if (acked_at != time_point{}) {
+      f.last_ack = acked_at;
+      // A copy sent again may be acknowledged for its first: neither its
+      // stamp nor its round trip says anything then (Karn's rule).
+      if (e.tries == 1) {
+        f.acked_stamp = std::max(f.acked_stamp, e.stamp);
+        if (acked_at > e.sent_at)
+          f.sample_rtt(std::chrono::duration_cast<std::chrono::microseconds>(
+            acked_at - e.sent_at));
+      }
+    }
   } else if (auto ad = held_advert(origin); ad && seq < ad->seq) {
     return; // it waits to send a newer one than the neighbour has
   }
@@ -278,6 +297,23 @@ void protocol::retransmit(peer& p, time_point now) {
       continue; // acknowledged or replaced since
     auto& e = *i;
     auto due = e.sent_at + retransmit_after(p, e.tries);
+    // Lost, or waiting behind the neighbour's input? A copy sent before one
+    // it acknowledged was lost: links keep order. One with nothing
+    // acknowledged after it is not resent while acknowledgements still
+    // come; when they stop for a whole wait, only the oldest goes again, as
+    // a probe (TCP's timeout resends one segment): its acknowledgement, or
+    // those of copies before it, tell which were lost. Resending them all
+    // into a neighbour that is behind only lengthens its input.
+    if (now >= due && e.stamp > f.acked_stamp) {
+      auto wait = retransmit_after(p, 1);
+      auto quiet = f.last_ack + wait;
+      auto next_probe = f.probed_at + wait;
+      if (now < quiet || now < next_probe) {
+        due = std::max(quiet, next_probe);
+      } else {
+        f.probed_at = now;
+      }
+    }
     if (now >= due) {
       auto ad = held_advert(origin);
       if (!ad) {
@@ -321,12 +357,14 @@ void protocol::on_link_ack(message& x, peer& p, time_point now) {
   ++stats_.delivered;
   for_each_pair(x.arg(0), [&](std::string_view name, uint64_t seq) {
     if (auto origin = find_name(name); origin != no_node)
-      acknowledged(p, origin, seq);
+      acknowledged(p, origin, seq, now);
   });
   for_each_pair(x.arg(2), [&](std::string_view origin, uint64_t id) {
     broadcast_held(p, origin, id);
   });
   auto& parts = p.flood.summary;
+  if (!x.arg(1).empty())
+    p.flood.last_ack = now; // it works through what we sent
   for_each_token(x.arg(1), [&](std::string_view token) {
     uint64_t id = 0;
     parse_decimal(token, id);

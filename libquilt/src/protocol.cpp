@@ -706,10 +706,11 @@ void protocol::on_local(message& x, time_point now) {
         callee_.pong_received(x.origin, ping_id, rtt);
       } else if (auto p = find_by_name(x.origin); p) {
         p->answered = now;
-        if (p->hb_id && *p->hb_id == ping_id) {
-          p->info.rtt_us = micros(now - p->hb_sent);
-          p->hb_id.reset();
-        }
+        for (auto& hb : p->heartbeats)
+          if (hb.id == ping_id && hb.id != 0) {
+            p->info.rtt_us = micros(now - hb.at);
+            hb.id = 0;
+          }
       }
       break;
     }
@@ -1074,8 +1075,9 @@ void protocol::send_heartbeat(peer& p, time_point now) {
   scratch_.id = next_id();
   scratch_.ttl = 1;
   scratch_.args.clear();
-  p.hb_id = scratch_.id;
-  p.hb_sent = now;
+  p.heartbeats[p.next_heartbeat] = {scratch_.id, now};
+  p.next_heartbeat = static_cast<uint8_t>((p.next_heartbeat + 1)
+                                          % p.heartbeats.size());
   // A heartbeat counts as a probe: the next one is due an interval later.
   p.next_probe = now + probe_interval();
   send_on(p, scratch_);

@@ -77,6 +77,38 @@ struct flood_link {
   };
   std::unordered_map<uint64_t, owed_broadcast> broadcasts;
 
+  /// Loss or delay? When this neighbour last acknowledged one of our
+  /// advertisements, and the stamp of the latest copy it acknowledged. A
+  /// copy sent before one that was acknowledged was lost (links keep
+  /// order); a copy with nothing acknowledged after it waits in the
+  /// neighbour's input as long as acknowledgements keep coming: sending it
+  /// again would only add to that input (as RACK tells loss from delay,
+  /// RFC 8985).
+  time_point last_ack{};
+  uint32_t acked_stamp = 0;
+  /// The last probe: a copy resent when acknowledgements stopped. One a
+  /// wait, not one for each copy outstanding.
+  time_point probed_at{};
+
+  /// Round trip of an advertisement to its acknowledgement, smoothed as
+  /// TCP does (RFC 6298); sampled only from copies sent once (Karn's rule).
+  std::chrono::microseconds srtt{0};
+  std::chrono::microseconds rttvar{0};
+
+  void sample_rtt(std::chrono::microseconds r) {
+    if (srtt.count() == 0 && rttvar.count() == 0) {
+      srtt = r;
+      rttvar = r / 2;
+      return;
+    }
+    auto err = srtt > r ? srtt - r : r - srtt;
+    rttvar = (3 * rttvar + err) / 4;
+    srtt = (7 * srtt + r) / 8;
+  }
+
+  /// The wait the measured round trips call for (zero until one was).
+  std::chrono::microseconds rto() const { return srtt + 4 * rttvar; }
+
   bool has_acks() const {
     return !acks.empty() || !summary_acks.empty() || !broadcast_acks.empty();
   }

@@ -4,6 +4,7 @@
 // the same code that quiltd runs.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -279,8 +280,15 @@ private:
     /// forgotten after dead_after_ms (SPEC §12).
     bool was_up = false;
     time_point next_announce{};
-    std::optional<uint64_t> hb_id;
-    time_point hb_sent{};
+    /// Our last heartbeats to it, to time the pong that answers one
+    /// however late it comes: under load later than the next heartbeat,
+    /// when a round trip matters most (retransmit_after).
+    struct heartbeat_sent {
+      uint64_t id = 0;
+      time_point at{};
+    };
+    std::array<heartbeat_sent, 8> heartbeats{};
+    uint8_t next_heartbeat = 0;
     /// What it is owed of the link-state flood (flooding.cpp).
     flood_link flood;
     /// When it is probed next while suspect (silent for suspect_after()).
@@ -388,7 +396,10 @@ private:
   /// Sends what `p` is owed while fewer than the window are in flight.
   void pump(peer& p, time_point now);
   /// `p` has `origin`'s advertisement with `seq` (or newer).
-  void acknowledged(peer& p, node_id origin, uint64_t seq);
+  /// `acked_at`: when a link_ack said so (its round trip is sampled);
+  /// default: a copy of the neighbour's said so, which times nothing.
+  void acknowledged(peer& p, node_id origin, uint64_t seq,
+                    time_point acked_at = {});
   /// Sends again what `p` has not acknowledged in time.
   void retransmit(peer& p, time_point now);
   void on_link_ack(message& x, peer& p, time_point now);
