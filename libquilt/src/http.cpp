@@ -208,10 +208,11 @@ http_server::start(caf::actor_system& sys, node_actor node,
                    | (v6 ? MHD_USE_IPv6 : 0);
   x->daemon = MHD_start_daemon(
     flags, opts.port, nullptr, nullptr, &on_request, x.get(),
+    // First, so that every message of libmicrohttpd's goes to our log.
+    MHD_OPTION_EXTERNAL_LOGGER, &on_log, const_cast<std::string*>(&who),
     MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
     MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(opts.max_connections),
     MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(opts.idle_timeout_s),
-    MHD_OPTION_EXTERNAL_LOGGER, &on_log, const_cast<std::string*>(&who),
     MHD_OPTION_END);
   if (!x->daemon)
     return std::string{"libmicrohttpd could not start"};

@@ -91,28 +91,56 @@ function fillTable(id, head, rows) {
   }
 }
 
-function draw(status, peers, topo) {
+function draw(status, peers, routes, topo) {
   const svg = document.getElementById("mesh");
   svg.textContent = "";
   const W = 560, cx = W / 2, cy = W / 2;
   const me = status.name;
   const state = {};
   for (const p of peers) if (p.name) state[p.name] = p.state;
-  // The reachable mesh on a circle, this node at the centre.
-  const others = topo.nodes.filter(n => n !== me).sort();
-  const pos = {};
+  // Rings by distance: neighbours on the first, nodes two hops away on the
+  // second (next to the neighbour they are reached through), and so on.
+  const hops = {}, via = {};
+  for (const r of routes) { hops[r.destination] = r.hops; via[r.destination] = r.next_hop; }
+  const others = topo.nodes.filter(n => n !== me);
+  const far = Math.max(0, ...Object.values(hops)) + 1;
+  for (const n of others) if (!(n in hops)) hops[n] = far;
+  const rings = Math.max(1, ...others.map(n => hops[n]));
+  const step = Math.min(110, 215 / rings);
+  const pos = {}, angle = {};
   pos[me] = [cx, cy];
-  const R = others.length <= 1 ? 150 : Math.min(220, 90 + 12 * others.length);
-  others.forEach((n, i) => {
-    const a = -Math.PI / 2 + 2 * Math.PI * i / Math.max(1, others.length);
-    pos[n] = [cx + R * Math.cos(a), cy + R * Math.sin(a)];
-  });
-  // Peers it cannot reach now: outside the circle, on dashed links.
+  // Neighbours share the first ring out evenly; a node further out sits in
+  // the wedge of the neighbour it is reached through, so a branch of the
+  // mesh stays in one direction.
+  const first = others.filter(n => hops[n] === 1).sort();
+  const wedge = 2 * Math.PI / Math.max(1, first.length);
+  first.forEach((n, i) => { angle[n] = -Math.PI / 2 + wedge * i; });
+  const place = (n, a, k) => {
+    angle[n] = angle[n] === undefined ? a : angle[n];
+    pos[n] = [cx + k * step * Math.cos(a), cy + k * step * Math.sin(a)];
+  };
+  first.forEach(n => place(n, angle[n], 1));
+  for (let k = 2; k <= rings; k++) {
+    const groups = {};
+    for (const n of others.filter(n => hops[n] === k).sort()) {
+      const g = via[n] in angle ? via[n] : "";
+      (groups[g] = groups[g] || []).push(n);
+    }
+    for (const g in groups) {
+      const members = groups[g];
+      const base = g === "" ? Math.PI / 2 : angle[g];
+      const width = g === "" ? 2 * Math.PI : wedge;
+      members.forEach((n, j) =>
+        place(n, base + width * ((j + 0.5) / members.length - 0.5), k));
+    }
+  }
+  const R = rings * step;
+  // Peers it cannot reach now: outside the rings, on dashed links.
   const lost = peers.filter(p => p.state !== "up" && !(p.name && pos[p.name]));
   lost.forEach((p, i) => {
     const a = Math.PI / 4 + 2 * Math.PI * i / Math.max(1, lost.length);
     p.label = p.name || (p.address + ":" + (p.port === null ? "?" : p.port));
-    pos["peer:" + p.label] = [cx + (R + 50) * Math.cos(a), cy + (R + 50) * Math.sin(a)];
+    pos["peer:" + p.label] = [cx + (R + 45) * Math.cos(a), cy + (R + 45) * Math.sin(a)];
   });
   const links = el("g", {"class": "links"});
   for (const [a, b] of topo.links) {
@@ -136,7 +164,8 @@ function draw(status, peers, topo) {
     g.appendChild(el("circle", {cx: x, cy: y, r: r,
       fill: color, stroke: "#fff", "stroke-width": 2}));
     g.appendChild(el("text", {x: x, y: y - r - 5, "text-anchor": "middle",
-      "font-size": small ? 9 : 12}, label));
+      "font-size": small ? 9 : 12, stroke: "#fcfcfc", "stroke-width": 3,
+      "paint-order": "stroke"}, label));
     svg.appendChild(g);
   };
   for (const n of others) {
@@ -163,7 +192,7 @@ async function refresh() {
       " links in view · up " + Math.floor(status.uptime_ms / 1000) + " s · version " +
       status.version + " · updated " + new Date().toLocaleTimeString();
     document.getElementById("error").textContent = "";
-    draw(status, peers, topo);
+    draw(status, peers, routes, topo);
     fillTable("peers", ["name", "address", "port", "state", "rtt", "last seen"],
       peers.map(p => [p.name, p.address, p.port, {text: p.state, cls: p.state},
         p.rtt_us === null ? null : (p.rtt_us / 1000).toFixed(3) + " ms",
