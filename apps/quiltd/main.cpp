@@ -307,6 +307,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<quilt::http_server> http;
   if (cfg.http_port != 0) {
     quilt::http_options hopts;
+    hopts.name = cfg.name;
     hopts.host = cfg.http_host;
     hopts.port = cfg.http_port;
     auto served = quilt::http_server::start(sys, node, hopts);

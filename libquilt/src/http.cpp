@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <mutex>
 #include <optional>
 
 #include <caf/all.hpp>
@@ -164,13 +165,25 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
   return result;
 }
 
+/// libmicrohttpd's messages, at most one a second: past the connection
+/// limit it reports every connection it closes, which a burst of clients
+/// would turn into a line each.
 void on_log(void* cls, const char* fmt, va_list ap) {
   char line[512];
   std::vsnprintf(line, sizeof(line), fmt, ap);
   auto n = std::strlen(line);
   while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
     line[--n] = '\0';
-  QUILT_WARN(*static_cast<const std::string*>(cls), "http: " << line);
+  static std::mutex mtx;
+  static log_limiter limiter;
+  uint64_t held = 0;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (!limiter.admit("http", std::chrono::steady_clock::now(), held))
+      return;
+  }
+  QUILT_WARN(*static_cast<const std::string*>(cls),
+             "http: " << line << held_suffix(held));
 }
 
 } // namespace
@@ -202,14 +215,13 @@ http_server::start(caf::actor_system& sys, node_actor node,
   bool v6 = res->ai_family == AF_INET6;
   freeaddrinfo(res);
   auto x = std::make_unique<impl>(sys, std::move(node), opts);
-  static const std::string who = "http";
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION
                    | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG
                    | (v6 ? MHD_USE_IPv6 : 0);
   x->daemon = MHD_start_daemon(
     flags, opts.port, nullptr, nullptr, &on_request, x.get(),
     // First, so that every message of libmicrohttpd's goes to our log.
-    MHD_OPTION_EXTERNAL_LOGGER, &on_log, const_cast<std::string*>(&who),
+    MHD_OPTION_EXTERNAL_LOGGER, &on_log, &x->opts.name,
     MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
     MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(opts.max_connections),
     MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(opts.idle_timeout_s),

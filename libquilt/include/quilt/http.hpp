@@ -18,6 +18,8 @@ namespace quilt {
 
 /// How the endpoint is served.
 struct http_options {
+  /// Names the node in the endpoint's log lines.
+  std::string name = "http";
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   /// How long a request waits for the node; past it the answer is 503.
