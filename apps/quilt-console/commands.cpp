@@ -385,7 +385,9 @@ outcome do_reload(caf::scoped_actor& self, const node_actor& node) {
   if (!r)
     return o;
   if (!r->reloaded)
-    return failure(failed, "bad_config", r->error);
+    return failure(failed,
+                   r->error == no_config_file ? "not_supported" : "bad_config",
+                   r->error);
   o.json = {{"reloaded", true},
             {"peers_added", r->peers_added},
             {"peers_removed", r->peers_removed},

@@ -367,7 +367,7 @@ caf::result<reload_report> reload(supervisor_ptr self) {
   auto load = st.node->opts.load_config;
   if (!load) {
     reload_report r;
-    r.error = "this node has no config file to reload";
+    r.error = no_config_file;
     r.log_level = to_string(current_log_level());
     return r;
   }

@@ -47,6 +47,10 @@ reload_plan plan_reload(const node_config& running, const node_config& loaded);
 node_config apply_reload(const node_config& running,
                          const node_config& loaded);
 
+/// reload_report::error of a node without a file (a simulated node).
+inline constexpr const char* no_config_file =
+  "this node has no config file to reload (a simulated node)";
+
 /// What a reload did, as quilt-console `reload` and the log show it.
 struct reload_report {
   /// False when the file failed to load: the running config stays.
