@@ -146,8 +146,13 @@ function draw(status, peers, routes, topo) {
   for (const [a, b] of topo.links) {
     if (!pos[a] || !pos[b]) continue;
     const mine = a === me || b === me;
-    links.appendChild(el("line", {x1: pos[a][0], y1: pos[a][1], x2: pos[b][0], y2: pos[b][1],
-      stroke: mine ? "#555" : "#bbb", "stroke-width": mine ? 2 : 1}));
+    const [x1, y1] = pos[a], [x2, y2] = pos[b];
+    // Links further out bow to one side: one that joins two branches
+    // would otherwise run straight over the nodes between them.
+    const bend = mine ? 0 : 0.25;
+    const qx = (x1 + x2) / 2 - (y2 - y1) * bend, qy = (y1 + y2) / 2 + (x2 - x1) * bend;
+    links.appendChild(el("path", {d: `M${x1} ${y1} Q${qx} ${qy} ${x2} ${y2}`, fill: "none",
+      stroke: mine ? "#555" : "#aaa", "stroke-width": mine ? 2 : 1.2}));
   }
   for (const p of lost) {
     const q = pos["peer:" + p.label];
