@@ -14,11 +14,14 @@ cd "$(dirname "$0")/.."
 # which tests/integration/test_install.py verifies quiltd@.service (it
 # works in a container or chroot where systemd is not running; installing
 # the package starts nothing there). python3-matplotlib draws a simulation's
-# timeline (scripts/sim-timeline.py).
+# timeline (scripts/sim-timeline.py). libmicrohttpd-dev serves [http]
+# (SPEC §15; docs/ARCHITECTURE.md says why this library); chromium loads
+# the node's page in tests/integration/test_http_browser.py.
 packages=(g++ cmake make pkg-config libcaf-dev cppzmq-dev libzmq3-dev
           libtomlplusplus-dev catch2 nlohmann-json3-dev libreadline-dev libcli11-dev
           libssl-dev openssl python3 python3-zmq clang libclang-rt-14-dev
-          graphviz dpkg-dev file systemd python3-matplotlib)
+          graphviz dpkg-dev file systemd python3-matplotlib
+          libmicrohttpd-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

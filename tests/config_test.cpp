@@ -485,11 +485,11 @@ TEST_CASE("a key in the wrong section says where it belongs") {
         "cfg.toml:3: unknown key 'heartbeat_ms' in [node] (it belongs in "
         "[timing])");
   CHECK(parse_error("[timing]\nport = 5501\n") ==
-        "cfg.toml:2: unknown key 'port' in [timing] (it belongs in [node] "
-        "or [console])");
+        "cfg.toml:2: unknown key 'port' in [timing] (it belongs in [node], "
+        "[console] or [http])");
   CHECK(parse_error("port = 5501\n") ==
         "cfg.toml:1: unknown key 'port' outside any section (it belongs in "
-        "[node] or [console])");
+        "[node], [console] or [http])");
 }
 
 TEST_CASE("control characters in quoted keys and values are escaped") {

@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include "quilt/codec.hpp"
+#include "quilt/documents.hpp"
 #include "quilt/error.hpp"
 #include "quilt/name.hpp"
 #include "quilt/tables.hpp"
@@ -64,10 +65,7 @@ outcome do_status(caf::scoped_actor& self, const node_actor& node) {
   auto s = ask<node_status>(self, node, o, request_timeout, status_atom::value);
   if (!s)
     return o;
-  o.json = {{"name", s->name},         {"listen", s->listen},
-            {"processors", s->processors}, {"uptime_ms", s->uptime_ms},
-            {"peers_up", s->peers_up}, {"routes", s->routes},
-            {"version", s->version}};
+  o.json = status_json(*s);
   o.text = text_table({{"name", s->name},
                   {"listen", s->listen},
                   {"processors", std::to_string(s->processors)},
@@ -84,15 +82,7 @@ outcome do_peers(caf::scoped_actor& self, const node_actor& node) {
                                         peers_atom::value);
   if (!ps)
     return o;
-  o.json = json::array();
-  for (auto& p : *ps)
-    o.json.push_back(
-      {{"name", p.name.empty() ? json(nullptr) : json(p.name)},
-       {"address", p.address.empty() ? json(nullptr) : json(p.address)},
-       {"port", p.port == 0 ? json(nullptr) : json(p.port)},
-       {"state", to_string(p.state)},
-       {"rtt_us", or_null(p.rtt_us)},
-       {"last_seen_ms", or_null(p.last_seen_ms)}});
+  o.json = peers_json(*ps);
   o.text = peers_table(*ps);
   return o;
 }
@@ -103,11 +93,7 @@ outcome do_routes(caf::scoped_actor& self, const node_actor& node) {
                                           routes_atom::value);
   if (!rs)
     return o;
-  o.json = json::array();
-  for (auto& r : *rs)
-    o.json.push_back(
-      {{"destination", r.destination}, {"next_hop", r.next_hop},
-       {"hops", r.hops}});
+  o.json = routes_json(*rs);
   o.text = routes_table(*rs);
   return o;
 }
@@ -129,10 +115,7 @@ outcome do_topology(caf::scoped_actor& self, const node_actor& node,
                               topology_atom::value);
   if (!t)
     return o;
-  json links = json::array();
-  for (auto& [a, b] : t->links)
-    links.push_back({a, b});
-  o.json = {{"nodes", t->nodes}, {"links", links}};
+  o.json = topology_json(*t);
   std::ostringstream os;
   if (dot) {
     os << "graph quilt {\n";
@@ -368,12 +351,10 @@ outcome do_stats(caf::scoped_actor& self, const node_actor& node,
     return o;
   }
 
-  o.json = json::object();
+  o.json = stats_json(*s);
   std::vector<std::vector<std::string>> table_rows;
-  for (auto& [k, v] : rows) {
-    o.json[k] = v;
+  for (auto& [k, v] : rows)
     table_rows.push_back({k, std::to_string(v)});
-  }
   o.text = text_table(table_rows);
   return o;
 }
@@ -393,6 +374,33 @@ outcome do_nodes(caf::scoped_actor& self, const node_actor& top) {
       {n.name, std::to_string(n.peers_up), std::to_string(n.routes)});
   }
   o.text = text_table(rows);
+  return o;
+}
+
+/// `reload` (SPEC §15): the node reads its config file again.
+outcome do_reload(caf::scoped_actor& self, const node_actor& node) {
+  outcome o;
+  // The node bounds the work: 60 s to read the file, 10 s for its links.
+  auto r = ask<reload_report>(self, node, o, seconds(75), reload_atom::value);
+  if (!r)
+    return o;
+  if (!r->reloaded)
+    return failure(failed,
+                   r->error == no_config_file ? "not_supported" : "bad_config",
+                   r->error);
+  o.json = {{"reloaded", true},
+            {"peers_added", r->peers_added},
+            {"peers_removed", r->peers_removed},
+            {"links_revoked", r->links_revoked},
+            {"log_level", r->log_level},
+            {"restart_needed", r->restart_needed}};
+  o.text = describe(*r) + "\n";
+  if (!r->restart_needed.empty()) {
+    o.text += "needs a restart to take effect:";
+    for (const auto& k : r->restart_needed)
+      o.text += " " + k;
+    o.text += "\n";
+  }
   return o;
 }
 
@@ -460,6 +468,7 @@ const char* help_text() {
          "  watch                    stream its events until Ctrl-C\n"
          "                           (--json: one JSON object a line)\n"
          "  nodes                    a simulation's nodes\n"
+         "  reload                   the node reads its config file again\n"
          "  shutdown                 stop the node\n"
          "  help, quit\n";
 }
@@ -471,7 +480,7 @@ std::string check_usage(const std::vector<std::string>& w) {
   auto n = w.size() - 1;
   uint64_t v = 0;
   if (c == "status" || c == "peers" || c == "routes" || c == "nodes"
-      || c == "shutdown" || c == "watch")
+      || c == "shutdown" || c == "watch" || c == "reload")
     return n == 0 ? "" : "usage: " + c;
   if (c == "stats")
     return n == 0 || (n == 1 && w[1] == "--prometheus")
@@ -548,6 +557,8 @@ outcome run(caf::scoped_actor& self, const node_actor& top,
     return do_nodes(self, top);
   if (c == "shutdown")
     return do_shutdown(self, node);
+  if (c == "reload")
+    return do_reload(self, node);
   return failure(usage, "usage", check_usage(w));
 }
 

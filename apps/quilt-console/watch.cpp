@@ -130,32 +130,4 @@ nlohmann::ordered_json event_json(const node_event& x) {
   return j;
 }
 
-std::string prometheus_label(const std::string& x) {
-  std::string out;
-  for (char c : x) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
-
-std::string prometheus_text(
-  const std::string& node,
-  const std::vector<std::pair<const char*, uint64_t>>& counters) {
-  std::string out;
-  auto label = "{node=\"" + prometheus_label(node) + "\"} ";
-  for (auto& [key, value] : counters) {
-    auto name = std::string{"quilt_"} + key + "_total";
-    out += "# TYPE " + name + " counter\n";
-    out += name + label + std::to_string(value) + '\n';
-  }
-  return out;
-}
-
 } // namespace quilt::console

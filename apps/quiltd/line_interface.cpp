@@ -34,6 +34,7 @@ void print_help(std::ostream& out) {
          "  /routes                 list routes (as quilt-console routes)\n"
          "  /traceroute NAME        list the hops to a node\n"
          "  /stats                  show counters\n"
+         "  /reload                 read the config file again (as SIGHUP)\n"
          "  /help                   show this list\n"
          "  /quit                   shut down\n"
          "  DEST TEXT               send TEXT to node DEST (or all); a node's\n"
@@ -260,6 +261,23 @@ void run_line_interface(caf::actor_system& sys, node_actor node,
       do_traceroute(out, self, node, cfg, target);
     } else if (word == "/stats") {
       do_stats(out, self, node);
+    } else if (word == "/reload") {
+      // Reading the file and closing links may take a moment; the node
+      // bounds it (its own 60 s for the file, 10 s for the links).
+      self->request(node, std::chrono::seconds(75), reload_atom::value)
+          .receive(
+              [&](const reload_report& r) {
+                out << describe(r) << std::endl;
+                if (!r.restart_needed.empty()) {
+                  out << "needs a restart to take effect:";
+                  for (const auto& k : r.restart_needed)
+                    out << ' ' << k;
+                  out << std::endl;
+                }
+              },
+              [&](const caf::error& err) {
+                out << "reload failed: " << quilt::describe(err) << std::endl;
+              });
     } else if (word[0] == '/') {
       out << "unknown command " << word << " (try /help)" << std::endl;
     } else {

@@ -20,6 +20,7 @@
 #include "quilt/config.hpp"
 #include "quilt/console.hpp"
 #include "quilt/error.hpp"
+#include "quilt/http.hpp"
 #include "quilt/log.hpp"
 #include "quilt/node.hpp"
 #include "quilt/security.hpp"
@@ -184,6 +185,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload (SPEC §15)
   sigaddset(&signals, SIGUSR1); // main wakes the signal thread with it
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -197,6 +199,14 @@ int main(int argc, char** argv) {
     if (auto problem = quilt::console_port_problem(cfg.console_host, cfg.console_port); !problem.empty()) {
       std::cerr << "quiltd: cannot open console on " << cfg.console_host << ':'
                 << cfg.console_port << ": " << problem << '\n';
+      return exit_runtime;
+    }
+  }
+
+  if (cfg.http_port != 0) {
+    if (auto problem = quilt::console_port_problem(cfg.http_host, cfg.http_port); !problem.empty()) {
+      std::cerr << "quiltd: cannot open HTTP on " << cfg.http_host << ':'
+                << cfg.http_port << ": " << problem << '\n';
       return exit_runtime;
     }
   }
@@ -233,7 +243,13 @@ int main(int argc, char** argv) {
   caf::actor_system sys{sys_cfg};
   auto net = std::make_shared<quilt::zmq_transport>(
     quilt::zmq_transport::scheme::tcp);
-  auto started = quilt::start_node(sys, cfg, net);
+  quilt::node_options node_opts;
+  // A reload reads the same file with the same command-line overrides.
+  node_opts.load_config = [path = opts.config_path,
+                           overrides = opts.overrides] {
+    return quilt::load_node_config(path, overrides);
+  };
+  auto started = quilt::start_node(sys, cfg, net, node_opts);
   if (auto err = std::get_if<std::string>(&started)) {
     std::cerr << "quiltd: " << *err << '\n';
     return exit_runtime;
@@ -286,14 +302,50 @@ int main(int argc, char** argv) {
                                                : ""));
   }
 
+  // The HTTP endpoint's threads ask the node like a console does; it goes
+  // before the actor system (declared after it, destroyed first).
+  std::unique_ptr<quilt::http_server> http;
+  if (cfg.http_port != 0) {
+    quilt::http_options hopts;
+    hopts.name = cfg.name;
+    hopts.host = cfg.http_host;
+    hopts.port = cfg.http_port;
+    auto served = quilt::http_server::start(sys, node, hopts);
+    if (auto* why = std::get_if<std::string>(&served)) {
+      std::cerr << "quiltd: cannot open HTTP on " << cfg.http_host << ':'
+                << cfg.http_port << ": " << *why << '\n';
+      caf::scoped_actor self{sys};
+      self->monitor(node);
+      caf::anon_send(node, quilt::shutdown_atom::value);
+      self->receive([](const caf::down_msg&) {});
+      return exit_runtime;
+    }
+    http = std::move(std::get<std::unique_ptr<quilt::http_server>>(served));
+    if (!is_loopback(cfg.http_host))
+      QUILT_WARN(cfg.name, "HTTP on " << cfg.http_host << ':' << cfg.http_port
+                                      << " is not loopback: whoever reaches "
+                                         "it reads this node's metrics and "
+                                         "view of the mesh");
+    QUILT_INFO(cfg.name, "HTTP on " << cfg.http_host << ':' << cfg.http_port);
+  }
+
   std::atomic<bool> stop{false};
   std::thread signal_thread{[&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (sig == SIGUSR1)
-      return; // woken by main to end
-    QUILT_INFO(cfg.name, "received " << strsignal(sig));
-    caf::anon_send(node, quilt::shutdown_atom::value);
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGUSR1)
+        return; // woken by main to end
+      QUILT_INFO(cfg.name, "received " << strsignal(sig));
+      if (sig == SIGHUP) {
+        // The node reads its file on a thread of its own and logs what
+        // the reload did; nobody here waits for the answer.
+        caf::anon_send(node, quilt::reload_atom::value);
+        continue;
+      }
+      caf::anon_send(node, quilt::shutdown_atom::value);
+      return;
+    }
   }};
 
   std::thread interface_thread;
@@ -319,6 +371,7 @@ int main(int argc, char** argv) {
     interface_thread.join();
   if (printer)
     caf::anon_send_exit(printer, caf::exit_reason::user_shutdown);
+  http.reset(); // its requests end before the node's actor system
   pthread_kill(signal_thread.native_handle(), SIGUSR1);
   signal_thread.join();
   QUILT_INFO(cfg.name, "stopped");

@@ -441,6 +441,11 @@ void conditioned_transport::reply(listener_id id, std::string peer,
   inner_->reply(id, std::move(peer), std::move(text));
 }
 
+void conditioned_transport::authorize(listener_id id,
+                                      std::vector<std::string> keys) {
+  inner_->authorize(id, std::move(keys));
+}
+
 outgoing_link_ptr conditioned_transport::dial(const std::string& endpoint,
                                               const dial_options& opts) {
   auto via = std::make_shared<dialled>();

@@ -128,6 +128,10 @@ const key_spec specs[] = {
   {"limits", "delivery_timeout_ms", vk::integer, 0, 600000, true,
    &store_int<&node_config::delivery_timeout_ms>, {}},
   {"log", "level", vk::level, 0, 0, false, &store_level, {}},
+  {"http", "host", vk::text, 0, 0, false,
+   &store_text<&node_config::http_host>, {}},
+  {"http", "port", vk::integer, 0, 65535, false,
+   &store_int<&node_config::http_port>, {}},
 };
 
 // The keys of a [[peers]] entry; they go to a peer_config, stored by hand.
@@ -151,6 +155,8 @@ bool accepts(key_set keys, const key_spec& spec) {
     return spec.section == "limits";
   case key_set::log:
     return spec.section == "log";
+  case key_set::http:
+    return spec.section == "http";
   case key_set::tunables:
     return spec.tunable;
   }
@@ -322,6 +328,8 @@ std::optional<key_set> section_keys(std::string_view name) {
     return key_set::limits;
   if (name == "log")
     return key_set::log;
+  if (name == "http")
+    return key_set::http;
   return std::nullopt;
 }
 

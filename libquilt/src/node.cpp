@@ -17,6 +17,7 @@
 #include "node_context.hpp"
 #include "quilt/error.hpp"
 #include "quilt/log.hpp"
+#include "quilt/reload.hpp"
 
 namespace quilt {
 
@@ -104,6 +105,9 @@ struct supervisor_state {
   };
 
   node_context_ptr node;
+  /// The configuration in force: node->cfg as started, with what reloads
+  /// applied since (peers, keys, dial policy, log level).
+  node_config running;
   protocol_actor protocol;
   std::vector<processor_actor> processors;
   incoming_link_actor incoming;
@@ -160,6 +164,13 @@ void spawn_protocol_actor(supervisor_ptr self) {
   for (auto& p : st.processors)
     self->send(p, wire_atom::value, st.protocol);
   self->send(st.incoming, wire_atom::value, st.processors, st.protocol);
+  // A new protocol starts from the file as the node started with it: the
+  // reloads since are applied to it again.
+  auto plan = plan_reload(st.node->cfg, st.running);
+  if (plan.changes_anything())
+    self->request(st.protocol, caf::infinite, reload_atom::value,
+                  reload_changes{std::move(plan), st.running})
+      .then([](uint32_t) {}, [](const caf::error&) {});
 }
 
 void spawn_incoming(supervisor_ptr self) {
@@ -269,10 +280,121 @@ void on_child_down(supervisor_ptr self, const caf::down_msg& msg) {
   }
 }
 
+/// The file as a reload read it, passed from the loader's thread.
+struct loaded_config {
+  std::variant<node_config, config_error> value;
+};
+
+} // namespace
+} // namespace quilt
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::loaded_config)
+
+namespace quilt {
+namespace {
+
+std::string endpoint_text(const peer_config& p) {
+  return p.address + ':' + std::to_string(p.port);
+}
+
+/// Applies a loaded file to the running node (SPEC §15) and answers `rp`
+/// once the protocol actor has applied its part.
+void apply_loaded(supervisor_ptr self, loaded_config& loaded,
+                  caf::typed_response_promise<reload_report> rp) {
+  auto& st = self->state;
+  const auto& name = st.node->cfg.name;
+  reload_report r;
+  if (auto* err = std::get_if<config_error>(&loaded.value)) {
+    r.error = err->text;
+    r.log_level = to_string(current_log_level());
+    QUILT_ERROR(name, describe(r));
+    rp.deliver(std::move(r));
+    return;
+  }
+  const auto& file = std::get<node_config>(loaded.value);
+  auto plan = plan_reload(st.running, file);
+  auto next = apply_reload(st.running, file);
+  r.reloaded = true;
+  for (const auto& p : plan.added)
+    r.peers_added.push_back(endpoint_text(p));
+  for (const auto& p : plan.removed)
+    r.peers_removed.push_back(endpoint_text(p));
+  r.restart_needed = plan.restart_needed;
+  set_log_level(next.level);
+  r.log_level = to_string(next.level);
+  if (!plan.restart_needed.empty()) {
+    std::string keys;
+    for (const auto& k : plan.restart_needed)
+      keys += (keys.empty() ? "" : ", ") + k;
+    QUILT_WARN(name, "reload: " << keys
+                                << " changed; the running node keeps the "
+                                   "old value until it is restarted");
+  }
+  // The listener first: a revoked client is refused from now on, also when
+  // it reconnects before the protocol actor has closed its link.
+  if (plan.trust_changed && next.security.curve)
+    st.node->net->authorize(st.node->listener, next.security.authorized_keys);
+  st.running = next;
+  if (!plan.changes_anything() || st.stopping) {
+    QUILT_INFO(name, describe(r));
+    rp.deliver(std::move(r));
+    return;
+  }
+  self
+    ->request(st.protocol, std::chrono::seconds(10), reload_atom::value,
+              reload_changes{std::move(plan), std::move(next)})
+    .then(
+      [=](uint32_t revoked) mutable {
+        r.links_revoked = revoked;
+        QUILT_INFO(self->state.node->cfg.name, describe(r));
+        rp.deliver(std::move(r));
+      },
+      [=](const caf::error& err) mutable {
+        // The protocol actor failed meanwhile: its replacement gets the
+        // running config (spawn_protocol_actor), which is the new one.
+        QUILT_WARN(self->state.node->cfg.name,
+                   "reload: the protocol actor did not answer ("
+                     << to_string(err) << "); its replacement applies it");
+        QUILT_INFO(self->state.node->cfg.name, describe(r));
+        rp.deliver(std::move(r));
+      });
+}
+
+/// A reload: the file is read on a thread of its own (reading files must
+/// not hold a scheduler thread), then applied here.
+caf::result<reload_report> reload(supervisor_ptr self) {
+  auto& st = self->state;
+  auto load = st.node->opts.load_config;
+  if (!load) {
+    reload_report r;
+    r.error = no_config_file;
+    r.log_level = to_string(current_log_level());
+    return r;
+  }
+  auto rp = self->make_response_promise<reload_report>();
+  auto loader = self->home_system().spawn<caf::detached>(
+    [load](caf::event_based_actor* me) -> caf::behavior {
+      return {[=](reload_atom) {
+        me->quit();
+        return loaded_config{load()};
+      }};
+    });
+  self->request(loader, std::chrono::seconds(60), reload_atom::value)
+    .then([=](loaded_config& x) mutable { apply_loaded(self, x, rp); },
+          [=](const caf::error& err) mutable {
+            reload_report r;
+            r.error = "could not read the config file: " + to_string(err);
+            r.log_level = to_string(current_log_level());
+            rp.deliver(std::move(r));
+          });
+  return rp;
+}
+
 supervisor_actor::behavior_type supervisor(supervisor_ptr self,
                                            node_context_ptr node) {
   auto& st = self->state;
   st.node = node;
+  st.running = node->cfg;
   // Order matters only for the handles: each child gets the ones it uses.
   st.protocol = spawn_protocol(node, self);
   self->monitor(st.protocol);
@@ -325,6 +447,7 @@ supervisor_actor::behavior_type supervisor(supervisor_ptr self,
     [=](select_atom, const std::string&) -> caf::result<caf::actor> {
       return make_error(ec::not_a_simulation);
     },
+    [=](reload_atom) { return reload(self); },
     [=](children_atom) {
       auto& st = self->state;
       std::vector<caf::actor> result;

@@ -42,6 +42,8 @@ struct protocol_state : protocol_callee {
   node_context_ptr node;
   supervisor_actor supervisor;
   std::unique_ptr<protocol> proto;
+  /// The configured peers, node->cfg.peers until a reload changes them.
+  std::vector<peer_config> peers;
   std::unordered_map<link_id, link> links;
   std::vector<link_id> dirty;
   std::unordered_map<uint64_t, pending_ping> pings;
@@ -509,6 +511,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       pc.name_keys[name] = key;
   auto now = st.now();
   st.proto = std::make_unique<protocol>(pc, st, clock_derived_id(*node, now));
+  st.peers = cfg.peers;
   for (auto& p : cfg.peers)
     st.proto->connect(p.address, p.port, true, now, p.public_key);
   st.proto->tick(now);
@@ -567,7 +570,7 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       auto& st = self->state;
       // A user's connect to a configured peer dials it with its key.
       std::string key;
-      for (const auto& p : node->cfg.peers)
+      for (const auto& p : st.peers)
         if (p.address == address && p.port == port)
           key = p.public_key;
       auto ok = st.proto->connect(address, port, true, st.now(), key);
@@ -725,6 +728,33 @@ protocol_fn(protocol_actor::stateful_pointer<protocol_state> self,
       self->state.subscribe(std::move(sink));
       self->state.flush_when_idle();
       return true;
+    },
+    [=](reload_atom, const reload_changes& x) {
+      auto& st = self->state;
+      // Only the supervisor reloads.
+      if (self->current_sender() != st.supervisor.address())
+        return uint32_t{0};
+      auto now = st.now();
+      st.peers = x.cfg.peers;
+      for (const auto& p : x.plan.removed)
+        st.proto->disconnect(p.address, p.port, now);
+      for (const auto& p : x.plan.added)
+        st.proto->connect(p.address, p.port, true, now, p.public_key);
+      size_t revoked = 0;
+      if (x.plan.trust_changed) {
+        dial_policy dial;
+        for (const auto& entry : x.cfg.security.dial_allow)
+          dial.add(entry); // checked when the file was read
+        std::unordered_map<std::string, std::string> name_keys;
+        if (x.cfg.security.curve) {
+          for (const auto& [name, key] : x.cfg.security.key_names)
+            name_keys[name] = key;
+          revoked = st.proto->revoke(x.cfg.security.authorized_keys, now);
+        }
+        st.proto->set_trust(std::move(dial), std::move(name_keys));
+      }
+      st.flush();
+      return static_cast<uint32_t>(revoked);
     },
   };
 }

@@ -114,6 +114,7 @@ node_actor spawn_sim_console(caf::actor_system& sys,
         }
         return rp;
       },
+      [=](reload_atom) -> caf::result<reload_report> { return needs_node(); },
       [=](select_atom, const std::string& name) -> caf::result<caf::actor> {
         auto node = dir->find(name);
         if (!node)

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -202,7 +203,8 @@ struct zmq_transport::impl {
       attach,
       send,
       reply,
-      close
+      close,
+      authorize
     } kind;
     uint64_t id = 0;
     void* socket = nullptr;
@@ -218,7 +220,7 @@ struct zmq_transport::impl {
     bool curve = false;  // add_router: a CURVE server
     std::shared_ptr<listener_counters> lcounters;
     std::shared_ptr<inbound_flow> flow; // add_router
-    std::vector<std::string> authorized; // add_router under CURVE: Z85
+    std::vector<std::string> authorized; // add_router, authorize: Z85
   };
 
   // -- sockets owned by the reactor thread -----------------------------------
@@ -254,6 +256,13 @@ struct zmq_transport::impl {
       std::string key;     // User-Id as libzmq gives it
       std::string address; // Peer-Address as libzmq gives it
       connection_info_ptr info;
+      /// The TCP socket libzmq reads it from (ZMQ_SRCFD) and that socket's
+      /// remote end when it was noted: a reload that revokes the key shuts
+      /// the socket down, after checking that the descriptor still is the
+      /// same connection (libzmq may have closed it and reused the number).
+      int fd = -1;
+      sockaddr_storage remote{};
+      socklen_t remote_len = 0;
     };
     std::unordered_map<std::string, known_connection> connections;
   };
@@ -542,6 +551,12 @@ struct zmq_transport::impl {
         mark_ready(c.id);
         break;
       }
+      case command::authorize: {
+        auto i = entries.find(c.id);
+        if (i != entries.end() && i->second.router && i->second.curve)
+          set_authorized(i->second, c.authorized);
+        break;
+      }
       case command::close: {
         auto i = entries.find(c.id);
         if (i == entries.end())
@@ -750,8 +765,10 @@ struct zmq_transport::impl {
     std::string_view a = address ? address : "";
     auto i = e.connections.find(peer);
     if (i != e.connections.end() && i->second.key == k
-        && i->second.address == a)
+        && i->second.address == a) {
+      note_socket(i->second, part);
       return i->second.info;
+    }
     if (i == e.connections.end()
         && e.connections.size() >= max_known_connections)
       e.connections.clear();
@@ -759,7 +776,48 @@ struct zmq_transport::impl {
     known.key.assign(k);
     known.address.assign(a);
     known.info = connection_of(part, e.inproc);
+    note_socket(known, part);
     return known.info;
+  }
+
+  /// Keeps the socket a connection's message came from; its remote end is
+  /// read only when the descriptor changes, not once per message.
+  static void note_socket(entry::known_connection& known, zmq_msg_t* part) {
+    int fd = zmq_msg_get(part, ZMQ_SRCFD);
+    if (fd < 0 || fd == known.fd)
+      return;
+    known.fd = fd;
+    known.remote_len = sizeof(known.remote);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&known.remote),
+                    &known.remote_len)
+        != 0)
+      known.fd = -1;
+  }
+
+  /// A reload's new key list for a CURVE router (SPEC §15): the ZAP
+  /// handler admits only these from now on, and each connection it holds
+  /// with another key is shut down. libzmq then sees the socket fail and
+  /// drops the connection itself; the client's reconnection meets the new
+  /// list in its handshake.
+  void set_authorized(entry& e, const std::vector<std::string>& keys) {
+    e.authorized = binary_keys(keys);
+    std::unordered_set<std::string> z85(keys.begin(), keys.end());
+    for (auto i = e.connections.begin(); i != e.connections.end();) {
+      auto& known = i->second;
+      if (z85.count(known.key) > 0) {
+        ++i;
+        continue;
+      }
+      sockaddr_storage now{};
+      socklen_t len = sizeof(now);
+      if (known.fd >= 0
+          && getpeername(known.fd, reinterpret_cast<sockaddr*>(&now), &len)
+               == 0
+          && len == known.remote_len
+          && std::memcmp(&now, &known.remote, len) == 0)
+        ::shutdown(known.fd, SHUT_RDWR);
+      i = e.connections.erase(i);
+    }
   }
 
   int read_some(entry& e, int budget) {
@@ -1136,6 +1194,14 @@ void zmq_transport::reply(listener_id id, std::string peer, std::string text) {
   c.id = id;
   c.peer = std::move(peer);
   c.text = std::move(text);
+  impl_->post(std::move(c));
+}
+
+void zmq_transport::authorize(listener_id id, std::vector<std::string> keys) {
+  impl::command c;
+  c.kind = impl::command::authorize;
+  c.id = id;
+  c.authorized = std::move(keys);
   impl_->post(std::move(c));
 }
 

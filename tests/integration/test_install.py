@@ -233,6 +233,8 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(svc["ExecStart"],
                          ["/usr/bin/quiltd /etc/quilt/%i.toml"])
         self.assertEqual(one.get("Restart"), "on-failure")
+        # systemctl reload: SIGHUP to quiltd (SPEC section 15).
+        self.assertEqual(svc.get("ExecReload"), ["/bin/kill -HUP $MAINPID"])
         self.assertEqual(one.get("KillSignal", "SIGTERM"), "SIGTERM")
         self.assertEqual(one.get("StandardInput", "null"), "null")
         self.assertNotIn("TTYPath", svc)

@@ -252,16 +252,23 @@ class WatchTest(QuiltTestCase):
 PROM_SAMPLE = re.compile(r'^(quilt_[a-z_]+_total)\{node="((?:[^"\\\n]|\\.)*)"\}'
                          r' (0|[1-9][0-9]*)$')
 PROM_TYPE = re.compile(r"^# TYPE (quilt_[a-z_]+_total) counter$")
+PROM_GAUGE_SAMPLE = re.compile(r'^(quilt_[a-z_]+)\{node="((?:[^"\\\n]|\\.)*)"\}'
+                               r' (0|[1-9][0-9]*)(\.[0-9]+)?$')
+PROM_GAUGE_TYPE = re.compile(r"^# TYPE (quilt_[a-z_]+) gauge$")
 
 
-def parse_prometheus(test, text, node):
+def parse_prometheus(test, text, node, gauges=()):
     """Strict: every sample right after its TYPE line, each name once,
-    the node label as given; returns {key: value}."""
+    the node label as given; returns {key: value}. Counters come first
+    (quilt_KEY_total, integers); then exactly the `gauges` named (HTTP
+    /metrics, SPEC section 15), in that order, under their own names, each
+    a decimal number."""
     test.assertTrue(text.endswith("\n"), text)
     lines = text.splitlines()
     test.assertEqual(len(lines) % 2, 0, text)
     values = {}
-    for i in range(0, len(lines), 2):
+    counters = len(lines) - 2 * len(gauges)
+    for i in range(0, counters, 2):
         t = PROM_TYPE.match(lines[i])
         s = PROM_SAMPLE.match(lines[i + 1])
         test.assertIsNotNone(t, lines[i])
@@ -271,6 +278,17 @@ def parse_prometheus(test, text, node):
         key = s.group(1)[len("quilt_"):-len("_total")]
         test.assertNotIn(key, values)
         values[key] = int(s.group(3))
+    for j, name in enumerate(gauges):
+        i = counters + 2 * j
+        t = PROM_GAUGE_TYPE.match(lines[i])
+        s = PROM_GAUGE_SAMPLE.match(lines[i + 1])
+        test.assertIsNotNone(t, lines[i])
+        test.assertIsNotNone(s, lines[i + 1])
+        test.assertEqual(t.group(1), "quilt_" + name)
+        test.assertEqual(s.group(1), "quilt_" + name)
+        test.assertEqual(s.group(2), node)
+        test.assertNotIn(name, values)
+        values[name] = float(s.group(3) + (s.group(4) or ""))
     return values
 
 

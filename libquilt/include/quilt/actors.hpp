@@ -22,7 +22,9 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "quilt/config.hpp"
 #include "quilt/link.hpp"
+#include "quilt/reload.hpp"
 #include "quilt/stats.hpp"
 #include "quilt/types.hpp"
 
@@ -52,6 +54,7 @@ CAF_ADD_ATOM(quilt, quilt, wire_atom, "wire")
 CAF_ADD_ATOM(quilt, quilt, every_atom, "every")
 CAF_ADD_ATOM(quilt, quilt, stall_atom, "stall")
 CAF_ADD_ATOM(quilt, quilt, confirm_atom, "confirm")
+CAF_ADD_ATOM(quilt, quilt, reload_atom, "reload")
 
 namespace quilt {
 
@@ -77,6 +80,14 @@ struct peer_link_handle {
   peer_link_actor actor;
   link_counters_ptr counters;
   std::shared_ptr<std::atomic<int64_t>> inflight;
+};
+
+/// What a reload hands the protocol actor (SPEC §15): the plan, and the
+/// configuration with it applied (its peers, keys and dial policy are the
+/// protocol's from now on).
+struct reload_changes {
+  reload_plan plan;
+  node_config cfg;
 };
 
 /// The requests a node answers for its users (line interface, console).
@@ -133,7 +144,11 @@ using protocol_actor = node_requests_actor::extend<
   caf::reacts_to<timeout_atom, uint64_t>,
   /// A simulation's `stall` (SPEC §13): the node's timers are held for
   /// this many ms, as under SIGSTOP (its network holds what is sent to it).
-  caf::reacts_to<stall_atom, uint64_t>>;
+  caf::reacts_to<stall_atom, uint64_t>,
+  /// From the supervisor, a reload: closes removed peers' links, dials
+  /// added ones, takes the new dial policy and keys; answers how many
+  /// links it closed because their key is no longer authorized.
+  caf::replies_to<reload_atom, reload_changes>::with<uint32_t>>;
 
 /// The PROCESSOR actor interface: decodes and validates raw frames.
 using processor_actor = caf::typed_actor<
@@ -167,7 +182,10 @@ using node_actor = node_requests_actor::extend<
   /// ec::not_a_simulation.
   caf::replies_to<nodes_atom>::with<std::vector<node_summary>>,
   /// Simulation only: the node of that name, for `--node NAME`.
-  caf::replies_to<select_atom, std::string>::with<caf::actor>>;
+  caf::replies_to<select_atom, std::string>::with<caf::actor>,
+  /// Reads the node's config file again and applies what may change while
+  /// it runs (SPEC §15); a file that fails to load changes nothing.
+  caf::replies_to<reload_atom>::with<reload_report>>;
 
 /// The NODE SUPERVISOR's full interface: the front door plus what its own
 /// protocol actor asks of it. Only node_actor is ever handed out.
@@ -186,6 +204,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::inbound_frames)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::decoded_frames)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::peer_link_handle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::bytes_credit)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(quilt::reload_changes)
 
 // -- type IDs -----------------------------------------------------------------
 
@@ -213,4 +232,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(quilt, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::node_summary>))
   CAF_ADD_TYPE_ID(quilt, (quilt::event_batch))
   CAF_ADD_TYPE_ID(quilt, (std::vector<quilt::node_event>))
+  CAF_ADD_TYPE_ID(quilt, (quilt::reload_report))
 CAF_END_TYPE_ID_BLOCK(quilt)

@@ -70,6 +70,8 @@ public:
 
   void reply(listener_id id, std::string peer, std::string text) override;
 
+  void authorize(listener_id id, std::vector<std::string> keys) override;
+
   /// `inner`'s link to `endpoint`, conditioned in the direction
   /// opts.identity -> the node listening on `endpoint`.
   outgoing_link_ptr dial(const std::string& endpoint,

@@ -53,6 +53,10 @@ struct node_config {
   std::string console_tls_certificate;
   std::string console_tls_key;
   std::string console_tls_cafile;
+  /// `[http]` (SPEC §15): metrics, health, JSON documents and the mesh
+  /// page; off unless the port is set (0 = off).
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 0;
   uint32_t heartbeat_ms = 1000;      ///< 10..60000.
   uint32_t dead_after_ms = 5000;     ///< > heartbeat_ms, <= 600000.
   uint32_t default_ttl = 32;         ///< 1..255.

@@ -55,6 +55,7 @@ enum class key_set {
   limits,   ///< [limits]: default_ttl, max_message_bytes, queue_limit,
             ///< max_peers, delivery_timeout_ms.
   log,      ///< [log]: level.
+  http,     ///< [http]: host, port (SPEC §15).
   tunables, ///< processors, heartbeat_ms, dead_after_ms, default_ttl,
             ///< max_message_bytes, queue_limit, max_peers,
             ///< delivery_timeout_ms, flattened in one table.

@@ -502,6 +502,12 @@ public:
   /// Opens a link to `endpoint`; it reconnects for ever until destroyed.
   virtual outgoing_link_ptr dial(const std::string& endpoint,
                                  const dial_options& opts) = 0;
+  /// A reload (SPEC §15): a CURVE listener admits only these client keys
+  /// (Z85) from now on and closes the connections it holds whose key is
+  /// not among them. A transport without keys has nothing to do.
+  virtual void authorize(listener_id /*id*/,
+                         std::vector<std::string> /*keys*/) {
+  }
 };
 
 } // namespace quilt

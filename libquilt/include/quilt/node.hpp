@@ -44,6 +44,11 @@ struct node_options {
   /// Called (on the protocol actor's thread) with a neighbour's name when
   /// the node declares it down: a simulation judges these (false_downs).
   std::function<void(const std::string&)> on_peer_down;
+  /// Reads the node's config file again for a reload (SPEC §15), with the
+  /// command line's overrides; empty: the node has no file to reload (a
+  /// simulated node), and `reload` says so. Called on a thread of its
+  /// own, never on a scheduler thread: it reads files.
+  std::function<std::variant<node_config, config_error>()> load_config;
 };
 
 /// Binds the node's listening endpoint on `net` and spawns its supervisor,

@@ -217,6 +217,22 @@ public:
   std::optional<uint64_t> send_text(const std::string& destination,
                                     const std::string& text, time_point now);
 
+  // -- reload (SPEC §15; protocol_reload.cpp) ---------------------------------
+
+  /// A `[[peers]]` entry removed by a reload: its link is closed and it is
+  /// no longer dialled (as a neighbour it goes down first, so the mesh
+  /// learns it). False when no peer has that endpoint. It may come back
+  /// like any unconfigured peer, by its own server_connect.
+  bool disconnect(const std::string& address, uint16_t port, time_point now);
+
+  /// A reload's dial policy and names bound to keys, from now on.
+  void set_trust(dial_policy dial,
+                 std::unordered_map<std::string, std::string> name_keys);
+
+  /// Closes the links of peers the config does not list whose CURVE key is
+  /// not in `keys` (Z85): a reload revoked it. Returns how many.
+  size_t revoke(const std::vector<std::string>& keys, time_point now);
+
   // -- watching routes --------------------------------------------------------
 
   /// Starts (or stops) reporting route changes to the callee. Routes are

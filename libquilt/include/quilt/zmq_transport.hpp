@@ -34,6 +34,8 @@ public:
 
   void reply(listener_id id, std::string peer, std::string text) override;
 
+  void authorize(listener_id id, std::vector<std::string> keys) override;
+
   outgoing_link_ptr dial(const std::string& endpoint,
                          const dial_options& opts) override;
 
