@@ -111,6 +111,11 @@ void protocol::repair_broadcasts(time_point now) {
     return;
   repair_version_ = rt_.version();
   repair_settled_ = settled;
+  // A neighbour that connected afresh (a restart) owes nothing any more
+  // and starts its `since` again: checked once, not per broadcast.
+  for (auto& p : peers_)
+    if (is_neighbour(p.get()))
+      follow_connection(*p, now);
   recent_.for_each([&](broadcast_store::entry& e) {
     // An origin we cannot reach has no tree here; whoever stays reachable
     // from it is reached by the nodes that can.
@@ -124,7 +129,6 @@ void protocol::repair_broadcasts(time_point now) {
       // It was not our neighbour when we saw the broadcast: it did not stay
       // reachable (a partition that healed), or it restarted and cannot
       // tell the broadcast from one its former self delivered.
-      follow_connection(*p, now);
       if (e.seen < p->flood.since)
         continue;
       // A foreign peer does not acknowledge: sent once is enough.

@@ -610,6 +610,12 @@ std::string req_reply(const decode_result& x) {
   return out;
 }
 
+void append_decimal(std::string& out, uint64_t x) {
+  char buf[max_u64_digits];
+  auto* end = buf + sizeof(buf);
+  out.append(format_decimal(x, end), end);
+}
+
 std::string to_decimal(uint64_t x) {
   char buf[max_u64_digits];
   auto* end = buf + sizeof(buf);

@@ -55,7 +55,7 @@ void append_pair(std::string& out, std::string_view name, uint64_t seq) {
     out += ' ';
   out.append(name);
   out += ' ';
-  out += to_decimal(seq);
+  append_decimal(out, seq); // one per acknowledgement: no string each
 }
 
 } // namespace
@@ -453,7 +453,7 @@ void protocol::flush_acks() {
         send();
       if (!parts.empty())
         parts += ' ';
-      parts += to_decimal(id);
+      append_decimal(parts, id);
     }
     for (auto& [origin, id] : f.broadcast_acks) {
       if (size() + origin.size() + 22 > limit)

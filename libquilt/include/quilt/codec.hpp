@@ -89,6 +89,9 @@ std::string req_reply(const decode_result& x);
 /// Formats `x` as a canonical decimal string.
 std::string to_decimal(uint64_t x);
 
+/// Appends `x` in decimal to `out`, without a string of its own.
+void append_decimal(std::string& out, uint64_t x);
+
 /// Writes `x` in decimal so that it ends at `end` (room for 20 digits
 /// before it); returns its first char. No allocation, no locale.
 char* format_decimal(uint64_t x, char* end);
