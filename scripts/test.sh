@@ -22,9 +22,6 @@ bash scripts/setup.sh
 ctest --test-dir build --output-on-failure -j2 -LE slow "$@"
 
 jobs=-j"$(nproc)"
-unit_tests=(codec_test config_test protocol_test node_test routing_test
-            sim_test topology_test scenario_test link_model_test
-            flooding_test)
 # Only what the tests run is built (no benchmarks).
 build() {
   local dir=$1
@@ -38,7 +35,8 @@ if [ "${QUILT_SKIP_SANITIZERS:-0}" != 1 ]; then
   # -O1: the sanitized code runs fast enough and builds faster than -O2.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DQUILT_SANITIZE=ON \
         -DCMAKE_CXX_FLAGS=-O1 >/dev/null
-  build build-asan "${unit_tests[@]}" quiltd quilt-console quilt-sim
+  # quilt_unit_tests: every unit test (tests/CMakeLists.txt).
+  build build-asan quilt_unit_tests quiltd quilt-console quilt-sim
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/ubsan.supp"
   ASAN_OPTIONS=detect_leaks=1 \
     ctest --test-dir build-asan --output-on-failure -j2 -LE "slow|integration"
