@@ -146,9 +146,7 @@ void append(std::string& out, std::string_view x) {
 }
 
 void append(std::string& out, size_t x) {
-  char buf[max_u64_digits];
-  auto* end = buf + sizeof(buf);
-  out.append(format_decimal(x, end), end);
+  append_decimal(out, x);
 }
 
 const char hex_digits[] = "0123456789abcdef";
