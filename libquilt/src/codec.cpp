@@ -530,6 +530,7 @@ decode_result decode_frames(const std::string_view* frames, size_t count,
   out.ttl = static_cast<uint8_t>(ttl);
   out.advert.reset();
   out.forwarded = false;
+  out.no_ack = false;
   if (copy_args) {
     out.wire.clear();
     out.args.resize(nargs);

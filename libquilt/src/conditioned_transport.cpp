@@ -87,6 +87,9 @@ struct dialled {
   outgoing_link_ptr inner;
   std::shared_ptr<link_counters> counters;
   uint64_t limit = 0;
+  /// Whether the wrapped link loses nothing it takes: the conditioned one
+  /// does not either while its direction has no loss and no cut.
+  bool inner_lossless = false;
 };
 
 using dialled_ptr = std::shared_ptr<dialled>;
@@ -133,6 +136,26 @@ struct direction {
   std::mutex mtx; // guards the rest
   link_direction model;
   bool cut = false;
+  /// The dials that send this way: told whether it may lose now.
+  std::vector<std::weak_ptr<dialled>> dials;
+
+  /// Tells the links that send this way whether it may lose a message now
+  /// (link_counters::lossless); `mtx` held. A copy sent while it could not
+  /// is not acknowledged, so the model never loses one (condition()): one
+  /// the node queued before a cut or a loss reached this direction still
+  /// arrives, as if it had left just before.
+  void publish() {
+    auto lossless = !cut && model.params().loss <= 0.0;
+    for (auto i = dials.begin(); i != dials.end();) {
+      if (auto d = i->lock()) {
+        d->counters->lossless.store(d->inner_lossless && lossless,
+                                    std::memory_order_relaxed);
+        ++i;
+      } else {
+        i = dials.erase(i);
+      }
+    }
+  }
   std::deque<arrival> queue; ///< Arrival times never decrease.
   uint64_t waiting = 0;      ///< Messages in `queue`.
   /// The delivery the clock was asked for, if any; a timer for any other
@@ -290,6 +313,11 @@ public:
     if (i == st_->listeners.end())
       return nullptr;
     d = &st_->direction_for(from_, i->second);
+    {
+      std::lock_guard<std::mutex> dg{d->mtx};
+      d->dials.push_back(via_);
+      d->publish();
+    }
     dir_.store(d, std::memory_order_release);
     return d;
   }
@@ -327,7 +355,11 @@ private:
       ++taken;
       // Each message's bytes wait with it, or come back where it is lost.
       auto share = bytes.split(message_bytes(x));
-      auto at = d.cut ? std::nullopt : d.model.admit(now, wire_bytes(x));
+      // A copy sent unacknowledged (the direction could not lose it when
+      // its node sent it) is not lost: nobody would send it again.
+      auto at = d.cut && !x.no_ack
+                  ? std::nullopt
+                  : d.model.admit(now, wire_bytes(x), !x.no_ack);
       if (!at) {
         share.settle();
         ++lost.n;
@@ -455,6 +487,8 @@ outgoing_link_ptr conditioned_transport::dial(const std::string& endpoint,
   auto o = opts;
   o.counters = via->counters;
   via->inner = inner_->dial(endpoint, o);
+  // Lossless only once its direction is known to be (resolve()).
+  via->inner_lossless = via->counters->lossless.exchange(false);
   auto link = std::make_shared<conditioned_link>(state_, endpoint,
                                                  opts.identity, std::move(via));
   link->resolve();
@@ -467,6 +501,7 @@ void conditioned_transport::change(const std::string& a, const std::string& b,
   for (auto* d : {&state_->direction_for(a, b), &state_->direction_for(b, a)}) {
     std::lock_guard<std::mutex> dg{d->mtx};
     d->model.set(c.applied_to(d->model.params()));
+    d->publish();
   }
 }
 
@@ -476,6 +511,7 @@ void conditioned_transport::change_all(const link_change& c) {
   for (auto& d : state_->by_id) {
     std::lock_guard<std::mutex> dg{d->mtx};
     d->model.set(c.applied_to(d->model.params()));
+    d->publish();
   }
 }
 
@@ -495,6 +531,7 @@ void conditioned_transport::set_cut(const std::string& a, const std::string& b,
   for (auto* d : {&state_->direction_for(a, b), &state_->direction_for(b, a)}) {
     std::lock_guard<std::mutex> dg{d->mtx};
     d->cut = cut;
+    d->publish();
   }
 }
 
@@ -503,6 +540,7 @@ void conditioned_transport::heal_all() {
   for (auto& d : state_->by_id) {
     std::lock_guard<std::mutex> dg{d->mtx};
     d->cut = false;
+    d->publish();
   }
 }
 

@@ -72,6 +72,9 @@ public:
       // What is on its way to the receiver is the link's queue: the
       // protocol actor that feeds this link sees it in counters().queued.
       in_flight_(counters_, &counters_->queued) {
+    // What it cannot carry it refuses at send (the protocol actor counts
+    // what waits against the same limit first); what it takes arrives.
+    counters_->lossless.store(true, std::memory_order_relaxed);
   }
 
   size_t send(message_batch& batch) override {

@@ -52,6 +52,33 @@ bool overloaded(const node_context& node) {
   return node.backlog->pending() > node.opts.backlog_limit;
 }
 
+/// Drops (and counts) what an overloaded node can drop of a direct batch;
+/// returns what is left. Copies of the flood sent unacknowledged
+/// (message::no_ack) stay: their sender keeps nothing owed for them, so
+/// dropped here they would be missing until their origin's next refresh.
+/// The sender's queue limit and the process's budget bound them.
+size_t shed(node_context& node, direct_batch& batch) {
+  auto& msgs = batch.msgs;
+  size_t kept = 0;
+  int64_t dropped_bytes = 0;
+  for (size_t k = 0; k < msgs.size(); ++k) {
+    if (!msgs[k].no_ack) {
+      dropped_bytes += message_bytes(msgs[k]);
+      continue;
+    }
+    if (k != kept)
+      msgs[kept] = std::move(msgs[k]);
+    ++kept;
+  }
+  node.counters.dropped_overload += msgs.size() - kept;
+  msgs.resize(kept);
+  if (kept == 0)
+    batch.bytes.settle();
+  else
+    batch.bytes.split(dropped_bytes).settle();
+  return kept;
+}
+
 } // namespace
 
 incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
@@ -110,10 +137,15 @@ incoming_link_actor spawn_incoming_link(const node_context_ptr& node) {
         auto n = batch.msgs.size();
         node->counters.rx += n;
         batch.release();
-        if (overloaded(*node) || !self->state.protocol) {
+        if (!self->state.protocol) {
           node->counters.dropped_overload += n;
           batch.bytes.settle();
           return;
+        }
+        if (overloaded(*node)) {
+          n = shed(*node, batch);
+          if (n == 0)
+            return;
         }
         // Lost with a failed protocol actor, the batch's messages are
         // counted by this credit (dropped_overload): nobody else counts them.

@@ -40,7 +40,7 @@ uint64_t link_rng::upto(uint64_t n) {
 }
 
 std::optional<link_direction::time_point>
-link_direction::admit(time_point now, size_t bytes) {
+link_direction::admit(time_point now, size_t bytes, bool may_lose) {
   using std::chrono::microseconds;
   using std::chrono::milliseconds;
   // A lost message still took the link's time: it was sent, then lost on
@@ -55,7 +55,8 @@ link_direction::admit(time_point now, size_t bytes) {
   } else {
     busy_until_ = start;
   }
-  if (params_.loss > 0.0 && (params_.loss >= 1.0 || rng_.uniform() < params_.loss))
+  if (may_lose && params_.loss > 0.0
+      && (params_.loss >= 1.0 || rng_.uniform() < params_.loss))
     return std::nullopt;
   auto arrival = busy_until_ + milliseconds(params_.latency_ms);
   // Jitter in whole milliseconds: the copies of a flood that leave

@@ -1537,7 +1537,8 @@ int driver::run() {
   say("messages in flight: at most " + std::to_string(budget_->peak() >> 20)
       + " MiB of the " + std::to_string(budget_->limit() >> 20)
       + " MiB budget, " + std::to_string(budget_->refused())
-      + " refused (dropped_queue_full)");
+      + " refused (flood copies over lossless links wait and go again; "
+        "the rest count in dropped_queue_full)");
   say(std::string{status == 0 ? "done" : "FAILED"} + ": "
       + std::to_string(held) + "/" + std::to_string(report_.events.size())
       + " events ok, " + std::to_string(report_.duplicate_deliveries)

@@ -357,6 +357,12 @@ struct link_counters {
   /// Connections made so far: a new one may reach a restarted process,
   /// which must not be sent again what its former self may have had.
   std::atomic<uint32_t> connection{0};
+  /// Set by the transport: the link loses nothing it took. Whatever it
+  /// cannot carry it refuses at send, where the sender sees it (a direct
+  /// link in one process; a conditioned one while its direction has no
+  /// loss and no cut). Copies of the flood sent over it need no
+  /// acknowledgement (message::no_ack, docs/PROTOCOL.md "Flooding").
+  std::atomic<bool> lossless{false};
   std::atomic<uint64_t> tx{0};         ///< Messages handed to the wire.
   std::atomic<uint64_t> dropped{0};    ///< Dropped: queue full or too old.
   std::atomic<uint64_t> queued{0};     ///< Waiting for the wire right now.

@@ -91,8 +91,10 @@ public:
   /// A message of `bytes` (its frames' lengths added up) sent at `now`:
   /// when it arrives, or nothing when it is lost. With a bandwidth it is
   /// on the wire for bytes x 8 / kbps ms after the messages before it;
-  /// then it takes latency plus a jitter draw.
-  std::optional<time_point> admit(time_point now, size_t bytes);
+  /// then it takes latency plus a jitter draw. `may_lose` false: timed,
+  /// never lost (and no loss drawn).
+  std::optional<time_point> admit(time_point now, size_t bytes,
+                                  bool may_lose = true);
 
   /// When the link finishes sending what it took so far (now or earlier
   /// when idle): what waits for the bandwidth is the link's queue.

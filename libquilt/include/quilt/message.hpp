@@ -111,6 +111,11 @@ struct message {
   /// Not on the wire: set on the copies a node forwards, so that a link
   /// that later drops one can take it back out of `forwarded`.
   bool forwarded = false;
+  /// Not on the wire: sent over a link that loses nothing it took
+  /// (link_counters::lossless), so the receiver does not acknowledge it and
+  /// the sender keeps nothing owed for it. From the wire it is false: every
+  /// copy that crossed ZeroMQ is acknowledged.
+  bool no_ack = false;
   std::vector<std::string> args;
   /// A link_state message between nodes of one process may carry its
   /// advertisement instead of args: shared, not copied per hop. Encoding

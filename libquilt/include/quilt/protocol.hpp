@@ -128,6 +128,10 @@ public:
   /// connections.
   virtual uint32_t connection_of(link_id) const { return 0; }
 
+  /// Whether link `id` loses nothing it takes (link_counters::lossless):
+  /// the flood's copies sent over it are not acknowledged.
+  virtual bool lossless(link_id) const { return false; }
+
   /// Closes an outgoing link; messages still queued may be dropped.
   virtual void close_link(link_id id) = 0;
 
@@ -135,6 +139,12 @@ public:
   /// room (the owner counts that drop): the protocol counts as forwarded
   /// only what a link took.
   virtual bool send(link_id id, const message& x) = 0;
+
+  /// Queues `x` only while link `id` is less than half full, so that bulk
+  /// (the flood over a lossless link) leaves room for hellos and
+  /// acknowledgements. False when it is not: not a drop, the caller keeps
+  /// `x` and offers it again later.
+  virtual bool offer(link_id id, const message& x) { return send(id, x); }
 
   /// Queues `x`, which the protocol no longer needs: an owner that keeps
   /// messages can take it without a copy.
@@ -394,7 +404,7 @@ private:
   /// Floods this node's own advertisement to every up neighbour.
   void flood_own_lsa(time_point now);
   std::chrono::milliseconds lsa_min_interval() const;
-  void send_advert(peer& p, const advert_ptr& ad);
+  bool send_advert(peer& p, const advert_body* ad, bool no_ack = false);
 
   // -- reliable flooding (flooding.cpp) ---------------------------------------
 
@@ -408,7 +418,7 @@ private:
   void send_summary_part(peer& p, const flood_link::summary_part& x);
   /// Sends `origin`'s advertisement `ad` to `p` now, owed as `e`.
   void transmit(peer& p, node_id origin, flood_link::owed_advert& e,
-                const advert_ptr& ad, time_point now);
+                const advert_body* ad, time_point now);
   /// Sends what `p` is owed while fewer than the window are in flight.
   void pump(peer& p, time_point now);
   /// `p` has `origin`'s advertisement with `seq` (or newer).
@@ -427,7 +437,11 @@ private:
   void flush_acks();
   /// What this node sends for `origin`: the advertisement held, its own as
   /// last flooded.
-  advert_ptr held_advert(node_id origin) const;
+  /// The advertisement of `origin` this node floods (its own as last
+  /// published), or null; held by the routing table (or published_).
+  const advert_body* held_advert(node_id origin) const;
+  /// Whether `p`'s link loses nothing it takes (protocol_callee::lossless).
+  bool lossless(const peer& p) const;
   /// How long `p` has to acknowledge a transmission, the `tries`-th.
   std::chrono::milliseconds retransmit_after(const peer& p,
                                              uint32_t tries) const;
