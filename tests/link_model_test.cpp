@@ -425,6 +425,60 @@ TEST_CASE("conditioned transport: a cut perfect link loses too",
   CHECK(v.sink->ids() == std::vector<uint64_t>{2});
 }
 
+TEST_CASE("link_direction: a message that may not be lost is timed, never "
+          "lost",
+          "[link_model]") {
+  link_params all;
+  all.loss = 1.0;
+  all.latency_ms = 5;
+  link_direction lossy{1, all};
+  for (int i = 0; i < 1000; ++i) {
+    auto at = lossy.admit(t0, 50, false);
+    REQUIRE(at);
+    CHECK(*at == t0 + 5ms);
+    CHECK_FALSE(lossy.admit(t0, 50));
+  }
+}
+
+TEST_CASE("conditioned transport: a direct link is lossless while its "
+          "direction has no loss and no cut, and a copy sent unacknowledged "
+          "is never lost",
+          "[link_model]") {
+  // Flooding sends no acknowledgement for copies over lossless links
+  // (message::no_ack): the model must say when a link may lose, and must
+  // not lose such a copy queued before it learned (docs/PROTOCOL.md).
+  virtual_net v{latency(10)};
+  auto lossless = [&] { return v.link->counters().lossless.load(); };
+  CHECK(lossless()); // latency alone loses nothing
+  link_change lose;
+  lose.loss = 0.5;
+  v.net->change("a", "b", lose);
+  CHECK_FALSE(lossless());
+  link_change clean;
+  clean.loss = 0.0;
+  v.net->change("b", "a", clean);
+  CHECK(lossless());
+  v.net->set_cut("a", "b", true);
+  CHECK_FALSE(lossless());
+  // Queued by its node before the cut reached it: arrives all the same.
+  auto copy = batch_of({1, 2});
+  copy[0].no_ack = true;
+  CHECK(v.send(std::move(copy)) == 2);
+  v.run_for(1s);
+  CHECK(v.sink->ids() == std::vector<uint64_t>{1});
+  CHECK(v.net->lost() == 1);
+  v.net->heal_all();
+  CHECK(lossless());
+  v.net->change_all(lose);
+  CHECK_FALSE(lossless());
+  auto many = batch_of({3, 4, 5, 6, 7, 8, 9, 10});
+  for (auto& x : many)
+    x.no_ack = true;
+  CHECK(v.send(std::move(many)) == 8);
+  v.run_for(1s);
+  CHECK(v.sink->count() == 9);
+}
+
 TEST_CASE("conditioned transport: what is sent to a stalled node waits until "
           "the stall ends, then arrives in order",
           "[link_model]") {
