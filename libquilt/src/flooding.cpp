@@ -232,7 +232,8 @@ void protocol::owe(peer& p, node_id origin, time_point now) {
     known->sent_seq = 0;
     --f.sending;
   }
-  // Nothing waits before it and the window has room: it goes at once.
+  // Nothing waits before it and the link (a lossless one) or the window
+  // has room: it goes at once.
   if (f.waiting.empty() && f.speaks && is_neighbour(&p)) {
     if (auto ad = held_advert(origin)) {
       if (lossless(p)) {
@@ -241,14 +242,7 @@ void protocol::owe(peer& p, node_id origin, time_point now) {
             f.owed.erase(origin);
           return;
         }
-        // No room: it waits, and goes when the link has room again (not
-        // pumped now: the link would only refuse it again).
-        f.next_due = std::min(f.next_due, now + room_retry);
-        next_wakeup_ = std::min(next_wakeup_, f.next_due);
-        auto& e = f.owed[origin];
-        e.waiting = true;
-        f.waiting.push_back(origin);
-        return;
+        retry_when_room(p, now); // it waits below
       } else if (f.sending < window) {
         transmit(p, origin, known ? *known : f.owed[origin], ad, now);
         return;
@@ -264,6 +258,13 @@ void protocol::owe(peer& p, node_id origin, time_point now) {
   // and the timer set when it was refused pumps it.
   if (!lossless(p))
     pump(p, now);
+}
+
+void protocol::retry_when_room(peer& p, time_point now) {
+  // Not at once: the link would only refuse again until the neighbour
+  // read some of its queue.
+  p.flood.next_due = std::min(p.flood.next_due, now + room_retry);
+  next_wakeup_ = std::min(next_wakeup_, p.flood.next_due);
 }
 
 void protocol::transmit(peer& p, node_id origin,
@@ -309,8 +310,7 @@ void protocol::pump(peer& p, time_point now) {
     }
     // The link is full: the rest waits for it to drain.
     f.waiting.push_front(origin);
-    f.next_due = std::min(f.next_due, now + room_retry);
-    next_wakeup_ = std::min(next_wakeup_, f.next_due);
+    retry_when_room(p, now);
     break;
   }
 }

@@ -419,8 +419,11 @@ private:
   /// Sends `origin`'s advertisement `ad` to `p` now, owed as `e`.
   void transmit(peer& p, node_id origin, flood_link::owed_advert& e,
                 const advert_body* ad, time_point now);
-  /// Sends what `p` is owed while fewer than the window are in flight.
+  /// Sends what `p` is owed while fewer than the window are in flight
+  /// (over a lossless link: while the link takes them).
   void pump(peer& p, time_point now);
+  /// `p`'s lossless link refused a copy for want of room: pump() again soon.
+  void retry_when_room(peer& p, time_point now);
   /// `p` has `origin`'s advertisement with `seq` (or newer).
   /// `acked_at`: when a link_ack said so (its round trip is sampled);
   /// default: a copy of the neighbour's said so, which times nothing.
