@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -89,6 +90,8 @@ struct mesh {
   uint64_t refused = 0;
   /// link_acks that acknowledged advertisements (their first arg).
   uint64_t advert_acks = 0;
+  /// Loses the messages it returns true for, whatever `loss` says.
+  std::function<bool(size_t from, size_t to, const message&)> drop;
 
   mesh(size_t n, double loss, uint64_t seed) : loss(loss), rng(seed) {
     callees.resize(n);
@@ -136,7 +139,8 @@ struct mesh {
       return;
     if (x.cmd == command::link_ack && !x.arg(0).empty())
       ++advert_acks;
-    if (std::uniform_real_distribution<double>{0, 1}(rng) < loss) {
+    if ((drop && drop(from, to, x))
+        || std::uniform_real_distribution<double>{0, 1}(rng) < loss) {
       ++lost;
       return;
     }
@@ -288,6 +292,41 @@ TEST_CASE("without loss each advertisement crosses each link once each way, "
   REQUIRE(m.run_until_agreed(10s).has_value());
   m.run_until(m.now + 2s);
   CHECK(m.total(&node_stats::retransmitted) == 0);
+}
+
+TEST_CASE("a copy lost before one that was acknowledged goes again at once, "
+          "not a retransmission wait later", "[flooding]") {
+  // n0 knows n2 and n3; n1 comes up and is owed their advertisements and
+  // n0's in a row. n2's is lost: the acknowledgement of a later one shows
+  // it (links keep order), and it goes again then, not when the
+  // retransmission timer says (half a heartbeat: 50 ms here). n1's second
+  // server_connect, sent as it dials back, restarts n0's summary: that
+  // had wiped what n1 was owed, and the lost copy stayed lost until n2's
+  // refresh (n1 did not restart, so no summary of its own came again).
+  mesh m{4, 0.0, 3};
+  m.alive[1] = false; // not yet
+  m.link(0, 2);
+  m.link(0, 3);
+  REQUIRE(m.run_until_agreed(10s).has_value());
+  m.alive[1] = true;
+  std::optional<time_point> lost_at;
+  m.drop = [&](size_t from, size_t to, const message& x) {
+    if (lost_at || from != 0 || to != 1 || x.cmd != command::link_state
+        || x.origin != "n2")
+      return false;
+    lost_at = m.now;
+    return true;
+  };
+  m.link(0, 1);
+  auto deadline = m.now + 10s;
+  while (m.nodes[0]->stats().retransmitted == 0 && m.now < deadline)
+    m.run_until(m.now + 1ms);
+  REQUIRE(lost_at.has_value());
+  REQUIRE(m.nodes[0]->stats().retransmitted == 1);
+  // Sent at once on the acknowledgement's arrival: 2 ms of round trip.
+  CHECK(m.now - *lost_at <= 3ms);
+  REQUIRE(m.run_until_agreed(10s).has_value());
+  CHECK(m.total(&node_stats::retransmitted) == 1);
 }
 
 TEST_CASE("over links that lose nothing the flood goes unacknowledged, and "

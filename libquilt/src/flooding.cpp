@@ -158,11 +158,28 @@ void protocol::send_summary_part(peer& p,
 }
 
 void protocol::start_summary(peer& p, time_point now) {
-  // It may have forgotten everything (a restart): what it was owed before
-  // says nothing about what it lacks now.
-  auto speaks = p.flood.speaks;
-  p.flood = flood_link{};
-  p.flood.speaks = speaks;
+  // It may have forgotten everything (a restart): its summary, sent as it
+  // comes up, tells us what it lacks. What it is owed still is kept: it may
+  // not have restarted at all (a neighbour that dials us afresh), and then
+  // no summary of its own comes to say what it lacks; a lost copy
+  // forgotten here stayed lost until its origin's refresh.
+  flood_link fresh;
+  auto& old = p.flood;
+  fresh.speaks = old.speaks;
+  fresh.owed = std::move(old.owed);
+  fresh.waiting = std::move(old.waiting);
+  fresh.in_flight = std::move(old.in_flight);
+  fresh.sending = old.sending;
+  fresh.next_stamp = old.next_stamp;
+  fresh.acked_stamp = old.acked_stamp;
+  fresh.last_ack = old.last_ack;
+  fresh.srtt = old.srtt;
+  fresh.rttvar = old.rttvar;
+  // Acknowledgements of what it sent us still go (ack_dirty_ names it).
+  fresh.acks = std::move(old.acks);
+  fresh.summary_acks = std::move(old.summary_acks);
+  fresh.broadcast_acks = std::move(old.broadcast_acks);
+  p.flood = std::move(fresh);
   p.flood.since = now;
   if (p.link)
     p.flood.connection = callee_.connection_of(*p.link);
@@ -343,6 +360,25 @@ void protocol::acknowledged(peer& p, node_id origin, uint64_t seq,
   f.owed.erase(origin);
 }
 
+void protocol::detect_losses(peer& p, time_point now) {
+  auto& f = p.flood;
+  // The oldest copy still owed: those before it were acknowledged or
+  // replaced (in_flight is in send order), and are dropped here so that
+  // this look stays cheap.
+  while (!f.in_flight.empty()) {
+    auto [origin, stamp] = f.in_flight.front();
+    auto e = f.owed.find(origin);
+    if (e && e->sent_seq != 0 && e->stamp == stamp)
+      break;
+    f.in_flight.pop_front();
+  }
+  // Sent before one acknowledged since: lost. retransmit() sends it now.
+  if (!f.in_flight.empty() && f.in_flight.front().second < f.acked_stamp) {
+    f.next_due = now;
+    retransmit(p, now);
+  }
+}
+
 void protocol::retransmit(peer& p, time_point now) {
   auto& f = p.flood;
   if (now < f.next_due)
@@ -354,7 +390,14 @@ void protocol::retransmit(peer& p, time_point now) {
     if (!i || i->sent_seq == 0 || i->stamp != stamp)
       continue; // acknowledged or replaced since
     auto& e = *i;
-    auto due = e.sent_at + retransmit_after(p, e.tries);
+    // A copy sent before one the neighbour acknowledged was lost: links
+    // keep order, and the neighbour acknowledges in the order it reads. It
+    // goes again at once, not a whole wait later (as TCP's RACK, RFC 8985:
+    // the reordering window of a link that never reorders is nil). Only a
+    // lost acknowledgement makes this copy one too many.
+    auto due = e.stamp < f.acked_stamp
+                 ? e.sent_at
+                 : e.sent_at + retransmit_after(p, e.tries);
     // Lost, or waiting behind the neighbour's input? A copy sent before one
     // it acknowledged was lost: links keep order. One with nothing
     // acknowledged after it is not resent while acknowledgements still
@@ -420,6 +463,7 @@ void protocol::on_link_ack(message& x, peer& p, time_point now) {
   for_each_pair(x.arg(2), [&](std::string_view origin, uint64_t id) {
     broadcast_held(p, origin, id);
   });
+  detect_losses(p, now);
   auto& parts = p.flood.summary;
   if (!x.arg(1).empty())
     p.flood.last_ack = now; // it works through what we sent

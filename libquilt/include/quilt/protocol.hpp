@@ -431,6 +431,9 @@ private:
                     time_point acked_at = {});
   /// Sends again what `p` has not acknowledged in time.
   void retransmit(peer& p, time_point now);
+  /// After acknowledgements from `p`: sends again at once what they show
+  /// lost (a copy sent before one acknowledged).
+  void detect_losses(peer& p, time_point now);
   void on_link_ack(message& x, peer& p, time_point now);
   void on_link_summary(message& x, peer& p, time_point now);
   /// Acknowledges the advertisement `x` from `p`, unless our own copy on
