@@ -353,6 +353,31 @@ TEST_CASE("over links that lose nothing the flood goes unacknowledged, and "
   CHECK(run(false) > 100); // the same mesh over links that may lose
 }
 
+TEST_CASE("what a full lossless link holds back still goes when the link "
+          "starts to lose, and what was owed acknowledged goes when it stops",
+          "[flooding]") {
+  // A simulated direction is lossless only while its conditions say so
+  // (a degrade, a cut and a heal change that mid-flood): what waits for
+  // room waits differently on each kind of link, and none of it may be
+  // forgotten when the link changes kind. 30% loss while it may lose. A
+  // line: each advertisement has one way to each node.
+  for (bool starts_lossless : {true, false}) {
+    INFO("starts lossless: " << starts_lossless);
+    mesh m{24, 0.0, 11};
+    m.lossless = starts_lossless;
+    m.room = 2;
+    for (size_t i = 0; i + 1 < 24; ++i)
+      m.link(i, i + 1);
+    m.run_until(m.now + 60ms); // mid-flood: links refusing, copies waiting
+    CHECK(m.refused > 100);
+    CHECK_FALSE(m.agreed());
+    m.lossless = !starts_lossless;
+    m.loss = m.lossless ? 0.0 : 0.3;
+    // Well before the 30 s refresh would make good what was forgotten.
+    REQUIRE(m.run_until_agreed(10s).has_value());
+  }
+}
+
 TEST_CASE("a neighbour slow to acknowledge, its input behind a flood, is "
           "not sent the flood again and again", "[flooding]") {
   // Node 0 handles 2 messages a millisecond: behind the start's floods its

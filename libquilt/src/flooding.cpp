@@ -168,6 +168,7 @@ void protocol::start_summary(peer& p, time_point now) {
   fresh.speaks = old.speaks;
   fresh.owed = std::move(old.owed);
   fresh.waiting = std::move(old.waiting);
+  fresh.held_back = std::move(old.held_back);
   fresh.in_flight = std::move(old.in_flight);
   fresh.sending = old.sending;
   fresh.next_stamp = old.next_stamp;
@@ -235,6 +236,8 @@ void protocol::owe_all(node_id origin, const std::string& except,
 
 void protocol::owe(peer& p, node_id origin, time_point now) {
   auto& f = p.flood;
+  if (f.holds_back(origin))
+    return; // waits for room; goes as whatever is held then
   // Looked up, not inserted: over a lossless link most copies go at once
   // and leave nothing owed.
   auto* known = f.owed.find(origin);
@@ -266,15 +269,21 @@ void protocol::owe(peer& p, node_id origin, time_point now) {
       }
     }
   }
+  f.waiting.push_back(origin);
+  if (lossless(p)) {
+    // It waits for room, and the timer set when the link refused pumps
+    // it (or its first routing command, for a neighbour not yet heard).
+    if (known)
+      f.owed.erase(origin);
+    f.hold_back(origin);
+    return;
+  }
   auto& e = known ? *known : f.owed[origin];
   e.waiting = true;
-  f.waiting.push_back(origin);
   // What waits before it may have been acknowledged meanwhile (still in
   // the queue, no longer owed) while the window has room: nothing else
-  // may come to pump it. Over a lossless link what waits waits for room,
-  // and the timer set when it was refused pumps it.
-  if (!lossless(p))
-    pump(p, now);
+  // may come to pump it.
+  pump(p, now);
 }
 
 void protocol::retry_when_room(peer& p, time_point now) {
@@ -309,32 +318,53 @@ void protocol::pump(peer& p, time_point now) {
   while ((clear || f.sending < window) && !f.waiting.empty()) {
     auto origin = f.waiting.front();
     f.waiting.pop_front();
-    auto entry = f.owed.find(origin);
-    if (!entry || !entry->waiting)
-      continue; // acknowledged while it waited
+    // Waiting as a bit (held back by a lossless link) or as an entry (it
+    // was owed while the link could lose; a link's lossless flag follows
+    // the simulated conditions).
+    flood_link::owed_advert* entry = nullptr;
+    if (f.holds_back(origin)) {
+      f.release(origin);
+    } else {
+      entry = f.owed.find(origin);
+      if (!entry || !entry->waiting)
+        continue; // acknowledged while it waited
+    }
     auto ad = held_advert(origin);
     if (!ad) {
-      f.owed.erase(origin); // expired meanwhile
+      if (entry)
+        f.owed.erase(origin); // expired meanwhile
       continue;
     }
     if (!clear) {
-      transmit(p, origin, *entry, ad, now);
+      transmit(p, origin, entry ? *entry : f.owed[origin], ad, now);
       continue;
     }
     if (send_advert(p, ad, true)) {
-      f.owed.erase(origin);
+      if (entry)
+        f.owed.erase(origin);
       continue;
     }
     // The link is full: the rest waits for it to drain.
+    if (entry)
+      f.owed.erase(origin);
+    f.hold_back(origin);
     f.waiting.push_front(origin);
     retry_when_room(p, now);
     break;
   }
+  if (f.waiting.empty())
+    std::vector<uint64_t>{}.swap(f.held_back);
 }
 
 void protocol::acknowledged(peer& p, node_id origin, uint64_t seq,
                             time_point acked_at) {
   auto& f = p.flood;
+  if (f.holds_back(origin)) {
+    // It has what waits for room: not sent (pump() skips it).
+    if (auto ad = held_advert(origin); !ad || seq >= ad->seq)
+      f.release(origin);
+    return;
+  }
   auto i = f.owed.find(origin);
   if (!i)
     return;
