@@ -162,25 +162,11 @@ void protocol::start_summary(peer& p, time_point now) {
   // comes up, tells us what it lacks. What it is owed still is kept: it may
   // not have restarted at all (a neighbour that dials us afresh), and then
   // no summary of its own comes to say what it lacks; a lost copy
-  // forgotten here stayed lost until its origin's refresh.
-  flood_link fresh;
-  auto& old = p.flood;
-  fresh.speaks = old.speaks;
-  fresh.owed = std::move(old.owed);
-  fresh.waiting = std::move(old.waiting);
-  fresh.held_back = std::move(old.held_back);
-  fresh.in_flight = std::move(old.in_flight);
-  fresh.sending = old.sending;
-  fresh.next_stamp = old.next_stamp;
-  fresh.acked_stamp = old.acked_stamp;
-  fresh.last_ack = old.last_ack;
-  fresh.srtt = old.srtt;
-  fresh.rttvar = old.rttvar;
-  // Acknowledgements of what it sent us still go (ack_dirty_ names it).
-  fresh.acks = std::move(old.acks);
-  fresh.summary_acks = std::move(old.summary_acks);
-  fresh.broadcast_acks = std::move(old.broadcast_acks);
-  p.flood = std::move(fresh);
+  // forgotten here stayed lost until its origin's refresh. The broadcasts
+  // owed go: a restarted node must not be given what its former self
+  // delivered (broadcasts.cpp).
+  p.flood.summary.clear();
+  p.flood.broadcasts.clear();
   p.flood.since = now;
   if (p.link)
     p.flood.connection = callee_.connection_of(*p.link);
