@@ -807,6 +807,32 @@ TEST_CASE("zmq_transport: a tcp link's status follows its CURVE handshakes, "
   CHECK(eventually([&] { return status(good) == link_status::connecting; }));
 }
 
+TEST_CASE("zmq_transport: a listener whose socket options libzmq refuses is "
+          "an error that names the option, not a listener without them",
+          "[transport]") {
+  // The config refuses a bad key long before this; the transport must not
+  // rely on it. libzmq takes a Z85 key of 40 characters only: before the
+  // check this listened as a CURVE server with no secret key.
+  auto server = make_curve_keypair();
+  REQUIRE(server);
+  zmq_transport t{zmq_transport::scheme::tcp};
+  std::mt19937 rng{std::random_device{}()};
+  auto port = static_cast<uint16_t>(40000 + rng() % 9000);
+  auto endpoint = t.endpoint("127.0.0.1", port);
+  listen_options lopts;
+  lopts.name = "server";
+  lopts.curve = curve_identity{server->public_key,
+                               server->secret_key.substr(0, 20), {}};
+  auto l = t.listen(endpoint, lopts);
+  REQUIRE(std::holds_alternative<std::string>(l));
+  CHECK_THAT(std::get<std::string>(l),
+             Catch::Contains("cannot listen on " + endpoint)
+               && Catch::Contains("ZMQ_CURVE_SECRETKEY"));
+  // Nothing was bound: the port is free for a listener that is right.
+  lopts.curve = curve_identity{server->public_key, server->secret_key, {}};
+  CHECK(std::holds_alternative<listener_id>(t.listen(endpoint, lopts)));
+}
+
 TEST_CASE("zmq_transport: links without a handshake to report",
           "[transport]") {
   // An inproc link is connected from the start; a tcp link with nobody

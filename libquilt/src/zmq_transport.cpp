@@ -33,20 +33,49 @@ constexpr int read_budget = 512;
 /// delimiter; a longer message is still read whole, but only counted.
 constexpr size_t max_frames = 66;
 
-void set_int(void* socket, int option, int value) {
-  zmq_setsockopt(socket, option, &value, sizeof(value));
-}
+/// A new socket's options, set in a row. libzmq refuses an option it does
+/// not know or a value out of range: the first refusal is kept, and the
+/// caller gives the socket up with an error that names it, rather than run
+/// a socket without, say, its CURVE keys or its size limit.
+class socket_options {
+public:
+  explicit socket_options(void* socket) : socket_(socket) {}
+
+  void set(int option, const void* value, size_t size, const char* name) {
+    if (failed_ == nullptr && zmq_setsockopt(socket_, option, value, size) != 0) {
+      failed_ = name;
+      error_ = zmq_errno();
+    }
+  }
+  void set(int option, const std::string& value, const char* name) {
+    set(option, value.data(), value.size(), name);
+  }
+  void set_int(int option, int value, const char* name) {
+    set(option, &value, sizeof(value), name);
+  }
+
+  bool ok() const { return failed_ == nullptr; }
+  std::string error() const {
+    return std::string{"cannot set "} + failed_ + ": " + zmq_strerror(error_);
+  }
+
+private:
+  void* socket_;
+  const char* failed_ = nullptr;
+  int error_ = 0;
+};
 
 /// ZMTP heartbeats: a PING every `ivl_ms`; no traffic for `timeout_ms`
 /// closes the connection here, and asks the other end (TTL) to do the same.
-void set_heartbeats(void* s, uint32_t ivl_ms, uint32_t timeout_ms) {
+void set_heartbeats(socket_options& o, uint32_t ivl_ms, uint32_t timeout_ms) {
   if (ivl_ms == 0 || timeout_ms == 0)
     return;
   // libzmq sends the TTL in deciseconds, 16 bits wide.
   auto ttl = std::min<uint32_t>(timeout_ms, 6553599);
-  set_int(s, ZMQ_HEARTBEAT_IVL, static_cast<int>(ivl_ms));
-  set_int(s, ZMQ_HEARTBEAT_TIMEOUT, static_cast<int>(timeout_ms));
-  set_int(s, ZMQ_HEARTBEAT_TTL, static_cast<int>(ttl));
+  o.set_int(ZMQ_HEARTBEAT_IVL, static_cast<int>(ivl_ms), "ZMQ_HEARTBEAT_IVL");
+  o.set_int(ZMQ_HEARTBEAT_TIMEOUT, static_cast<int>(timeout_ms),
+            "ZMQ_HEARTBEAT_TIMEOUT");
+  o.set_int(ZMQ_HEARTBEAT_TTL, static_cast<int>(ttl), "ZMQ_HEARTBEAT_TTL");
 }
 
 /// What an outgoing link's monitor reports: whether the connection is
@@ -103,31 +132,34 @@ dealer_sockets make_dealer(void* ctx, const std::string& endpoint,
                                                     << zmq_strerror(zmq_errno()));
     return result;
   }
-  result.dealer = s;
-  zmq_setsockopt(s, ZMQ_ROUTING_ID, opts.identity.data(),
-                 opts.identity.size());
-  set_int(s, ZMQ_IMMEDIATE, 1); // queue in our bounded queue, not in libzmq
-  set_int(s, ZMQ_LINGER, 0);
-  set_int(s, ZMQ_SNDHWM, 1000);
-  set_int(s, ZMQ_RECONNECT_IVL_MAX, 5000);
+  socket_options o{s};
+  o.set(ZMQ_ROUTING_ID, opts.identity, "ZMQ_ROUTING_ID");
+  // Queue in our bounded queue, not in libzmq.
+  o.set_int(ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE");
+  o.set_int(ZMQ_LINGER, 0, "ZMQ_LINGER");
+  o.set_int(ZMQ_SNDHWM, 1000, "ZMQ_SNDHWM");
+  o.set_int(ZMQ_RECONNECT_IVL_MAX, 5000, "ZMQ_RECONNECT_IVL_MAX");
   // After a network outage a connection must be given up and redialled
   // within ZeroMQ's back-off, not when TCP's doubling retransmission timer
   // next fires (up to two minutes): data unacknowledged for 2 s drops the
   // connection (TCP_USER_TIMEOUT), and so does a connect with no answer.
-  set_int(s, ZMQ_TCP_MAXRT, 2000);
-  set_int(s, ZMQ_CONNECT_TIMEOUT, 2000);
+  o.set_int(ZMQ_TCP_MAXRT, 2000, "ZMQ_TCP_MAXRT");
+  o.set_int(ZMQ_CONNECT_TIMEOUT, 2000, "ZMQ_CONNECT_TIMEOUT");
   if (is_tcp(endpoint)) {
-    set_int(s, ZMQ_IPV6, 1);
-    set_heartbeats(s, opts.heartbeat_ivl_ms, opts.heartbeat_timeout_ms);
+    o.set_int(ZMQ_IPV6, 1, "ZMQ_IPV6");
+    set_heartbeats(o, opts.heartbeat_ivl_ms, opts.heartbeat_timeout_ms);
   }
   if (!opts.curve_server_key.empty()) {
-    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, opts.curve_server_key.data(),
-                   opts.curve_server_key.size());
-    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, opts.curve_public_key.data(),
-                   opts.curve_public_key.size());
-    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, opts.curve_secret_key.data(),
-                   opts.curve_secret_key.size());
+    o.set(ZMQ_CURVE_SERVERKEY, opts.curve_server_key, "ZMQ_CURVE_SERVERKEY");
+    o.set(ZMQ_CURVE_PUBLICKEY, opts.curve_public_key, "ZMQ_CURVE_PUBLICKEY");
+    o.set(ZMQ_CURVE_SECRETKEY, opts.curve_secret_key, "ZMQ_CURVE_SECRETKEY");
   }
+  if (!o.ok()) {
+    QUILT_ERROR("zmq", "cannot dial " << endpoint << ": " << o.error());
+    zmq_close(s);
+    return result;
+  }
+  result.dealer = s;
   if (is_tcp(endpoint)) {
     auto at = "inproc://quilt.monitor." + std::to_string(monitor_id);
     result.monitor = monitor_socket(ctx, s, at, dealer_events);
@@ -303,6 +335,8 @@ struct zmq_transport::impl {
   std::vector<uint64_t> paused;
   size_t queued_total = 0; // messages in all `out` queues
   steady::time_point last_expiry{};
+  /// Why the reactor could not start (no epoll, no eventfd), or empty.
+  std::string broken;
 
   impl() {
     ctx = zmq_ctx_new();
@@ -315,7 +349,14 @@ struct zmq_transport::impl {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = 0; // id 0 is the wake-up descriptor
-    epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &ev);
+    if (epfd < 0 || wakefd < 0
+        || epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &ev) != 0) {
+      // Out of descriptors, say: no reactor. Every listen() says why (a
+      // node cannot start), and no link is ever dialled.
+      broken = std::string{"the ZeroMQ reactor cannot start: "}
+               + std::strerror(errno);
+      QUILT_ERROR("zmq", broken);
+    }
     thread = std::thread([this] { run(); });
   }
 
@@ -362,7 +403,12 @@ struct zmq_transport::impl {
     if (!s)
       return "cannot create the authentication handler: "
              + std::string{zmq_strerror(zmq_errno())};
-    set_int(s, ZMQ_LINGER, 0);
+    socket_options o{s};
+    o.set_int(ZMQ_LINGER, 0, "ZMQ_LINGER");
+    if (!o.ok()) {
+      zmq_close(s);
+      return "cannot set up the authentication handler: " + o.error();
+    }
     if (zmq_bind(s, zap_endpoint) != 0) {
       std::string err = zmq_strerror(zmq_errno());
       zmq_close(s);
@@ -990,18 +1036,29 @@ struct zmq_transport::impl {
     if (!e.socket)
       return;
     size_t len = sizeof(e.fd);
-    zmq_getsockopt(e.socket, ZMQ_FD, &e.fd, &len);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLET;
     ev.data.u64 = e.id;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, e.fd, &ev);
+    if (zmq_getsockopt(e.socket, ZMQ_FD, &e.fd, &len) != 0
+        || epoll_ctl(epfd, EPOLL_CTL_ADD, e.fd, &ev) != 0) {
+      // A socket never polled would hold its link silently: closed
+      // instead, so that a dealer is made again (needs_redial) and the
+      // error shows.
+      QUILT_ERROR("zmq", "cannot watch the socket of "
+                           << (e.endpoint.empty() ? "a listener" : e.endpoint)
+                           << ": " << std::strerror(errno));
+      zmq_close(e.socket);
+      e.socket = nullptr;
+      e.fd = -1;
+    }
   }
 
   /// Removes the socket from the epoll set and closes it.
   void unwatch(entry& e) {
     if (!e.socket)
       return;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, e.fd, nullptr);
+    if (epoll_ctl(epfd, EPOLL_CTL_DEL, e.fd, nullptr) != 0)
+      QUILT_WARN("zmq", "epoll_ctl(DEL): " << std::strerror(errno));
     zmq_close(e.socket);
     e.socket = nullptr;
     e.fd = -1;
@@ -1082,6 +1139,8 @@ zmq_transport::listen(const std::string& endpoint,
   // The socket is made and bound here, then handed to the reactor: ZeroMQ
   // allows moving a socket between threads across a full memory barrier,
   // which the command queue's mutex provides.
+  if (!impl_->broken.empty())
+    return impl_->broken;
   if (opts.curve) {
     if (auto e = impl_->bind_zap())
       return *e;
@@ -1090,15 +1149,14 @@ zmq_transport::listen(const std::string& endpoint,
   if (!s)
     return std::string{zmq_strerror(zmq_errno())};
   auto id = impl_->next_id++;
+  socket_options o{s};
   if (opts.curve) {
-    set_int(s, ZMQ_CURVE_SERVER, 1);
-    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, opts.curve->secret_key.data(),
-                   opts.curve->secret_key.size());
-    auto domain = zap_domain(id);
-    zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain.data(), domain.size());
+    o.set_int(ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER");
+    o.set(ZMQ_CURVE_SECRETKEY, opts.curve->secret_key, "ZMQ_CURVE_SECRETKEY");
+    o.set(ZMQ_ZAP_DOMAIN, zap_domain(id), "ZMQ_ZAP_DOMAIN");
   }
   int64_t max = static_cast<int64_t>(opts.max_message_bytes);
-  zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+  o.set(ZMQ_MAXMSGSIZE, &max, sizeof(max), "ZMQ_MAXMSGSIZE");
   // Under CURVE, no ZMQ_ROUTER_HANDOVER on tcp: with it any authorized
   // client that names itself `b` displaces the real b, whose connection
   // libzmq then leaves open but unread, for ever (SPEC §12). Without it,
@@ -1113,21 +1171,28 @@ zmq_transport::listen(const std::string& endpoint,
   // routing id to anybody, so parking would buy no trust, only that risk:
   // handover on, as inside one process (inproc), where every client is a
   // node of this process and a restarted one must take its id back.
-  set_int(s, ZMQ_ROUTER_HANDOVER, is_tcp(endpoint) && opts.curve ? 0 : 1);
-  set_int(s, ZMQ_LINGER, 0);
-  set_int(s, ZMQ_RCVHWM, 10000);
-  set_int(s, ZMQ_SNDHWM, 1000);
+  o.set_int(ZMQ_ROUTER_HANDOVER, is_tcp(endpoint) && opts.curve ? 0 : 1,
+            "ZMQ_ROUTER_HANDOVER");
+  o.set_int(ZMQ_LINGER, 0, "ZMQ_LINGER");
+  o.set_int(ZMQ_RCVHWM, 10000, "ZMQ_RCVHWM");
+  o.set_int(ZMQ_SNDHWM, 1000, "ZMQ_SNDHWM");
   if (is_tcp(endpoint)) {
-    set_int(s, ZMQ_IPV6, 1);
+    o.set_int(ZMQ_IPV6, 1, "ZMQ_IPV6");
     if (opts.reap_after_ms > 0) {
       // Idle half the time, then three probes over the other half.
-      set_int(s, ZMQ_TCP_KEEPALIVE, 1);
-      set_int(s, ZMQ_TCP_KEEPALIVE_IDLE,
-              static_cast<int>(std::max<uint32_t>(1, opts.reap_after_ms / 2000)));
-      set_int(s, ZMQ_TCP_KEEPALIVE_INTVL,
-              static_cast<int>(std::max<uint32_t>(1, opts.reap_after_ms / 6000)));
-      set_int(s, ZMQ_TCP_KEEPALIVE_CNT, 3);
+      o.set_int(ZMQ_TCP_KEEPALIVE, 1, "ZMQ_TCP_KEEPALIVE");
+      o.set_int(ZMQ_TCP_KEEPALIVE_IDLE,
+                static_cast<int>(std::max<uint32_t>(1, opts.reap_after_ms / 2000)),
+                "ZMQ_TCP_KEEPALIVE_IDLE");
+      o.set_int(ZMQ_TCP_KEEPALIVE_INTVL,
+                static_cast<int>(std::max<uint32_t>(1, opts.reap_after_ms / 6000)),
+                "ZMQ_TCP_KEEPALIVE_INTVL");
+      o.set_int(ZMQ_TCP_KEEPALIVE_CNT, 3, "ZMQ_TCP_KEEPALIVE_CNT");
     }
+  }
+  if (!o.ok()) {
+    zmq_close(s);
+    return "cannot listen on " + endpoint + ": " + o.error();
   }
   if (zmq_bind(s, endpoint.c_str()) != 0) {
     std::string err = zmq_strerror(zmq_errno());
