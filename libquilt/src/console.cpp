@@ -24,9 +24,10 @@ std::string console_port_problem(const std::string& host, uint16_t port) {
   std::string problem;
   int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
   int one = 1;
-  if (fd >= 0)
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+  // As the console's listener will: SO_REUSEADDR, or a port in TIME_WAIT
+  // would read as taken.
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+      || bind(fd, res->ai_addr, res->ai_addrlen) != 0)
     problem = std::strerror(errno);
   if (fd >= 0)
     close(fd);

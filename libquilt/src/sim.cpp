@@ -1329,12 +1329,13 @@ std::optional<std::string> driver::reserve_ports() {
     auto port = static_cast<uint16_t>(sc_.base_port + i);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    if (fd < 0
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+        || bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
       std::string err = std::strerror(errno);
       if (fd >= 0)
         close(fd);
