@@ -32,7 +32,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-using time_point = link_direction::time_point;
 
 const time_point t0 = time_point{} + 1000s;
 

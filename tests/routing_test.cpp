@@ -24,7 +24,6 @@ using namespace quilt;
 using namespace std::chrono_literals;
 using strings = std::vector<std::string>;
 using link_list = std::vector<std::pair<std::string, std::string>>;
-using time_point = routing_table::clock::time_point;
 
 namespace {
 

@@ -31,7 +31,6 @@
 
 namespace quilt {
 
-using time_point = conditioned_transport::time_point;
 
 namespace {
 

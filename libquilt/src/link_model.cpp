@@ -39,7 +39,7 @@ uint64_t link_rng::upto(uint64_t n) {
   return static_cast<uint64_t>((range * next()) >> 64);
 }
 
-std::optional<link_direction::time_point>
+std::optional<time_point>
 link_direction::admit(time_point now, size_t bytes, bool may_lose) {
   using std::chrono::microseconds;
   using std::chrono::milliseconds;

@@ -64,7 +64,7 @@ bool sim_truth::link_works(size_t k) const {
   return link_works_[k];
 }
 
-sim_truth::time_point sim_truth::next_change(time_point now) const {
+time_point sim_truth::next_change(time_point now) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto next = time_point::max();
   for (size_t i = 0; i < alive_.size(); ++i)

@@ -15,14 +15,13 @@
 #include <utility>
 #include <vector>
 
+#include "quilt/time.hpp"
 #include "quilt/topology.hpp"
 
 namespace quilt {
 
 class sim_truth {
 public:
-  using clock = std::chrono::steady_clock;
-  using time_point = clock::time_point;
 
   /// `detect_window`: how long a neighbour may take to notice a change
   /// (dead_after_ms): a down declared within it of a death, a stall, a cut

@@ -19,12 +19,12 @@
 
 #include "quilt/log.hpp"
 #include "quilt/packed.hpp"
+#include "quilt/time.hpp"
 
 namespace quilt {
 
 namespace {
 
-using steady = std::chrono::steady_clock;
 
 /// Messages read from one socket before the reactor turns to the others.
 constexpr int read_budget = 512;
@@ -220,7 +220,7 @@ connection_info_ptr connection_of(zmq_msg_t* part, bool inproc) {
 struct zmq_transport::impl {
   struct pending_msg {
     std::string packed;
-    steady::time_point queued_at;
+    clock::time_point queued_at;
     bool forwarded = false; // see message::forwarded
   };
 
@@ -278,7 +278,7 @@ struct zmq_transport::impl {
     std::shared_ptr<link_counters> counters;
     dial_options opts;
     std::string endpoint; // dealers: where they connect
-    steady::time_point redialled{};
+    clock::time_point redialled{};
     std::deque<pending_msg> out;
     /// CURVE routers: the connection behind each routing id, shared by its
     /// messages. A routing id is held by one connection at a time (no
@@ -334,7 +334,7 @@ struct zmq_transport::impl {
   /// Routers that stopped reading because their node holds too much.
   std::vector<uint64_t> paused;
   size_t queued_total = 0; // messages in all `out` queues
-  steady::time_point last_expiry{};
+  clock::time_point last_expiry{};
   /// Why the reactor could not start (no epoll, no eventfd), or empty.
   std::string broken;
 
@@ -485,7 +485,7 @@ struct zmq_transport::impl {
       }
       if (!paused.empty())
         resume_drained();
-      auto now = steady::now();
+      auto now = clock::now();
       auto current = std::move(ready);
       ready.clear();
       for (auto id : current) {
@@ -576,7 +576,7 @@ struct zmq_transport::impl {
         auto i = entries.find(c.id);
         if (i == entries.end())
           break;
-        auto now = steady::now();
+        auto now = clock::now();
         for (auto& m : c.batch) {
           m.queued_at = now;
           i->second.out.push_back(std::move(m));
@@ -959,7 +959,7 @@ struct zmq_transport::impl {
     }
   }
 
-  void expire_pending(steady::time_point now) {
+  void expire_pending(clock::time_point now) {
     // A scan of every socket, so at most ten times a second.
     if (queued_total == 0 || now - last_expiry < std::chrono::milliseconds(100))
       return;
@@ -986,9 +986,9 @@ struct zmq_transport::impl {
   /// libzmq's inproc DEALERs never reconnect to an endpoint that is bound
   /// again (a restarted node in the same process); tcp ones do. So an
   /// inproc link whose messages have waited too long gets a new socket.
-  bool needs_redial(const entry& e, steady::time_point now) const {
+  bool needs_redial(const entry& e, clock::time_point now) const {
     // Waiting half the queue age (at most a second) means not connected.
-    auto patience = std::min<steady::duration>(
+    auto patience = std::min<clock::duration>(
       std::chrono::seconds(1),
       std::chrono::milliseconds(e.opts.max_queue_age_ms) / 2);
     // A DEALER libzmq could not create is tried again on the same terms.
@@ -1001,7 +1001,7 @@ struct zmq_transport::impl {
   }
 
   /// Gives dealer `id` a new socket, and a new monitor with it.
-  void redial(uint64_t id, steady::time_point now) {
+  void redial(uint64_t id, clock::time_point now) {
     auto i = entries.find(id);
     if (i == entries.end())
       return;

@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "quilt/message.hpp"
+#include "quilt/time.hpp"
 
 namespace quilt {
 
 class broadcast_store {
 public:
-  using time_point = std::chrono::steady_clock::time_point;
 
   struct entry {
     uint64_t serial = 0;

@@ -41,7 +41,6 @@ namespace quilt {
 
 class conditioned_transport : public transport {
 public:
-  using time_point = link_direction::time_point;
 
   /// Links of `inner` under the model: `defaults` for every direction not
   /// changed since ([network]); `seed` seeds each direction's draws (with

@@ -8,13 +8,14 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "quilt/time.hpp"
+
 namespace quilt {
 
 /// A bounded, time-windowed set of (origin, id). Entries older than `window`
 /// are forgotten; past `capacity` the oldest entry goes first.
 class dedupe_cache {
 public:
-  using clock = std::chrono::steady_clock;
 
   dedupe_cache(size_t capacity, std::chrono::milliseconds window);
 

@@ -14,11 +14,11 @@
 
 #include "quilt/id_table.hpp"
 #include "quilt/routing.hpp"
+#include "quilt/time.hpp"
 
 namespace quilt {
 
 struct flood_link {
-  using time_point = std::chrono::steady_clock::time_point;
 
   /// One origin whose advertisement the neighbour is owed. Keyed by origin,
   /// not by advertisement: whatever is held for the origin when it goes out

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+
+#include "quilt/time.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -72,8 +74,6 @@ private:
 /// never reordered: a message arrives no earlier than the one before it.
 class link_direction {
 public:
-  using clock = std::chrono::steady_clock;
-  using time_point = clock::time_point;
 
   explicit link_direction(uint64_t seed, link_params p = {})
     : rng_(seed), params_(p) {

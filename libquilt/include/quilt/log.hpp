@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "quilt/time.hpp"
+
 namespace quilt {
 
 /// Severity, most verbose first.
@@ -38,7 +40,6 @@ void log_line(log_level x, std::string_view who, std::string_view text);
 /// the table stays small. Not thread-safe: one per actor.
 class log_limiter {
 public:
-  using time_point = std::chrono::steady_clock::time_point;
 
   /// Whether a line of `cause` may go out at `now`; if so, `held` is the
   /// number of lines of that cause held back since the last one.

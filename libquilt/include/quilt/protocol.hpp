@@ -27,8 +27,6 @@
 
 namespace quilt {
 
-using clock = std::chrono::steady_clock;
-using time_point = clock::time_point;
 
 /// Identifies one outgoing link (a DEALER, or a direct actor link).
 using link_id = uint32_t;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "quilt/message.hpp"
+#include "quilt/time.hpp"
 
 namespace quilt {
 
@@ -268,7 +269,6 @@ inline constexpr uint64_t max_entries_per_neighbour = 1u << 18;
 /// The link-state database and the routes computed from it.
 class routing_table {
 public:
-  using clock = std::chrono::steady_clock;
 
   explicit routing_table(std::string self);
 
