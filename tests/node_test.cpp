@@ -656,6 +656,13 @@ TEST_CASE("mesh: shutting every node down ends every actor", "[node]") {
 
 namespace {
 
+/// A tcp endpoint on loopback at a random port of 40000..48999, where the
+/// tests of other suites do not listen.
+std::string loopback_endpoint(const zmq_transport& t) {
+  std::mt19937 rng{std::random_device{}()};
+  return t.endpoint("127.0.0.1", static_cast<uint16_t>(40000 + rng() % 9000));
+}
+
 /// Shuts n3 down, waits until n1 and n2 see it down, starts it again with
 /// the same configuration and expects the full mesh back (SPEC §6: "a peer
 /// that comes back is used again without anyone's help"; a restarted node is
@@ -756,9 +763,7 @@ TEST_CASE("zmq_transport: a tcp link's status follows its CURVE handshakes, "
   REQUIRE(client);
   REQUIRE(stranger);
   zmq_transport t{zmq_transport::scheme::tcp};
-  std::mt19937 rng{std::random_device{}()};
-  auto port = static_cast<uint16_t>(40000 + rng() % 9000);
-  auto endpoint = t.endpoint("127.0.0.1", port);
+  auto endpoint = loopback_endpoint(t);
   listen_options lopts;
   lopts.name = "server";
   lopts.curve = curve_identity{server->public_key, server->secret_key,
@@ -816,9 +821,7 @@ TEST_CASE("zmq_transport: a listener whose socket options libzmq refuses is "
   auto server = make_curve_keypair();
   REQUIRE(server);
   zmq_transport t{zmq_transport::scheme::tcp};
-  std::mt19937 rng{std::random_device{}()};
-  auto port = static_cast<uint16_t>(40000 + rng() % 9000);
-  auto endpoint = t.endpoint("127.0.0.1", port);
+  auto endpoint = loopback_endpoint(t);
   listen_options lopts;
   lopts.name = "server";
   lopts.curve = curve_identity{server->public_key,
