@@ -146,10 +146,7 @@ struct protocol_state : protocol_callee {
   }
 
   bool send(link_id id, const message& x) override {
-    auto batch = room_on(id, x);
-    if (batch)
-      batch->push_back(x);
-    return batch != nullptr;
+    return push(id, x, false);
   }
 
   bool send(link_id id, message&& x) override {
@@ -160,14 +157,18 @@ struct protocol_state : protocol_callee {
   }
 
   bool offer(link_id id, const message& x) override {
-    auto batch = room_on(id, x, true);
+    return push(id, x, true);
+  }
+
+  bool push(link_id id, const message& x, bool bulk) {
+    auto batch = room_on(id, x, bulk);
     if (batch)
       batch->push_back(x);
     return batch != nullptr;
   }
 
   /// The batch for link `id` when it has room for `x`, else counts a drop;
-  /// `bulk`: only while the link is under half full, and no drop counted.
+  /// `bulk`: only while the link is under 7/8 full, and no drop counted.
   message_batch* room_on(link_id id, const message& x, bool bulk = false) {
     auto i = links.find(id);
     if (i == links.end())
